@@ -1,0 +1,85 @@
+//! Errors reported by the networks and the weight loaders.
+
+use thiserror::Error;
+
+/// An error from building, running or loading one of the EnCo networks.
+#[derive(Debug, Error)]
+pub enum NnError {
+    /// The input tensor does not have the shape the network expects.
+    #[error("{network}: invalid input shape {got:?}: {expected}")]
+    InvalidInput {
+        /// The network or operator that rejected the input.
+        network: &'static str,
+        /// What the network expects.
+        expected: String,
+        /// The shape that was given.
+        got: Vec<usize>,
+    },
+    /// A configuration value is out of its valid range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A requested feature layer index does not exist in the generator.
+    #[error(
+        "feature layer {index} does not exist: the generator has {num_layers} modules (valid indices: 0 for the input, 1..{num_layers} for module outputs)"
+    )]
+    InvalidLayer {
+        /// The index that was asked for.
+        index: usize,
+        /// Number of modules of the generator.
+        num_layers: usize,
+    },
+    /// A weight file could not be read.
+    #[error("cannot read weights from {path}: {message}")]
+    WeightFile {
+        /// The file that failed.
+        path: String,
+        /// The reader's message.
+        message: String,
+    },
+    /// A tensor of the weight file has another shape than the network's parameter.
+    #[error("weight `{key}`: shape mismatch: {message}")]
+    WeightShape {
+        /// The PyTorch state_dict key.
+        key: String,
+        /// What was expected against what was found.
+        message: String,
+    },
+    /// The network has a parameter that the weight file does not provide.
+    #[error(
+        "weight file lacks `{key}`, which the network needs (is the configuration the one the weights were trained with?)"
+    )]
+    MissingWeight {
+        /// The PyTorch state_dict key.
+        key: String,
+    },
+    /// The weight file holds a tensor that matches no parameter of the network.
+    #[error(
+        "weight file holds `{key}`, which matches no parameter of the network (is the configuration the one the weights were trained with?)"
+    )]
+    UnexpectedWeight {
+        /// The PyTorch state_dict key.
+        key: String,
+    },
+}
+
+pub(crate) fn check_rank4_channels(
+    network: &'static str,
+    dims: [usize; 4],
+    channels: usize,
+) -> Result<(), NnError> {
+    if dims[1] != channels {
+        return Err(NnError::InvalidInput {
+            network,
+            expected: format!("[batch, {channels}, height, width]"),
+            got: dims.to_vec(),
+        });
+    }
+    if dims[0] == 0 || dims[2] == 0 || dims[3] == 0 {
+        return Err(NnError::InvalidInput {
+            network,
+            expected: "non-empty batch and spatial dimensions".into(),
+            got: dims.to_vec(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! One entry of a generator's or discriminator's module list.
+
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
+use burn::nn::{LeakyRelu, Relu, Tanh};
+use burn::prelude::*;
+
+use crate::downsample::Downsample;
+use crate::instance_norm::InstanceNorm2d;
+use crate::padding::{ReflectionPad2d, ReplicationPad2d};
+use crate::resnet_block::ResnetBlock;
+use crate::upsample::Upsample;
+
+/// One module of an `nn.Sequential` of the official networks.
+///
+/// The generator and the discriminator keep their modules in a `model: Vec<Layer>`, so that the
+/// index of a layer is the index of the official `nn.Sequential` (spec §2 and §3): feature taps
+/// use the same numbers as the paper and the official code, and parameter paths are the
+/// PyTorch state_dict keys (`model.12.conv_block.1.weight`).
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Layer<B: Backend> {
+    /// `nn.ReflectionPad2d`.
+    ReflectionPad(ReflectionPad2d),
+    /// `nn.ReplicationPad2d`.
+    ReplicationPad(ReplicationPad2d),
+    /// `nn.Conv2d` (weights `[out, in, kh, kw]`).
+    Conv(Conv2d<B>),
+    /// `nn.ConvTranspose2d` (weights `[in, out, kh, kw]`).
+    ConvTranspose(ConvTranspose2d<B>),
+    /// `nn.InstanceNorm2d` without affine parameters.
+    InstanceNorm(InstanceNorm2d),
+    /// `nn.ReLU`.
+    Relu(Relu),
+    /// `nn.LeakyReLU`.
+    LeakyRelu(LeakyRelu),
+    /// `nn.Tanh`.
+    Tanh(Tanh),
+    /// Anti-aliased downsampling (spec §1.3).
+    Downsample(Downsample),
+    /// Anti-aliased ×2 upsampling (spec §1.4).
+    Upsample(Upsample),
+    /// A residual block (spec §2).
+    ResnetBlock(ResnetBlock<B>),
+}
+
+impl<B: Backend> Layer<B> {
+    /// Applies the layer.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Layer::ReflectionPad(m) => m.forward(x),
+            Layer::ReplicationPad(m) => m.forward(x),
+            Layer::Conv(m) => m.forward(x),
+            Layer::ConvTranspose(m) => m.forward(x),
+            Layer::InstanceNorm(m) => m.forward(x),
+            Layer::Relu(m) => m.forward(x),
+            Layer::LeakyRelu(m) => m.forward(x),
+            Layer::Tanh(m) => m.forward(x),
+            Layer::Downsample(m) => m.forward(x),
+            Layer::Upsample(m) => m.forward(x),
+            Layer::ResnetBlock(m) => m.forward(x),
+        }
+    }
+}
+
+/// Applies a list of layers in order.
+pub(crate) fn forward_all<B: Backend>(layers: &[Layer<B>], x: Tensor<B, 4>) -> Tensor<B, 4> {
+    layers.iter().fold(x, |x, layer| layer.forward(x))
+}

@@ -1,0 +1,49 @@
+//! Reflection and replication padding (spec §1.1).
+
+use burn::prelude::*;
+use burn::tensor::ops::PadMode;
+
+/// `nn.ReflectionPad2d`: pads H and W by mirroring without repeating the edge sample
+/// (`[1,2,3,4]`, p = 2 → `[3,2,1,2,3,4]`), spec §1.1.
+#[derive(Module, Clone, Debug)]
+pub struct ReflectionPad2d {
+    /// Padding on each of the four sides.
+    pub padding: usize,
+}
+
+impl ReflectionPad2d {
+    /// Creates the padding layer.
+    pub fn new(padding: usize) -> Self {
+        Self { padding }
+    }
+
+    /// # Shapes
+    /// - input `[B, C, H, W]` with `H, W > padding`
+    /// - output `[B, C, H + 2p, W + 2p]`
+    pub fn forward<B: Backend>(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let p = self.padding;
+        x.pad((p, p, p, p), PadMode::Reflect)
+    }
+}
+
+/// `nn.ReplicationPad2d`: pads H and W by repeating the edge sample, spec §1.1.
+#[derive(Module, Clone, Debug)]
+pub struct ReplicationPad2d {
+    /// Padding on each of the four sides.
+    pub padding: usize,
+}
+
+impl ReplicationPad2d {
+    /// Creates the padding layer.
+    pub fn new(padding: usize) -> Self {
+        Self { padding }
+    }
+
+    /// # Shapes
+    /// - input `[B, C, H, W]`
+    /// - output `[B, C, H + 2p, W + 2p]`
+    pub fn forward<B: Backend>(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let p = self.padding;
+        x.pad((p, p, p, p), PadMode::Edge)
+    }
+}

@@ -1,0 +1,69 @@
+//! The residual block of the ResNet generator (spec §2).
+
+use burn::nn::Relu;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+
+use crate::init::{WeightInit, conv2d};
+use crate::instance_norm::InstanceNorm2d;
+use crate::padding::ReflectionPad2d;
+
+/// One module of a residual block's official `conv_block` list.
+#[derive(Module, Debug)]
+pub enum BlockLayer<B: Backend> {
+    /// `nn.ReflectionPad2d(1)`.
+    ReflectionPad(ReflectionPad2d),
+    /// `nn.Conv2d` 3×3 with bias.
+    Conv(Conv2d<B>),
+    /// `nn.InstanceNorm2d` without affine parameters.
+    InstanceNorm(InstanceNorm2d),
+    /// `nn.ReLU`.
+    Relu(Relu),
+}
+
+impl<B: Backend> BlockLayer<B> {
+    /// Applies the layer.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            BlockLayer::ReflectionPad(m) => m.forward(x),
+            BlockLayer::Conv(m) => m.forward(x),
+            BlockLayer::InstanceNorm(m) => m.forward(x),
+            BlockLayer::Relu(m) => m.forward(x),
+        }
+    }
+}
+
+/// `ResnetBlock(dim)`: `y = x + body(x)` with body = ReflectPad(1) → Conv 3×3 (bias) → IN →
+/// ReLU → ReflectPad(1) → Conv 3×3 (bias) → IN (spec §2). The body modules sit at the official
+/// indices `conv_block.0..=6`.
+#[derive(Module, Debug)]
+pub struct ResnetBlock<B: Backend> {
+    /// The residual branch, indexed like the official `conv_block`.
+    pub conv_block: Vec<BlockLayer<B>>,
+}
+
+impl<B: Backend> ResnetBlock<B> {
+    /// Builds a block of `dim` channels with the given weight initialisation.
+    pub fn new(dim: usize, init: &mut WeightInit, device: &B::Device) -> Self {
+        let conv_block = vec![
+            BlockLayer::ReflectionPad(ReflectionPad2d::new(1)),
+            BlockLayer::Conv(conv2d(dim, dim, 3, 1, 0, true, init, device)),
+            BlockLayer::InstanceNorm(InstanceNorm2d::default()),
+            BlockLayer::Relu(Relu),
+            BlockLayer::ReflectionPad(ReflectionPad2d::new(1)),
+            BlockLayer::Conv(conv2d(dim, dim, 3, 1, 0, true, init, device)),
+            BlockLayer::InstanceNorm(InstanceNorm2d::default()),
+        ];
+        Self { conv_block }
+    }
+
+    /// # Shapes
+    /// - input and output `[B, dim, H, W]` with `H, W ≥ 2`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let body = self
+            .conv_block
+            .iter()
+            .fold(x.clone(), |h, layer| layer.forward(h));
+        x + body
+    }
+}

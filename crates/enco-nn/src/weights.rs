@@ -1,0 +1,182 @@
+//! Loading official PyTorch weights by their state_dict names (safetensors or `.pth`).
+
+use std::path::Path;
+
+use burn::prelude::*;
+use burn_store::{
+    ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
+};
+
+use crate::discriminator::NLayerDiscriminator;
+use crate::error::NnError;
+use crate::generator::ResnetGenerator;
+use crate::heads::EncoHeads;
+
+/// State_dict entries of the official networks that are constants or never-used statistics:
+/// the blur/upsample `filt` buffers and BatchNorm running statistics (spec §1.8, §2).
+const IGNORED_BUFFERS: [&str; 4] = [
+    ".filt",
+    ".running_mean",
+    ".running_var",
+    ".num_batches_tracked",
+];
+
+/// A network that can take the weights of its official PyTorch counterpart.
+///
+/// Keys are the official state_dict names (`model.12.conv_block.1.weight`, `mlp_0.0.weight`);
+/// Linear weights are transposed from PyTorch's `[out, in]`. Every parameter must be present
+/// with its exact shape, and every tensor of the file must be a parameter or a known buffer:
+/// anything else is an error naming the key.
+pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
+    /// Regex rules from official keys to this module's parameter paths.
+    fn key_rules() -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
+    /// Maps one of this module's parameter paths back to the official key.
+    fn official_key(path: &str) -> String {
+        path.to_string()
+    }
+
+    /// Loads a `.safetensors` file holding the official state_dict.
+    fn load_safetensors(mut self, path: impl AsRef<Path>) -> Result<Self, NnError> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(NnError::WeightFile {
+                path: path.display().to_string(),
+                message: "no such file".into(),
+            });
+        }
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .skip_enum_variants(true)
+            .validate(false)
+            .allow_partial(true)
+            .remap(remapper(Self::key_rules()));
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| NnError::WeightFile {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        check_result::<B, Self>(result)?;
+        Ok(self)
+    }
+
+    /// Loads the official state_dict from safetensors bytes held in memory.
+    fn load_safetensors_bytes(mut self, bytes: Vec<u8>) -> Result<Self, NnError> {
+        let mut store = SafetensorsStore::from_bytes(Some(bytes))
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .skip_enum_variants(true)
+            .validate(false)
+            .allow_partial(true)
+            .remap(remapper(Self::key_rules()));
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| NnError::WeightFile {
+                path: "<memory>".into(),
+                message: e.to_string(),
+            })?;
+        check_result::<B, Self>(result)?;
+        Ok(self)
+    }
+
+    /// Loads a PyTorch `.pth` / `.pt` file holding the official state_dict (optionally nested
+    /// under `top_level_key`, e.g. `"state_dict"`).
+    fn load_pth(
+        mut self,
+        path: impl AsRef<Path>,
+        top_level_key: Option<&str>,
+    ) -> Result<Self, NnError> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(NnError::WeightFile {
+                path: path.display().to_string(),
+                message: "no such file".into(),
+            });
+        }
+        let mut store = PytorchStore::from_file(path)
+            .skip_enum_variants(true)
+            .validate(false)
+            .allow_partial(true)
+            .remap(remapper(Self::key_rules()));
+        if let Some(key) = top_level_key {
+            store = store.with_top_level_key(key);
+        }
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| NnError::WeightFile {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        check_result::<B, Self>(result)?;
+        Ok(self)
+    }
+}
+
+fn remapper(rules: Vec<(&'static str, &'static str)>) -> KeyRemapper {
+    KeyRemapper::from_patterns(rules).expect("static key rules are valid regexes")
+}
+
+fn check_result<B: Backend, M: PytorchWeights<B>>(result: ApplyResult) -> Result<(), NnError> {
+    if let Some(error) = result.errors.first() {
+        return Err(match error {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => NnError::WeightShape {
+                key: M::official_key(path),
+                message: format!(
+                    "the network expects {:?}, the file holds {:?}",
+                    expected.as_slice(),
+                    found.as_slice()
+                ),
+            },
+            other => NnError::WeightShape {
+                key: String::new(),
+                message: other.to_string(),
+            },
+        });
+    }
+    if let Some((path, _)) = result.missing.first() {
+        return Err(NnError::MissingWeight {
+            key: M::official_key(path),
+        });
+    }
+    if let Some(key) = result
+        .unused
+        .iter()
+        .find(|k| !IGNORED_BUFFERS.iter().any(|b| k.ends_with(b)))
+    {
+        return Err(NnError::UnexpectedWeight {
+            key: M::official_key(key),
+        });
+    }
+    Ok(())
+}
+
+impl<B: Backend> PytorchWeights<B> for ResnetGenerator<B> {}
+
+impl<B: Backend> PytorchWeights<B> for NLayerDiscriminator<B> {}
+
+impl<B: Backend> PytorchWeights<B> for EncoHeads<B> {
+    fn key_rules() -> Vec<(&'static str, &'static str)> {
+        vec![
+            (r"^mlp_(\d+)\.", "mlp.$1.layers."),
+            (r"^prj_(\d+)\.", "prj.$1.layers."),
+        ]
+    }
+
+    fn official_key(path: &str) -> String {
+        let mut parts: Vec<&str> = path.split('.').collect();
+        if parts.len() > 2 && (parts[0] == "mlp" || parts[0] == "prj") && parts[2] == "layers" {
+            let head = format!("{}_{}", parts[0], parts[1]);
+            parts.drain(0..3);
+            format!("{head}.{}", parts.join("."))
+        } else {
+            path.to_string()
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Patch sampling for EnCo: discriminator-guided (DAG) sampling that biases the choice of
+//! patches toward the regions the discriminator finds least real (spec §4.4–§4.6), uniform
+//! sampling, and the bilinear resize that brings a score map to each feature map (§1.5).
+
+mod dag;
+mod error;
+mod resize;
+
+pub use dag::{DagSampler, DagSamplerConfig, PatchCounts};
+pub use error::SamplingError;
+pub use resize::resize_bilinear;

@@ -1,0 +1,30 @@
+//! Errors of the EnCo model and its training step.
+
+use enco_nn::NnError;
+use enco_sampling::SamplingError;
+use thiserror::Error;
+
+/// An error from building the EnCo model or running a training step.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// A network rejected its input or configuration.
+    #[error(transparent)]
+    Network(#[from] NnError),
+    /// The patch sampler rejected its configuration or input.
+    #[error(transparent)]
+    Sampling(#[from] SamplingError),
+    /// The model configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The two image batches do not fit together.
+    #[error("real_A {real_a:?} and real_B {real_b:?} must have the same shape")]
+    BatchMismatch {
+        /// Shape of real_A.
+        real_a: Vec<usize>,
+        /// Shape of real_B.
+        real_b: Vec<usize>,
+    },
+    /// Injected patch ids do not match the pairs or the batch.
+    #[error("injected patch ids: {0}")]
+    InjectedIds(String),
+}

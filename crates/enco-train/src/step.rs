@@ -1,0 +1,121 @@
+//! One full EnCo training iteration with three Adam optimisers (spec §6, §7.1).
+
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use enco_nn::{EncoHeads, NLayerDiscriminator, ResnetGenerator};
+use rand::Rng;
+
+use crate::config::EncoConfig;
+use crate::error::TrainError;
+use crate::model::EncoModel;
+
+/// Adam as the official code uses it: `torch.optim.Adam(β₁, β₂, eps)`, no weight decay
+/// (spec §7.1). Burn's defaults (β₁ 0.9, ε 1e-5) differ, so both are set explicitly.
+pub fn official_adam(config: &EncoConfig) -> AdamConfig {
+    AdamConfig::new()
+        .with_beta_1(config.beta1)
+        .with_beta_2(config.beta2)
+        .with_epsilon(config.adam_epsilon)
+}
+
+/// The scalar losses of one iteration.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepLosses {
+    /// D loss `0.5·(fake + real)`.
+    pub d: f32,
+    /// λ_GAN·L_GAN of the G step.
+    pub g_gan: f32,
+    /// λ_NCE·L_EnCo.
+    pub content: f32,
+    /// λ_IDT·L_idt (0 outside the identity phase).
+    pub identity: f32,
+    /// Total generator objective.
+    pub g: f32,
+}
+
+/// Trains an [`EncoModel`]: holds the model and the three optimisers (G, D, heads), each with
+/// its own learning rate (TTUR).
+pub struct EncoTrainer<B: AutodiffBackend> {
+    /// The model being trained.
+    pub model: EncoModel<B>,
+    /// The configuration.
+    pub config: EncoConfig,
+    optim_g: OptimizerAdaptor<Adam, ResnetGenerator<B>, B>,
+    optim_d: OptimizerAdaptor<Adam, NLayerDiscriminator<B>, B>,
+    optim_f: OptimizerAdaptor<Adam, EncoHeads<B>, B>,
+}
+
+impl<B: AutodiffBackend> EncoTrainer<B> {
+    /// Wraps a model with fresh optimisers.
+    pub fn new(model: EncoModel<B>, config: EncoConfig) -> Self {
+        let adam = official_adam(&config);
+        Self {
+            model,
+            optim_g: adam.init(),
+            optim_d: adam.init(),
+            optim_f: adam.init(),
+            config,
+        }
+    }
+
+    /// One iteration (spec §6): G forward; D step (loss on the detached fake and the real
+    /// batch, Adam on D); G step with D frozen and already updated (adversarial, content and
+    /// identity losses, Adam on G and on the heads).
+    ///
+    /// `lr_factor` scales the three base learning rates (the schedule of spec §7.2);
+    /// `identity_phase` runs G on real_B too and adds the identity loss. `injected_ids`
+    /// replaces DAG sampling (`[pair][batch]`).
+    pub fn step<R: Rng + ?Sized>(
+        &mut self,
+        real_a: Tensor<B, 4>,
+        real_b: Tensor<B, 4>,
+        identity_phase: bool,
+        lr_factor: f64,
+        injected_ids: Option<&[Vec<Vec<usize>>]>,
+        rng: &mut R,
+    ) -> Result<StepLosses, TrainError> {
+        let config = &self.config;
+        let pass = self
+            .model
+            .generate(config, real_a, real_b.clone(), identity_phase)?;
+
+        // D step.
+        let d_losses = self
+            .model
+            .discriminator_losses(config, &pass, real_b.clone())?;
+        let grads = d_losses.loss.backward();
+        let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
+        let discriminator = self.model.discriminator.clone();
+        self.model.discriminator =
+            self.optim_d
+                .step(config.lr_d * lr_factor, discriminator, grads_d);
+
+        // G step with D frozen: gradients flow through D into G, none into D's parameters.
+        let frozen = EncoModel {
+            generator: self.model.generator.clone(),
+            discriminator: self.model.discriminator.clone().no_grad(),
+            heads: self.model.heads.clone(),
+        };
+        let g_losses = frozen.generator_losses(config, &pass, real_b, injected_ids, rng)?;
+        let mut grads = g_losses.loss.backward();
+        let grads_g = GradientsParams::from_module(&mut grads, &self.model.generator);
+        let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
+        let generator = self.model.generator.clone();
+        self.model.generator = self
+            .optim_g
+            .step(config.lr_g * lr_factor, generator, grads_g);
+        let heads = self.model.heads.clone();
+        self.model.heads = self.optim_f.step(config.lr_f * lr_factor, heads, grads_f);
+
+        let scalar = |t: Tensor<B, 1>| t.into_scalar().elem::<f32>();
+        Ok(StepLosses {
+            d: scalar(d_losses.loss),
+            g_gan: scalar(g_losses.gan),
+            content: scalar(g_losses.content),
+            identity: g_losses.identity.map(scalar).unwrap_or(0.0),
+            g: scalar(g_losses.loss),
+        })
+    }
+}

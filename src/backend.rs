@@ -1,0 +1,59 @@
+//! The backend chosen by Cargo features: `cuda` over `wgpu` over `ndarray` over `flex` when
+//! several are enabled.
+
+#[cfg(feature = "cuda")]
+mod selected {
+    /// The inference backend selected by the enabled features.
+    pub type Backend = burn::backend::Cuda;
+    /// Human-readable backend name.
+    pub const NAME: &str = "cuda";
+}
+
+#[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+mod selected {
+    /// The inference backend selected by the enabled features.
+    pub type Backend = burn::backend::Wgpu;
+    /// Human-readable backend name.
+    pub const NAME: &str = "wgpu";
+}
+
+#[cfg(all(feature = "ndarray", not(any(feature = "cuda", feature = "wgpu"))))]
+mod selected {
+    /// The inference backend selected by the enabled features.
+    pub type Backend = burn::backend::NdArray;
+    /// Human-readable backend name.
+    pub const NAME: &str = "ndarray";
+}
+
+#[cfg(all(
+    feature = "flex",
+    not(any(feature = "cuda", feature = "wgpu", feature = "ndarray"))
+))]
+mod selected {
+    /// The inference backend selected by the enabled features.
+    pub type Backend = burn::backend::Flex;
+    /// Human-readable backend name.
+    pub const NAME: &str = "flex";
+}
+
+#[cfg(not(any(
+    feature = "cuda",
+    feature = "wgpu",
+    feature = "ndarray",
+    feature = "flex"
+)))]
+compile_error!("enable one backend feature: flex (default), ndarray, wgpu or cuda");
+
+/// The backend selected by the enabled features (inference).
+pub type Backend = selected::Backend;
+
+/// The selected backend with automatic differentiation (training).
+pub type TrainBackend = burn::backend::Autodiff<Backend>;
+
+/// Name of the selected backend.
+pub const NAME: &str = selected::NAME;
+
+/// The default device of the selected backend.
+pub fn default_device() -> burn::tensor::Device<Backend> {
+    Default::default()
+}

@@ -1,0 +1,34 @@
+//! # enco
+//!
+//! EnCo (AAAI 2024) unpaired image-to-image translation on [Burn](https://burn.dev): a ResNet
+//! generator split into encoder and decoder, a shared projection head and a prediction head on
+//! matching encoder/decoder stages, a stop-gradient content loss on l2-normalised patch
+//! embeddings, discriminator-guided (DAG) patch sampling, LSGAN and an identity loss, trained
+//! with three Adam optimisers.
+//!
+//! This crate re-exports the workspace crates and selects a backend with Cargo features:
+//! `flex` (default, pure-Rust CPU), `ndarray`, `wgpu`, `cuda`.
+//!
+//! ```no_run
+//! use enco::backend::{TrainBackend, default_device};
+//! use enco::train::{EncoConfig, EncoTrainer};
+//! use enco::burn::prelude::*;
+//!
+//! let device = default_device();
+//! let config = EncoConfig::new();
+//! let model = config.init::<TrainBackend>(&device).unwrap();
+//! let mut trainer = EncoTrainer::new(model, config);
+//! let a = Tensor::<TrainBackend, 4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
+//! let b = Tensor::<TrainBackend, 4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
+//! let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+//! let losses = trainer.step(a, b, true, 1.0, None, &mut rng).unwrap();
+//! println!("{losses:?}");
+//! ```
+
+pub mod backend;
+
+pub use burn;
+pub use enco_loss as loss;
+pub use enco_nn as nn;
+pub use enco_sampling as sampling;
+pub use enco_train as train;

@@ -1,0 +1,626 @@
+//! Float32 parity of one full EnCo iteration with the official PyTorch code.
+//!
+//! Every case directory (`tests/data/fixtures/enco_*`, plus the colon-separated directories of
+//! `ENCO_PARITY_CASES`) holds `manifest.json` (all options), the official weights
+//! (`weights_{G,D,F}.safetensors`, state_dict names) and `tensors.safetensors` (inputs,
+//! intermediates, losses, gradients, parameters after one Adam step). Everything about a case
+//! is read from its manifest. The test prints the worst relative error per group and case.
+//!
+//! Tolerances (fixture README): forward/cams/q/k 1e-5 relative to max(|ref|, 1); losses 1e-6
+//! when computed from the recorded inputs of the loss (group `losses`), 5e-6 end to end (group
+//! `losses-e2e`: the 1e-5 forward differences of the convolutions propagate into them);
+//! gradients 1e-4 of the tensor's max (of the network's max for conv biases before instance
+//! norm, whose true gradient is 0); Adam on the stored gradients 1e-6.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use common::*;
+use enco::burn;
+use enco::loss::{GanMode, LossWeighting};
+use enco::nn::{HeadNorm, NLayerDiscriminatorConfig, PytorchWeights, ResnetGeneratorConfig};
+use enco::sampling::DagSamplerConfig;
+use enco::train::{EncoConfig, EncoModel, official_adam};
+use rand::SeedableRng;
+use serde_json::Value;
+
+const FORWARD_TOL: f32 = 1e-5;
+const LOSS_TOL: f32 = 1e-6;
+const LOSS_E2E_TOL: f32 = 5e-6;
+const GRAD_TOL: f32 = 1e-4;
+const ADAM_TOL: f32 = 1e-6;
+
+/// The case directories to check.
+fn case_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fixtures"))
+            .expect("in-repo fixtures")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.join("manifest.json").is_file())
+            .collect();
+    dirs.sort();
+    if let Some(extra) = std::env::var_os("ENCO_PARITY_CASES") {
+        dirs.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
+    }
+    dirs
+}
+
+/// The case's options as an [`EncoConfig`], plus (identity phase, lr factor).
+fn config_from_manifest(options: &Value) -> (EncoConfig, bool, f64) {
+    let f = |k: &str| options[k].as_f64().unwrap_or_else(|| panic!("option {k}"));
+    let u = |k: &str| f(k) as usize;
+    let b = |k: &str| options[k].as_bool().unwrap_or_else(|| panic!("option {k}"));
+    let s = |k: &str| options[k].as_str().unwrap_or_else(|| panic!("option {k}"));
+    let n_blocks = match s("netG") {
+        "resnet_9blocks" => 9,
+        "resnet_6blocks" => 6,
+        other => panic!("unsupported netG {other}"),
+    };
+    assert_eq!(s("netD"), "basic", "only the basic PatchGAN is supported");
+    assert_eq!(s("normG"), "instance");
+    let head_norm = match s("prj_norm") {
+        "BN" => HeadNorm::BatchNorm,
+        "LN" => HeadNorm::LayerNorm,
+        "None" => HeadNorm::None,
+        other => panic!("unsupported prj_norm {other}"),
+    };
+    let gan_mode = match s("gan_mode") {
+        "lsgan" => GanMode::Lsgan,
+        "hinge" => GanMode::Hinge,
+        "vanilla" => GanMode::Vanilla,
+        other => panic!("unsupported gan_mode {other}"),
+    };
+    let config = EncoConfig::new()
+        .with_generator(
+            ResnetGeneratorConfig::new()
+                .with_input_nc(u("input_nc"))
+                .with_output_nc(u("output_nc"))
+                .with_ngf(u("ngf"))
+                .with_n_blocks(n_blocks)
+                .with_no_antialias(b("no_antialias"))
+                .with_no_antialias_up(b("no_antialias_up")),
+        )
+        .with_discriminator(
+            NLayerDiscriminatorConfig::new()
+                .with_input_nc(u("output_nc"))
+                .with_ndf(u("ndf"))
+                .with_n_layers(u("n_layers_D"))
+                .with_no_antialias(b("no_antialias")),
+        )
+        .with_head_nc(u("netF_nc"))
+        .with_head_norm(head_norm)
+        .with_nce_layers(
+            s("nce_layers")
+                .split(',')
+                .map(|v| v.trim().parse().unwrap())
+                .collect(),
+        )
+        .with_sampler(
+            DagSamplerConfig::new()
+                .with_num_patches(u("num_patches"))
+                .with_oversample_ratio(u("oversample_ratio"))
+                .with_random_ratio(f("random_ratio")),
+        )
+        .with_gan_mode(gan_mode)
+        .with_weighting(LossWeighting::Official)
+        .with_lambda_gan(f("lambda_GAN"))
+        .with_lambda_nce(f("lambda_NCE"))
+        .with_lambda_idt(f("lambda_IDT"))
+        .with_identity_loss(b("nce_idt"))
+        .with_stop_gradient(b("stop_gradient"))
+        .with_predictor(!b("no_predictor"))
+        .with_lr_g(f("lr_G"))
+        .with_lr_d(f("lr_D"))
+        .with_lr_f(f("lr_F"))
+        .with_beta1(f("beta1") as f32)
+        .with_beta2(f("beta2") as f32)
+        .with_adam_epsilon(f("adam_eps") as f32);
+    (config, b("identity_phase"), f("lr_factor_applied"))
+}
+
+/// Parameters (or their gradients) of a module by official key, in PyTorch layout.
+fn by_key<M: PytorchWeights<Bk>, Bk: Backend>(
+    module: &M,
+    value: impl Fn(&burn_store::TensorSnapshot) -> Option<(Vec<usize>, Vec<f32>)>,
+) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    module
+        .collect(None, None, true)
+        .iter()
+        .filter_map(|snap| {
+            let key = M::official_key(&snap.full_path());
+            value(snap).map(|(shape, v)| {
+                if shape.len() == 2 {
+                    // Burn Linear [in, out] → PyTorch [out, in].
+                    let (r, c) = (shape[0], shape[1]);
+                    let t = (0..c * r).map(|i| v[(i % r) * c + i / r]).collect();
+                    (key, (vec![c, r], t))
+                } else {
+                    (key, (shape, v))
+                }
+            })
+        })
+        .collect()
+}
+
+fn params<M: PytorchWeights<Bk>, Bk: Backend>(
+    module: &M,
+) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    by_key(module, |snap| {
+        let data = snap.to_data().ok()?;
+        Some((snap.shape.to_vec(), data.convert::<f32>().into_vec().ok()?))
+    })
+}
+
+fn grads<M: PytorchWeights<AB>>(
+    module: &M,
+    grads: &GradientsParams,
+) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    by_key(module, |snap| {
+        let id = snap.tensor_id?;
+        let values = match snap.shape.len() {
+            1 => grads.get::<B, 1>(id).map(to_vec),
+            2 => grads.get::<B, 2>(id).map(to_vec),
+            4 => grads.get::<B, 4>(id).map(to_vec),
+            _ => None,
+        }?;
+        Some((snap.shape.to_vec(), values))
+    })
+}
+
+/// Registers the stored gradients `<prefix><key>` for every parameter of `module`.
+fn stored_grads<M: PytorchWeights<AB>>(module: &M, fx: &Fixture, prefix: &str) -> GradientsParams {
+    let dev = device();
+    let mut out = GradientsParams::new();
+    for snap in module.collect(None, None, true) {
+        let key = M::official_key(&snap.full_path());
+        let g = fx.get(&format!("{prefix}{key}"));
+        let id = snap.tensor_id.expect("parameter id");
+        match g.shape.len() {
+            1 => out.register::<B, 1>(id, g.tensor(&dev)),
+            2 => out.register::<B, 2>(id, g.tensor::<B, 2>(&dev).transpose()),
+            4 => out.register::<B, 4>(id, g.tensor(&dev)),
+            r => panic!("rank {r} parameter {key}"),
+        }
+    }
+    out
+}
+
+fn check_map(
+    report: &mut Report,
+    group: &str,
+    actual: &BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    fx: &Fixture,
+    prefix: &str,
+    tol: f32,
+    zero_grad_keys: &[String],
+) {
+    let network_max = actual
+        .values()
+        .flat_map(|(_, v)| v.iter())
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    let expected: Vec<&String> = fx
+        .tensors
+        .keys()
+        .filter(|k| k.starts_with(prefix))
+        .collect();
+    for full in expected {
+        let key = &full[prefix.len()..];
+        match actual.get(key) {
+            None => report
+                .failures
+                .push(format!("{group}/{key}: no such parameter or no gradient")),
+            Some((shape, values)) => {
+                let floor = if zero_grad_keys.iter().any(|k| k == key) {
+                    network_max
+                } else {
+                    1e-12
+                };
+                report.check(group, key, values, shape, fx.get(full), tol, floor);
+            }
+        }
+    }
+}
+
+fn load_model(dir: &Path, config: &EncoConfig) -> EncoModel<AB> {
+    let dev = device();
+    let model = config.init::<AB>(&dev).expect("model");
+    EncoModel {
+        generator: model
+            .generator
+            .load_safetensors(dir.join("weights_G.safetensors"))
+            .expect("weights_G"),
+        discriminator: model
+            .discriminator
+            .load_safetensors(dir.join("weights_D.safetensors"))
+            .expect("weights_D"),
+        heads: model
+            .heads
+            .load_safetensors(dir.join("weights_F.safetensors"))
+            .expect("weights_F"),
+    }
+}
+
+fn check_case(dir: &Path) -> Report {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    let (config, identity_phase, lr_factor) = config_from_manifest(&manifest["options"]);
+    let zero_grad: Vec<String> = manifest["analytically_zero_grad_biases"]["max_abs_grad"]
+        .as_object()
+        .map(|m| m.keys().map(|k| k[2..].to_string()).collect())
+        .unwrap_or_default();
+    let fx = Fixture::open(dir.join("tensors.safetensors"));
+    let dev = device();
+    let mut report = Report::default();
+    let model = load_model(dir, &config);
+
+    // Forward.
+    let real_a = fx.get("real_A").tensor::<AB, 4>(&dev);
+    let real_b = fx.get("real_B").tensor::<AB, 4>(&dev);
+    let pass = model
+        .generate(&config, real_a, real_b.clone(), identity_phase)
+        .expect("generator pass");
+    report.check_tensor(
+        "forward",
+        "fake",
+        pass.output.clone().inner(),
+        fx.get("fake"),
+        FORWARD_TOL,
+    );
+    report.check_tensor(
+        "forward",
+        "fake_B",
+        pass.fake_b.clone().inner(),
+        fx.get("fake_B"),
+        FORWARD_TOL,
+    );
+    if let Some(idt) = &pass.idt_b {
+        report.check_tensor(
+            "forward",
+            "idt_B",
+            idt.clone().inner(),
+            fx.get("idt_B"),
+            FORWARD_TOL,
+        );
+    }
+    let mut layers = config.nce_layers.clone();
+    layers.sort_unstable();
+    for (layer, feat) in layers.iter().zip(&pass.features) {
+        let name = format!("feat_{layer}");
+        report.check_tensor(
+            "forward",
+            &name,
+            feat.clone().inner(),
+            fx.get(&name),
+            FORWARD_TOL,
+        );
+    }
+
+    // D step.
+    let d = model
+        .discriminator_losses(&config, &pass, real_b.clone())
+        .expect("D losses");
+    report.check_tensor(
+        "forward",
+        "pred_fake_Dstep",
+        d.pred_fake.clone().inner(),
+        fx.get("pred_fake_Dstep"),
+        FORWARD_TOL,
+    );
+    report.check_tensor(
+        "forward",
+        "pred_real",
+        d.pred_real.clone().inner(),
+        fx.get("pred_real"),
+        FORWARD_TOL,
+    );
+    for (name, t) in [
+        ("loss_D", &d.loss),
+        ("loss_D_fake", &d.fake),
+        ("loss_D_real", &d.real),
+    ] {
+        report.check(
+            "losses-e2e",
+            name,
+            &to_vec(t.clone().inner()),
+            &[],
+            fx.get(name),
+            LOSS_E2E_TOL,
+            1e-12,
+        );
+    }
+    let grads_d = GradientsParams::from_grads(d.loss.backward(), &model.discriminator);
+    check_map(
+        &mut report,
+        "gradients",
+        &grads(&model.discriminator, &grads_d),
+        &fx,
+        "grad_D.",
+        GRAD_TOL,
+        &zero_grad,
+    );
+
+    // G step with the updated (stored) D, frozen; recorded ids injected.
+    let d_after = model
+        .discriminator
+        .clone()
+        .load_safetensors_bytes(fx.subset_bytes("D_after."))
+        .expect("D_after");
+    let frozen = EncoModel {
+        generator: model.generator.clone(),
+        discriminator: d_after.no_grad(),
+        heads: model.heads.clone(),
+    };
+    let batch = fx.get("real_A").shape[0];
+    let n_pairs = config.nce_layers.len() / 2;
+    let ids: Vec<Vec<Vec<usize>>> = (0..n_pairs)
+        .map(|i| {
+            (0..batch)
+                .map(|b| {
+                    fx.get(&format!("ids_{i}_{b}"))
+                        .i64
+                        .iter()
+                        .map(|&v| v as usize)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let g = frozen
+        .generator_losses(&config, &pass, real_b, Some(&ids), &mut rng)
+        .expect("G losses");
+    report.check_tensor(
+        "forward",
+        "pred_fake_Gstep",
+        g.pred_fake.clone().inner(),
+        fx.get("pred_fake_Gstep"),
+        FORWARD_TOL,
+    );
+    for i in 0..n_pairs {
+        report.check_tensor(
+            "forward",
+            &format!("cam_{i}"),
+            g.cams[i].clone().inner(),
+            fx.get(&format!("cam_{i}")),
+            FORWARD_TOL,
+        );
+        report.check_tensor(
+            "forward",
+            &format!("q_{i}"),
+            g.q[i].clone().inner(),
+            fx.get(&format!("q_{i}")),
+            FORWARD_TOL,
+        );
+        report.check_tensor(
+            "forward",
+            &format!("k_{i}"),
+            g.k[i].clone().inner(),
+            fx.get(&format!("k_{i}")),
+            FORWARD_TOL,
+        );
+        let name = format!("loss_pair_{i}");
+        report.check(
+            "losses-e2e",
+            &name,
+            &to_vec(g.pairs[i].clone().inner()),
+            &[],
+            fx.get(&name),
+            LOSS_E2E_TOL,
+            1e-12,
+        );
+        // The loss formula alone, on the recorded q and k.
+        let q = fx.get(&format!("q_{i}")).tensor::<B, 2>(&dev);
+        let k = fx.get(&format!("k_{i}")).tensor::<B, 2>(&dev);
+        report.check(
+            "losses",
+            &name,
+            &to_vec(enco::loss::enco_pair_loss(q, k)),
+            &[],
+            fx.get(&name),
+            LOSS_TOL,
+            1e-12,
+        );
+    }
+    let gan = enco::loss::GanLoss {
+        mode: config.gan_mode,
+    };
+    let recorded = |name: &str| fx.get(name).tensor::<B, 4>(&dev);
+    let (loss_d, _, _) = gan.discriminator_loss(recorded("pred_fake_Dstep"), recorded("pred_real"));
+    report.check(
+        "losses",
+        "loss_D",
+        &to_vec(loss_d),
+        &[],
+        fx.get("loss_D"),
+        LOSS_TOL,
+        1e-12,
+    );
+    let loss_gan = gan
+        .generator_loss(recorded("pred_fake_Gstep"))
+        .mul_scalar(config.lambda_gan);
+    report.check(
+        "losses",
+        "loss_G_GAN",
+        &to_vec(loss_gan),
+        &[],
+        fx.get("loss_G_GAN"),
+        LOSS_TOL,
+        1e-12,
+    );
+    let pairs: Vec<Tensor<B, 1>> = (0..n_pairs)
+        .map(|i| Tensor::from_data([fx.get(&format!("loss_pair_{i}")).scalar()], &dev))
+        .collect();
+    let content = enco::loss::enco_content_loss(&pairs, config.lambda_nce);
+    report.check(
+        "losses",
+        "loss_EnCo",
+        &to_vec(content.clone()),
+        &[],
+        fx.get("loss_EnCo"),
+        LOSS_TOL,
+        1e-12,
+    );
+    let identity = fx
+        .has("loss_idt")
+        .then(|| Tensor::<B, 1>::from_data([fx.get("loss_idt").scalar()], &dev));
+    let total = config.weighting.combine(
+        Tensor::from_data([fx.get("loss_G_GAN").scalar()], &dev),
+        Tensor::from_data([fx.get("loss_EnCo").scalar()], &dev),
+        identity,
+    );
+    report.check(
+        "losses",
+        "loss_G",
+        &to_vec(total),
+        &[],
+        fx.get("loss_G"),
+        LOSS_TOL,
+        1e-12,
+    );
+    if fx.has("loss_idt") {
+        let real_b_host = recorded("real_B");
+        let idt = recorded("idt_B");
+        let loss_idt = enco::loss::identity_loss(real_b_host, idt).mul_scalar(config.lambda_idt);
+        report.check(
+            "losses",
+            "loss_idt",
+            &to_vec(loss_idt),
+            &[],
+            fx.get("loss_idt"),
+            LOSS_TOL,
+            1e-12,
+        );
+    }
+    let mut scalars = vec![
+        ("loss_G_GAN", g.gan.clone()),
+        ("loss_EnCo", g.content.clone()),
+        ("loss_G", g.loss.clone()),
+    ];
+    if let Some(idt) = &g.identity {
+        scalars.push(("loss_idt", idt.clone()));
+    }
+    assert_eq!(
+        g.identity.is_some(),
+        fx.has("loss_idt"),
+        "identity phase disagrees with the case"
+    );
+    for (name, t) in scalars {
+        report.check(
+            "losses-e2e",
+            name,
+            &to_vec(t.inner()),
+            &[],
+            fx.get(name),
+            LOSS_E2E_TOL,
+            1e-12,
+        );
+    }
+    let mut all = g.loss.backward();
+    let grads_g = GradientsParams::from_module(&mut all, &model.generator);
+    let grads_f = GradientsParams::from_module(&mut all, &model.heads);
+    let grads_frozen_d = GradientsParams::from_module(&mut all, &frozen.discriminator);
+    assert_eq!(
+        grads_frozen_d.len(),
+        0,
+        "the frozen discriminator received gradients"
+    );
+    check_map(
+        &mut report,
+        "gradients",
+        &grads(&model.generator, &grads_g),
+        &fx,
+        "grad_G.",
+        GRAD_TOL,
+        &zero_grad,
+    );
+    check_map(
+        &mut report,
+        "gradients",
+        &grads(&model.heads, &grads_f),
+        &fx,
+        "grad_F.",
+        GRAD_TOL,
+        &[],
+    );
+
+    // Adam applied to the stored gradients.
+    let adam = official_adam(&config);
+    let fresh = load_model(dir, &config);
+    let mut opt_g = adam.init::<AB, _>();
+    let g_after = opt_g.step(
+        config.lr_g * lr_factor,
+        fresh.generator.clone(),
+        stored_grads(&fresh.generator, &fx, "grad_G."),
+    );
+    check_map(
+        &mut report,
+        "adam",
+        &params(&g_after.valid()),
+        &fx,
+        "G_after.",
+        ADAM_TOL,
+        &[],
+    );
+    let mut opt_d = adam.init::<AB, _>();
+    let d_after = opt_d.step(
+        config.lr_d * lr_factor,
+        fresh.discriminator.clone(),
+        stored_grads(&fresh.discriminator, &fx, "grad_D."),
+    );
+    check_map(
+        &mut report,
+        "adam",
+        &params(&d_after.valid()),
+        &fx,
+        "D_after.",
+        ADAM_TOL,
+        &[],
+    );
+    let mut opt_f = adam.init::<AB, _>();
+    let f_after = opt_f.step(
+        config.lr_f * lr_factor,
+        fresh.heads.clone(),
+        stored_grads(&fresh.heads, &fx, "grad_F."),
+    );
+    check_map(
+        &mut report,
+        "adam",
+        &params(&f_after.valid()),
+        &fx,
+        "F_after.",
+        ADAM_TOL,
+        &[],
+    );
+    report
+}
+
+#[test]
+fn one_iteration_matches_the_official_code() {
+    let dirs = case_dirs();
+    assert!(
+        dirs.len() >= 3,
+        "expected the in-repo cases, found {dirs:?}"
+    );
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        let report = check_case(dir);
+        report.print(&format!("{} ({})", dir.display(), enco::backend::NAME));
+        failures.extend(
+            report
+                .failures
+                .iter()
+                .map(|f| format!("{}: {f}", dir.display())),
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
