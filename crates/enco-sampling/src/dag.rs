@@ -118,14 +118,34 @@ impl DagSampler {
                     got: scores.len(),
                 });
             }
-            let mut candidates = sample_distinct(rng, positions, counts.n_candidates).into_vec();
-            candidates.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
-            ids.extend_from_slice(&candidates[..counts.n_good]);
+            let candidates = sample_distinct(rng, positions, counts.n_candidates).into_vec();
+            ids.extend(self.select_good(scores, candidates)?);
         }
         if counts.n_rand > 0 {
             ids.extend(sample_distinct(rng, positions, counts.n_rand));
         }
         Ok(ids)
+    }
+
+    /// The deterministic part of DAG sampling (spec §4.4 steps b–c): orders `candidates` by
+    /// ascending score (stable: ties keep candidate order) and keeps the first `n_good`, where
+    /// `n_good` follows from the map size `scores.len()`.
+    pub fn select_good(
+        &self,
+        scores: &[f32],
+        mut candidates: Vec<usize>,
+    ) -> Result<Vec<usize>, SamplingError> {
+        let positions = scores.len();
+        if let Some(&bad) = candidates.iter().find(|&&c| c >= positions) {
+            return Err(SamplingError::ScoreSize {
+                expected: bad + 1,
+                got: positions,
+            });
+        }
+        let n_good = self.counts(positions).n_good.min(candidates.len());
+        candidates.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+        candidates.truncate(n_good);
+        Ok(candidates)
     }
 
     /// Samples ids for every batch element of a resized score map `[B, 1, H, W]` (spec §4.4

@@ -179,10 +179,21 @@ impl<B: Backend> EncoModel<B> {
             let i = out.layers.binary_search(&layer).expect("tapped layer");
             out.features[i].clone().narrow(0, 0, batch)
         };
-        let pair_features = pairs
+        let pair_features: Vec<_> = pairs
             .iter()
             .map(|p| (feature(p.encoder), feature(p.decoder)))
             .collect();
+        for (p, (enc, dec)) in pairs.iter().zip(&pair_features) {
+            if enc.dims() != dec.dims() {
+                return Err(TrainError::Config(format!(
+                    "layers {} and {} form a pair but their features are {:?} and {:?}",
+                    p.encoder,
+                    p.decoder,
+                    enc.dims(),
+                    dec.dims()
+                )));
+            }
+        }
         let fake_b = out.output.clone().narrow(0, 0, batch);
         let idt_b = identity_phase.then(|| out.output.clone().narrow(0, batch, batch));
         Ok(GeneratorPass {

@@ -1,0 +1,264 @@
+//! Architecture facts of spec §2–§4 (parameter counts, shapes, taps, variants), the official
+//! initialisation, weight import errors, and clear errors on bad input.
+
+mod common;
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use common::*;
+use enco::burn;
+use enco::nn::{
+    EncoHeadsConfig, HeadNorm, NLayerDiscriminatorConfig, NnError, PytorchWeights,
+    ResnetGeneratorConfig, gather_patches,
+};
+use enco::train::{EncoConfig, TrainError};
+
+fn fixture_case() -> std::path::PathBuf {
+    fixture_dir().join("enco_bn_64")
+}
+
+#[test]
+fn full_size_parameter_counts_match_the_official_networks() {
+    let dev = device();
+    let g = ResnetGeneratorConfig::new().init::<B>(&dev);
+    assert_eq!(g.num_params(), 11_378_179);
+    assert_eq!(g.num_layers(), 32);
+    let d = NLayerDiscriminatorConfig::new().init::<B>(&dev);
+    assert_eq!(d.num_params(), 2_764_737);
+    assert_eq!(d.output_size(256), Some(30));
+    for (norm, count) in [
+        (HeadNorm::BatchNorm, 510_976),
+        (HeadNorm::LayerNorm, 512_512),
+        (HeadNorm::None, 508_672),
+    ] {
+        let f = EncoHeadsConfig::new(vec![64, 128, 256])
+            .with_norm(norm)
+            .init::<B>(&dev);
+        assert_eq!(f.num_params(), count, "{norm:?}");
+    }
+}
+
+#[test]
+fn module_counts_of_the_anti_aliasing_variants() {
+    let dev = device();
+    let layers = |aa: bool, aa_up: bool| {
+        ResnetGeneratorConfig::new()
+            .with_ngf(4)
+            .with_no_antialias(aa)
+            .with_no_antialias_up(aa_up)
+            .init::<B>(&dev)
+            .num_layers()
+    };
+    assert_eq!(layers(false, false), 32);
+    assert_eq!(layers(true, false), 30);
+    assert_eq!(layers(false, true), 30);
+    assert_eq!(layers(true, true), 28);
+    let d = NLayerDiscriminatorConfig::new()
+        .with_ndf(4)
+        .with_no_antialias(true)
+        .init::<B>(&dev);
+    assert_eq!(d.output_size(256), Some(30));
+    let x = Tensor::<B, 4>::zeros([1, 3, 64, 64], &dev);
+    assert_eq!(d.forward(x).unwrap().dims(), [1, 1, 6, 6]);
+}
+
+#[test]
+fn taps_have_the_spec_shapes_and_come_back_in_ascending_order() {
+    let dev = device();
+    let ngf = 4;
+    let g = ResnetGeneratorConfig::new().with_ngf(ngf).init::<B>(&dev);
+    let x = Tensor::<B, 4>::random([2, 3, 32, 32], Distribution::Uniform(-1.0, 1.0), &dev);
+    let out = g
+        .forward_features(x.clone(), &[28, 3, 24, 0, 7, 18, 13])
+        .unwrap();
+    assert_eq!(out.layers, vec![0, 3, 7, 13, 18, 24, 28]);
+    let shapes: Vec<[usize; 4]> = out.features.iter().map(|f| f.dims()).collect();
+    assert_eq!(
+        shapes,
+        vec![
+            [2, 3, 32, 32],
+            [2, ngf, 32, 32],
+            [2, 2 * ngf, 16, 16],
+            [2, 4 * ngf, 8, 8],
+            [2, 4 * ngf, 8, 8],
+            [2, 2 * ngf, 16, 16],
+            [2, ngf, 32, 32],
+        ]
+    );
+    // Tap 0 is the raw input; tap 3 is post-ReLU.
+    assert_eq!(to_vec(out.features[0].clone()), to_vec(x));
+    assert!(to_vec(out.features[1].clone()).iter().all(|&v| v >= 0.0));
+    assert_eq!(out.output.dims(), [2, 3, 32, 32]);
+    let out_values = to_vec(out.output);
+    assert!(out_values.iter().all(|v| v.abs() < 1.0));
+    for (layer, channels) in [
+        (0, 3),
+        (3, ngf),
+        (7, 2 * ngf),
+        (13, 4 * ngf),
+        (24, 2 * ngf),
+        (28, ngf),
+        (31, 3),
+    ] {
+        assert_eq!(g.channels_at(layer).unwrap(), channels, "layer {layer}");
+    }
+}
+
+#[test]
+fn official_initialisation_is_xavier_normal_with_zero_biases_and_seeded() {
+    let dev = device();
+    let g = ResnetGeneratorConfig::new().with_seed(5).init::<B>(&dev);
+    let enco::nn::Layer::Conv(first) = &g.model[1] else {
+        panic!("model.1 is a conv")
+    };
+    let w = to_vec(first.weight.val());
+    let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
+    let expected = 0.02 * (2.0f32 / (3.0 * 49.0 + 64.0 * 49.0)).sqrt(); // 4.94e-4
+    assert!(
+        (std / expected - 1.0).abs() < 0.05,
+        "std {std} vs {expected}"
+    );
+    assert!(
+        to_vec(first.bias.as_ref().unwrap().val())
+            .iter()
+            .all(|&b| b == 0.0)
+    );
+    let same = ResnetGeneratorConfig::new().with_seed(5).init::<B>(&dev);
+    let other = ResnetGeneratorConfig::new().with_seed(6).init::<B>(&dev);
+    let first_weight = |g: &enco::nn::ResnetGenerator<B>| match &g.model[1] {
+        enco::nn::Layer::Conv(c) => to_vec(c.weight.val()),
+        _ => unreachable!(),
+    };
+    assert_eq!(first_weight(&same), w);
+    assert_ne!(first_weight(&other), w);
+}
+
+#[test]
+fn weight_import_errors_name_the_key() {
+    let dev = device();
+    // Another width: shape mismatch on the first conv.
+    let err = ResnetGeneratorConfig::new()
+        .with_ngf(16)
+        .init::<B>(&dev)
+        .load_safetensors(fixture_case().join("weights_G.safetensors"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, NnError::WeightShape { key, .. } if key.starts_with("model.")),
+        "{err}"
+    );
+    // Fewer residual blocks: the file holds blocks the network lacks.
+    let err = ResnetGeneratorConfig::new()
+        .with_ngf(8)
+        .with_n_blocks(6)
+        .init::<B>(&dev)
+        .load_safetensors(fixture_case().join("weights_G.safetensors"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, NnError::MissingWeight { key } | NnError::UnexpectedWeight { key } if key.starts_with("model.")),
+        "{err}"
+    );
+    // A discriminator file for a generator: parameters are missing.
+    let err = ResnetGeneratorConfig::new()
+        .with_ngf(8)
+        .init::<B>(&dev)
+        .load_safetensors(fixture_case().join("weights_D.safetensors"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NnError::MissingWeight { .. }
+                | NnError::WeightShape { .. }
+                | NnError::UnexpectedWeight { .. }
+        ),
+        "{err}"
+    );
+    // LN heads from a BN file: the file lacks mlp_i.4 affine parameters.
+    let err = EncoHeadsConfig::new(vec![8, 16, 32])
+        .with_nc(32)
+        .with_norm(HeadNorm::LayerNorm)
+        .init::<B>(&dev)
+        .load_safetensors(fixture_case().join("weights_F.safetensors"))
+        .unwrap_err();
+    assert!(
+        matches!(&err, NnError::MissingWeight { key } if key.starts_with("mlp_") || key.starts_with("prj_")),
+        "{err}"
+    );
+    let err = NLayerDiscriminatorConfig::new()
+        .init::<B>(&dev)
+        .load_safetensors("/nonexistent/weights.safetensors")
+        .unwrap_err();
+    assert!(matches!(err, NnError::WeightFile { .. }), "{err}");
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    let dev = device();
+    let g = ResnetGeneratorConfig::new().with_ngf(4).init::<B>(&dev);
+    let input = |c, h, w| Tensor::<B, 4>::zeros([1, c, h, w], &dev);
+    assert!(matches!(
+        g.forward(input(1, 32, 32)),
+        Err(NnError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        g.forward(input(3, 30, 32)),
+        Err(NnError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        g.forward(input(3, 4, 4)),
+        Err(NnError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        g.forward_features(input(3, 32, 32), &[40]),
+        Err(NnError::InvalidLayer { index: 40, .. })
+    ));
+    let d = NLayerDiscriminatorConfig::new().with_ndf(4).init::<B>(&dev);
+    assert!(matches!(
+        d.forward(input(1, 64, 64)),
+        Err(NnError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        d.forward(input(3, 8, 8)),
+        Err(NnError::InvalidInput { .. })
+    ));
+    let f = EncoHeadsConfig::new(vec![4]).with_nc(8).init::<B>(&dev);
+    let rows = Tensor::<B, 2>::zeros([5, 3], &dev);
+    assert!(matches!(
+        f.project_encoder(0, rows.clone()),
+        Err(NnError::InvalidInput { .. })
+    ));
+    assert!(f.project_encoder(1, rows).is_err());
+    let feats = Tensor::<B, 4>::zeros([2, 4, 3, 3], &dev);
+    assert!(gather_patches(feats.clone(), &[vec![0, 9]]).is_err());
+    assert!(gather_patches(feats.clone(), &[vec![0], vec![9]]).is_err());
+    assert_eq!(
+        gather_patches(feats, &[vec![0, 8], vec![1]])
+            .unwrap()
+            .dims(),
+        [3, 4]
+    );
+
+    // Model-level configuration and input errors.
+    let tiny = EncoConfig::new()
+        .with_generator(ResnetGeneratorConfig::new().with_ngf(4).with_n_blocks(2))
+        .with_discriminator(NLayerDiscriminatorConfig::new().with_ndf(4))
+        .with_head_nc(8)
+        .with_nce_layers(vec![3, 7, 12, 13, 17, 21]);
+    let k0 = tiny
+        .clone()
+        .with_sampler(enco::sampling::DagSamplerConfig::new().with_num_patches(0));
+    assert!(matches!(k0.init::<B>(&dev), Err(TrainError::Sampling(_))));
+    let odd = tiny.clone().with_nce_layers(vec![3, 7, 13]);
+    assert!(matches!(odd.init::<B>(&dev), Err(TrainError::Config(_))));
+    let unpaired = tiny.clone().with_nce_layers(vec![3, 24]);
+    assert!(matches!(
+        unpaired.init::<B>(&dev),
+        Err(TrainError::Config(_))
+    ));
+    let model = tiny.init::<B>(&dev).unwrap();
+    let a = Tensor::<B, 4>::zeros([1, 3, 32, 32], &dev);
+    let b = Tensor::<B, 4>::zeros([2, 3, 32, 32], &dev);
+    assert!(matches!(
+        model.generate(&tiny, a, b, true),
+        Err(TrainError::BatchMismatch { .. })
+    ));
+}
