@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use enco::backend::{NAME, TrainBackend, default_device};
 use enco::burn::prelude::*;
+use enco::burn::tensor::Distribution;
 use enco::train::{EncoConfig, EncoTrainer};
 use rand::SeedableRng;
 

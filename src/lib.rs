@@ -13,6 +13,7 @@
 //! use enco::backend::{TrainBackend, default_device};
 //! use enco::train::{EncoConfig, EncoTrainer};
 //! use enco::burn::prelude::*;
+//! use enco::burn::tensor::Distribution;
 //!
 //! let device = default_device();
 //! let config = EncoConfig::new();
@@ -28,6 +29,7 @@
 pub mod backend;
 
 pub use burn;
+pub use enco_data as data;
 pub use enco_loss as loss;
 pub use enco_nn as nn;
 pub use enco_sampling as sampling;

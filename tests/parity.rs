@@ -11,6 +11,15 @@
 //! `losses-e2e`: the 1e-5 forward differences of the convolutions propagate into them);
 //! gradients 1e-4 of the tensor's max (of the network's max for conv biases before instance
 //! norm, whose true gradient is 0); Adam on the stored gradients 1e-6.
+//!
+//! D's gradients are checked twice: from the recorded `fake_B` (group `grads-D`), and end to
+//! end from this port's own `fake_B` (group `grads-e2e`, 1e-2). A forward difference at float
+//! rounding level can move one of D's LeakyReLU pre-activations across 0, which changes the
+//! slope there from 0.2 to 1 and moves the weight gradient of D's first convolutions by ~1e-3
+//! relative. On flex this does not happen with these cases (measured 8e-6) and `grads-D` uses
+//! 1e-4; on other backends, whose convolutions round differently, it does (wgpu on Mesa's
+//! software Vulkan: 4.9e-3 on `model.3.weight` with the recorded input of two cases) and
+//! `grads-D` uses 1e-2.
 
 mod common;
 
@@ -33,6 +42,16 @@ const FORWARD_TOL: f32 = 1e-5;
 const LOSS_TOL: f32 = 1e-6;
 const LOSS_E2E_TOL: f32 = 5e-6;
 const GRAD_TOL: f32 = 1e-4;
+const GRAD_E2E_TOL: f32 = 1e-2;
+
+/// Tolerance of D's gradients from the recorded fake_B (see the module docs).
+fn grad_d_tol() -> f32 {
+    if enco::backend::NAME == "flex" {
+        GRAD_TOL
+    } else {
+        GRAD_E2E_TOL
+    }
+}
 const ADAM_TOL: f32 = 1e-6;
 
 /// The case directories to check.
@@ -336,11 +355,27 @@ fn check_case(dir: &Path) -> Report {
     let grads_d = GradientsParams::from_grads(d.loss.backward(), &model.discriminator);
     check_map(
         &mut report,
-        "gradients",
+        "grads-e2e",
         &grads(&model.discriminator, &grads_d),
         &fx,
         "grad_D.",
-        GRAD_TOL,
+        GRAD_E2E_TOL,
+        &zero_grad,
+    );
+    // The same D step on the recorded fake_B: D's gradients without G's forward differences.
+    let mut recorded_pass = pass.clone();
+    recorded_pass.fake_b = fx.get("fake_B").tensor::<AB, 4>(&dev);
+    let d_rec = model
+        .discriminator_losses(&config, &recorded_pass, real_b.clone())
+        .expect("D losses");
+    let grads_d = GradientsParams::from_grads(d_rec.loss.backward(), &model.discriminator);
+    check_map(
+        &mut report,
+        "grads-D",
+        &grads(&model.discriminator, &grads_d),
+        &fx,
+        "grad_D.",
+        grad_d_tol(),
         &zero_grad,
     );
 

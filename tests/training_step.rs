@@ -117,3 +117,39 @@ fn same_seeds_give_the_same_parameters() {
     assert_eq!(p1, p2);
     assert!(l1.iter().skip(1).step_by(2).all(|l| l.identity == 0.0));
 }
+
+#[test]
+fn learning_rate_factor_at_the_spec_epochs() {
+    use enco::train::LrSchedule;
+    let s = LrSchedule {
+        n_epochs: 100,
+        n_epochs_decay: 100,
+        warmup_epochs: 20,
+    };
+    let expect = [
+        (1, 0.05),
+        (2, 0.10),
+        (3, 0.15),
+        (19, 0.95),
+        (20, 1.0),
+        (21, 1.0),
+        (100, 1.0),
+        (101, 0.990099),
+        (102, 0.980198),
+        (199, 0.019802),
+        (200, 0.009901),
+    ];
+    for (epoch, factor) in expect {
+        assert!(
+            (s.factor(epoch) - factor).abs() < 1e-6,
+            "epoch {epoch}: {}",
+            s.factor(epoch)
+        );
+    }
+    assert!(!s.is_finetuning(100) && s.is_finetuning(101));
+    let no_warmup = LrSchedule {
+        warmup_epochs: 0,
+        ..s
+    };
+    assert_eq!(no_warmup.factor(1), 1.0);
+}

@@ -151,6 +151,7 @@ pub struct Report {
 
 impl Report {
     /// Compares `actual` with `reference` (shapes must match) at relative tolerance `tol`.
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &mut self,
         group: &str,

@@ -7,6 +7,7 @@ use crate::head_norm::{BatchNorm1d, HeadNorm, LayerNorm};
 
 /// One module of a head's official `nn.Sequential` (indices as in `mlp_i.<j>` / `prj_i.<j>`).
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum HeadLayer<B: Backend> {
     /// `nn.Linear` (Burn layout: weight `[in, out]`).
     Linear(Linear<B>),

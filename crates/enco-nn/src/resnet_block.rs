@@ -10,6 +10,7 @@ use crate::padding::ReflectionPad2d;
 
 /// One module of a residual block's official `conv_block` list.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum BlockLayer<B: Backend> {
     /// `nn.ReflectionPad2d(1)`.
     ReflectionPad(ReflectionPad2d),

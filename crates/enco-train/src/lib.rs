@@ -4,6 +4,7 @@
 mod config;
 mod error;
 mod model;
+mod schedule;
 mod step;
 
 pub use config::EncoConfig;
@@ -11,4 +12,5 @@ pub use error::TrainError;
 pub use model::{
     DiscriminatorLosses, EncoModel, FeaturePair, GeneratorLosses, GeneratorPass, feature_pairs,
 };
+pub use schedule::{IdentitySchedule, LrSchedule};
 pub use step::{EncoTrainer, StepLosses, official_adam};

@@ -69,7 +69,7 @@ pub fn feature_pairs<B: Backend>(
     let mut sorted = layers.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    if sorted.is_empty() || sorted.len() % 2 != 0 || sorted.len() != layers.len() {
+    if sorted.is_empty() || !sorted.len().is_multiple_of(2) || sorted.len() != layers.len() {
         return Err(TrainError::Config(format!(
             "nce_layers must be an even number of distinct layers, got {layers:?}"
         )));
@@ -250,13 +250,13 @@ impl<B: Backend> EncoModel<B> {
             .mul_scalar(config.lambda_gan);
         let cam = pred_fake.clone().detach();
         let batch = pass.fake_b.dims()[0];
-        if let Some(ids) = injected_ids {
-            if ids.len() != pass.pair_features.len() || ids.iter().any(|p| p.len() != batch) {
-                return Err(TrainError::InjectedIds(format!(
-                    "expected {} pairs × {batch} samples",
-                    pass.pair_features.len()
-                )));
-            }
+        if let Some(ids) = injected_ids
+            && (ids.len() != pass.pair_features.len() || ids.iter().any(|p| p.len() != batch))
+        {
+            return Err(TrainError::InjectedIds(format!(
+                "expected {} pairs × {batch} samples",
+                pass.pair_features.len()
+            )));
         }
         let mut cams = Vec::new();
         let mut all_ids = Vec::new();

@@ -1,0 +1,68 @@
+//! Errors of the data pipeline; each names the file or folder concerned.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// An error while finding, reading or transforming images.
+#[derive(Debug, Error)]
+pub enum DataError {
+    /// A data set folder does not exist.
+    #[error("folder {0} does not exist")]
+    MissingFolder(PathBuf),
+    /// A data set folder holds no image (extensions: jpg, jpeg, png, ppm, bmp, tif, tiff).
+    #[error("folder {0} holds no image (jpg, jpeg, png, ppm, bmp, tif, tiff)")]
+    EmptyFolder(PathBuf),
+    /// A file or folder could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An image file could not be decoded (corrupt, truncated, or not an image).
+    #[error("cannot decode image {path}: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        message: String,
+    },
+    /// An image could not be written.
+    #[error("cannot write image {path}: {message}")]
+    Encode {
+        /// The file.
+        path: PathBuf,
+        /// The encoder's message.
+        message: String,
+    },
+    /// An image is smaller than the crop and the preprocessing does not resize it first.
+    #[error(
+        "image {path} is {width}×{height}, smaller than the {crop}×{crop} crop \
+         (use --preprocess resize_and_crop or scale_width_and_crop, or a smaller crop)"
+    )]
+    TooSmall {
+        /// The file.
+        path: PathBuf,
+        /// Image width.
+        width: u32,
+        /// Image height.
+        height: u32,
+        /// Crop size.
+        crop: u32,
+    },
+    /// Images of one batch differ in size (possible with `none` or `scale_width`).
+    #[error("images of one batch must have the same size: {first:?} vs {other:?} ({path})")]
+    BatchSize {
+        /// The first image's (width, height).
+        first: (u32, u32),
+        /// The differing image's (width, height).
+        other: (u32, u32),
+        /// The differing file.
+        path: PathBuf,
+    },
+    /// An invalid setting.
+    #[error("invalid data setting: {0}")]
+    Config(String),
+}
