@@ -153,3 +153,71 @@ fn learning_rate_factor_at_the_spec_epochs() {
     };
     assert_eq!(no_warmup.factor(1), 1.0);
 }
+
+/// Training N steps straight and N/2 + checkpoint + resume + N/2 give identical parameters.
+#[test]
+fn resume_from_a_checkpoint_continues_bit_exactly() {
+    use enco::train::{ChaCha8Rng, TrainingPosition, load_checkpoint, save_checkpoint};
+    let dir = std::env::temp_dir().join(format!("enco-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dev = device();
+    let batches: Vec<_> = (0..4).map(|i| images(10 + i)).collect();
+    let train =
+        |trainer: &mut EncoTrainer<AB>, rng: &mut ChaCha8Rng, range: std::ops::Range<usize>| {
+            for i in range {
+                let (a, b) = batches[i].clone();
+                trainer.step(a, b, i < 2, 0.5, None, rng).unwrap();
+            }
+        };
+    let snapshot = |t: &EncoTrainer<AB>| {
+        let mut all = flat_params(&t.model.generator);
+        all.extend(flat_params(&t.model.discriminator));
+        all.extend(flat_params(&t.model.heads));
+        all
+    };
+
+    let mut straight = EncoTrainer::new(tiny().init::<AB>(&dev).unwrap(), tiny());
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    train(&mut straight, &mut rng, 0..4);
+
+    let mut first = EncoTrainer::new(tiny().init::<AB>(&dev).unwrap(), tiny());
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    train(&mut first, &mut rng, 0..2);
+    let position = TrainingPosition {
+        epoch: 1,
+        batch: 2,
+        iteration: 2,
+        rng,
+    };
+    let ckpt = save_checkpoint(&dir, "iter_2", &first, &position).unwrap();
+    drop(first);
+    let (mut resumed, position) = load_checkpoint::<AB>(&ckpt, tiny(), &dev).unwrap();
+    assert_eq!(position.iteration, 2);
+    let mut rng = position.rng;
+    train(&mut resumed, &mut rng, 2..4);
+    assert_eq!(snapshot(&resumed), snapshot(&straight), "resume diverged");
+
+    // A checkpoint of another architecture is a clear error.
+    let other = tiny().with_head_nc(32);
+    let err = load_checkpoint::<AB>(&ckpt, other, &dev)
+        .err()
+        .expect("mismatch");
+    assert!(err.to_string().contains("head_nc"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An all-zero projection row (dead ReLU features) must not turn the gradients into NaN.
+#[test]
+fn all_zero_rows_give_finite_gradients() {
+    let dev = device();
+    let x = Tensor::<AB, 2>::from_data([[0.0f32, 0.0, 0.0], [1.0, 2.0, 2.0]], &dev).require_grad();
+    let k = Tensor::<AB, 2>::from_data([[1.0f32, 0.0, 0.0], [0.0, 1.0, 0.0]], &dev);
+    let q = enco::nn::l2_normalize(x.clone());
+    let loss = enco::loss::enco_pair_loss(q.clone(), k);
+    let grads = loss.backward();
+    let g = to_vec(x.grad(&grads).unwrap());
+    assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+    let q = to_vec(q.inner());
+    assert_eq!(&q[..3], &[0.0, 0.0, 0.0]);
+    assert!((q[3] - 1.0 / 3.0).abs() < 1e-6);
+}

@@ -9,8 +9,15 @@ use burn::prelude::*;
 /// - `q`, `k` `[N, D]`, output `[N]`
 pub fn cosine_similarity<B: Backend>(q: Tensor<B, 2>, k: Tensor<B, 2>) -> Tensor<B, 1> {
     const EPS: f64 = 1e-8;
+    // max(‖x‖, eps) computed as sqrt(max(‖x‖², eps²)): the same value, and a finite gradient
+    // for an all-zero row.
     let unit = |x: Tensor<B, 2>| {
-        let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(EPS);
+        let norm = x
+            .clone()
+            .powi_scalar(2)
+            .sum_dim(1)
+            .clamp_min(EPS * EPS)
+            .sqrt();
         x / norm
     };
     (unit(q) * unit(k)).sum_dim(1).squeeze_dim(1)

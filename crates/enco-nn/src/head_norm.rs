@@ -94,7 +94,12 @@ fn affine<B: Backend>(
 
 /// L2 normalisation of each row as the official `Normalize(2)`: `x / (‖x‖₂ + 1e-7)`, the epsilon
 /// added to the norm (spec §1.6).
+///
+/// The squared norm is clamped at 1e-30 before the square root. The forward value only changes
+/// for rows with ‖x‖ < 1e-15, where the 1e-7 dominates anyway; the gradient of an all-zero row
+/// (dead ReLU features, possible with narrow networks) stays finite, where the official
+/// `pow(1/2)` gives NaN and poisons the heads.
 pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let norm = x.clone().powi_scalar(2).sum_dim(1).sqrt();
+    let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-30).sqrt();
     x / (norm + 1e-7)
 }

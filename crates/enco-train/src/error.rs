@@ -1,5 +1,6 @@
 //! Errors of the EnCo model and its training step.
 
+use enco_data::DataError;
 use enco_nn::NnError;
 use enco_sampling::SamplingError;
 use thiserror::Error;
@@ -13,6 +14,9 @@ pub enum TrainError {
     /// The patch sampler rejected its configuration or input.
     #[error(transparent)]
     Sampling(#[from] SamplingError),
+    /// Reading or transforming the training images failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
     /// The model configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -24,6 +28,9 @@ pub enum TrainError {
         /// Shape of real_B.
         real_b: Vec<usize>,
     },
+    /// A checkpoint could not be written or read, or does not fit the configuration.
+    #[error("checkpoint {0}")]
+    Checkpoint(String),
     /// Injected patch ids do not match the pairs or the batch.
     #[error("injected patch ids: {0}")]
     InjectedIds(String),

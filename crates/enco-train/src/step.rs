@@ -20,6 +20,12 @@ pub fn official_adam(config: &EncoConfig) -> AdamConfig {
         .with_epsilon(config.adam_epsilon)
 }
 
+/// The Adam optimiser of one network.
+pub type AdamOf<M, B> = OptimizerAdaptor<Adam, M, B>;
+
+/// The state of [`AdamOf`], as stored in checkpoints.
+pub type AdamRecord<M, B> = <AdamOf<M, B> as Optimizer<M, B>>::Record;
+
 /// The scalar losses of one iteration.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepLosses {
@@ -42,9 +48,9 @@ pub struct EncoTrainer<B: AutodiffBackend> {
     pub model: EncoModel<B>,
     /// The configuration.
     pub config: EncoConfig,
-    optim_g: OptimizerAdaptor<Adam, ResnetGenerator<B>, B>,
-    optim_d: OptimizerAdaptor<Adam, NLayerDiscriminator<B>, B>,
-    optim_f: OptimizerAdaptor<Adam, EncoHeads<B>, B>,
+    optim_g: AdamOf<ResnetGenerator<B>, B>,
+    optim_d: AdamOf<NLayerDiscriminator<B>, B>,
+    optim_f: AdamOf<EncoHeads<B>, B>,
 }
 
 impl<B: AutodiffBackend> EncoTrainer<B> {
@@ -58,6 +64,39 @@ impl<B: AutodiffBackend> EncoTrainer<B> {
             optim_f: adam.init(),
             config,
         }
+    }
+
+    /// The generator's optimiser.
+    pub fn optimizer_g(&self) -> &AdamOf<ResnetGenerator<B>, B> {
+        &self.optim_g
+    }
+
+    /// The discriminator's optimiser.
+    pub fn optimizer_d(&self) -> &AdamOf<NLayerDiscriminator<B>, B> {
+        &self.optim_d
+    }
+
+    /// The heads' optimiser.
+    pub fn optimizer_f(&self) -> &AdamOf<EncoHeads<B>, B> {
+        &self.optim_f
+    }
+
+    /// Restores the optimiser states (G, D, heads), e.g. from a checkpoint.
+    pub fn load_optimizer_records(
+        &mut self,
+        g: <OptimizerAdaptor<Adam, ResnetGenerator<B>, B> as Optimizer<ResnetGenerator<B>, B>>::Record,
+        d: <OptimizerAdaptor<Adam, NLayerDiscriminator<B>, B> as Optimizer<
+            NLayerDiscriminator<B>,
+            B,
+        >>::Record,
+        f: <OptimizerAdaptor<Adam, EncoHeads<B>, B> as Optimizer<EncoHeads<B>, B>>::Record,
+    ) {
+        let optim_g = std::mem::replace(&mut self.optim_g, official_adam(&self.config).init());
+        self.optim_g = optim_g.load_record(g);
+        let optim_d = std::mem::replace(&mut self.optim_d, official_adam(&self.config).init());
+        self.optim_d = optim_d.load_record(d);
+        let optim_f = std::mem::replace(&mut self.optim_f, official_adam(&self.config).init());
+        self.optim_f = optim_f.load_record(f);
     }
 
     /// One iteration (spec §6): G forward; D step (loss on the detached fake and the real

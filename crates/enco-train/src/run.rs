@@ -1,0 +1,293 @@
+//! The training loop over epochs (spec §7.4): schedules, identity phase, data, checkpoints and
+//! exact resume.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use enco_data::{Direction, EpochLoader, Transform, UnpairedDataset};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::checkpoint::{TrainingPosition, load_checkpoint, prune_checkpoints, save_checkpoint};
+use crate::config::EncoConfig;
+use crate::error::TrainError;
+use crate::schedule::{IdentitySchedule, LrSchedule};
+use crate::step::{EncoTrainer, StepLosses};
+
+/// A whole training run: model, data and schedule (defaults: the official README command).
+#[derive(Config, Debug)]
+pub struct TrainingConfig {
+    /// The model and its optimisers.
+    pub model: EncoConfig,
+    /// Folder holding `trainA` and `trainB`.
+    pub dataroot: PathBuf,
+    /// Which domain is the source.
+    #[config(default = "Direction::AtoB")]
+    pub direction: Direction,
+    /// Training transform (resize 286, random crop 256, flips).
+    #[config(default = "Transform::default()")]
+    pub transform: Transform,
+    /// Images per batch.
+    #[config(default = 1)]
+    pub batch_size: usize,
+    /// Epochs at the base learning rate.
+    #[config(default = 100)]
+    pub n_epochs: usize,
+    /// Epochs of linear learning-rate decay.
+    #[config(default = 100)]
+    pub n_epochs_decay: usize,
+    /// Warm-up epochs (0 = off).
+    #[config(default = 20)]
+    pub warmup_epochs: usize,
+    /// Last epoch with the identity loss (`None`: `n_epochs`, the first half).
+    #[config(default = "None")]
+    pub stop_idt_epochs: Option<usize>,
+    /// Decay the identity weight linearly over training (`--decay_idt`).
+    #[config(default = false)]
+    pub decay_idt: bool,
+    /// Write a checkpoint every this many iterations (and at every epoch end).
+    #[config(default = 5000)]
+    pub checkpoint_every: u64,
+    /// Checkpoints kept (the newest).
+    #[config(default = 3)]
+    pub keep_checkpoints: usize,
+    /// Batches decoded ahead of the training thread.
+    #[config(default = 4)]
+    pub prefetch: usize,
+    /// Seed of the data order, crops, flips and patch sampling.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl TrainingConfig {
+    /// The learning-rate schedule.
+    pub fn lr_schedule(&self) -> LrSchedule {
+        LrSchedule {
+            n_epochs: self.n_epochs,
+            n_epochs_decay: self.n_epochs_decay,
+            warmup_epochs: self.warmup_epochs,
+        }
+    }
+
+    /// The identity-loss schedule.
+    pub fn identity_schedule(&self) -> IdentitySchedule {
+        IdentitySchedule {
+            stop_epoch: self.stop_idt_epochs.unwrap_or(self.n_epochs),
+            decay: self.decay_idt,
+            total_epochs: self.n_epochs + self.n_epochs_decay,
+        }
+    }
+}
+
+/// What one iteration reports to the caller (for progress bars and logs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepReport {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Total epochs.
+    pub epochs: usize,
+    /// 1-based batch within the epoch.
+    pub batch: usize,
+    /// Batches per epoch.
+    pub batches: usize,
+    /// Iterations trained so far, this one included.
+    pub iteration: u64,
+    /// The learning-rate factor of the epoch.
+    pub lr_factor: f64,
+    /// The losses of the iteration.
+    pub losses: StepLosses,
+}
+
+const CONFIG_FILE: &str = "training.json";
+const CHECKPOINTS: &str = "checkpoints";
+const PREFIX: &str = "iter_";
+
+/// A training run writing into an output folder (`training.json`, `checkpoints/iter_N`).
+pub struct TrainingRun<B: AutodiffBackend> {
+    /// The trainer (model and optimisers).
+    pub trainer: EncoTrainer<B>,
+    /// Where training stands.
+    pub position: TrainingPosition,
+    /// The run's configuration.
+    pub config: TrainingConfig,
+    dataset: UnpairedDataset,
+    output: PathBuf,
+    device: B::Device,
+}
+
+impl<B: AutodiffBackend> TrainingRun<B> {
+    /// Starts a new run: opens the data, builds the model, writes `training.json`.
+    pub fn new(
+        config: TrainingConfig,
+        output: &Path,
+        device: &B::Device,
+    ) -> Result<Self, TrainError> {
+        let dataset = UnpairedDataset::open(&config.dataroot, "train", config.direction)?;
+        config.transform.validate()?;
+        if config.batch_size == 0 || dataset.len() < config.batch_size {
+            return Err(TrainError::Config(format!(
+                "batch size {} does not fit {} training images",
+                config.batch_size,
+                dataset.len()
+            )));
+        }
+        std::fs::create_dir_all(output)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
+        config
+            .save(output.join(CONFIG_FILE))
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
+        let model = config.model.init::<B>(device)?;
+        Ok(Self {
+            trainer: EncoTrainer::new(model, config.model.clone()),
+            position: TrainingPosition {
+                epoch: 1,
+                batch: 0,
+                iteration: 0,
+                rng: ChaCha8Rng::seed_from_u64(config.seed),
+            },
+            dataset,
+            output: output.to_path_buf(),
+            config,
+            device: device.clone(),
+        })
+    }
+
+    /// Continues the run in `output` from its newest checkpoint, exactly where it stopped.
+    pub fn resume(output: &Path, device: &B::Device) -> Result<Self, TrainError> {
+        let config = TrainingConfig::load(output.join(CONFIG_FILE)).map_err(|e| {
+            TrainError::Checkpoint(format!("{}: {e}", output.join(CONFIG_FILE).display()))
+        })?;
+        let latest = latest_checkpoint(&output.join(CHECKPOINTS))?.ok_or_else(|| {
+            TrainError::Checkpoint(format!(
+                "{}: no checkpoint to resume from",
+                output.display()
+            ))
+        })?;
+        let dataset = UnpairedDataset::open(&config.dataroot, "train", config.direction)?;
+        let (trainer, position) = load_checkpoint::<B>(&latest, config.model.clone(), device)?;
+        Ok(Self {
+            trainer,
+            position,
+            dataset,
+            output: output.to_path_buf(),
+            config,
+            device: device.clone(),
+        })
+    }
+
+    /// Total epochs of the run.
+    pub fn epochs(&self) -> usize {
+        self.config.n_epochs + self.config.n_epochs_decay
+    }
+
+    /// Iterations per epoch (`floor(max(|A|, |B|) / batch)`).
+    pub fn batches_per_epoch(&self) -> usize {
+        self.dataset.len() / self.config.batch_size
+    }
+
+    /// Trains until the end of the schedule, or until `max_iterations` more iterations ran;
+    /// writes a checkpoint every `checkpoint_every` iterations, at every epoch end and when it
+    /// stops. `on_step` sees every iteration.
+    pub fn run(
+        &mut self,
+        max_iterations: Option<u64>,
+        mut on_step: impl FnMut(&StepReport),
+    ) -> Result<(), TrainError> {
+        let lr = self.config.lr_schedule();
+        let identity = self.config.identity_schedule();
+        let stop_at = max_iterations.map(|n| self.position.iteration + n);
+        let batches = self.batches_per_epoch();
+        while self.position.epoch <= self.epochs() {
+            let epoch = self.position.epoch;
+            let factor = lr.factor(epoch);
+            let identity_phase = identity.active(epoch)
+                && self.config.model.identity_loss
+                && self.config.model.lambda_nce > 0.0;
+            self.trainer.config.lambda_idt = self.config.model.lambda_idt * identity.weight(epoch);
+            let transform = if lr.is_finetuning(epoch) {
+                self.config.transform.for_finetuning()
+            } else {
+                self.config.transform.clone()
+            };
+            let loader = EpochLoader::start(
+                self.dataset.clone(),
+                transform,
+                self.config.batch_size,
+                true,
+                epoch_seed(self.config.seed, epoch),
+                self.config.prefetch,
+            )?;
+            for (index, batch) in loader.enumerate() {
+                let batch = batch?;
+                if index < self.position.batch {
+                    continue; // already trained before the resume
+                }
+                let a = Tensor::<B, 4>::from_data(batch.a, &self.device);
+                let b = Tensor::<B, 4>::from_data(batch.b, &self.device);
+                let losses = self.trainer.step(
+                    a,
+                    b,
+                    identity_phase,
+                    factor,
+                    None,
+                    &mut self.position.rng,
+                )?;
+                self.position.batch += 1;
+                self.position.iteration += 1;
+                on_step(&StepReport {
+                    epoch,
+                    epochs: self.epochs(),
+                    batch: self.position.batch,
+                    batches,
+                    iteration: self.position.iteration,
+                    lr_factor: factor,
+                    losses,
+                });
+                let every = self.config.checkpoint_every;
+                if every > 0 && self.position.iteration.is_multiple_of(every) {
+                    self.checkpoint()?;
+                }
+                if stop_at == Some(self.position.iteration) {
+                    return self.checkpoint().map(|_| ());
+                }
+            }
+            self.position.epoch += 1;
+            self.position.batch = 0;
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Writes a checkpoint of the current state and prunes old ones; returns its folder.
+    pub fn checkpoint(&self) -> Result<PathBuf, TrainError> {
+        let dir = self.output.join(CHECKPOINTS);
+        let name = format!("{PREFIX}{:010}", self.position.iteration);
+        let path = save_checkpoint(&dir, &name, &self.trainer, &self.position)?;
+        prune_checkpoints(&dir, PREFIX, self.config.keep_checkpoints.max(1))?;
+        Ok(path)
+    }
+}
+
+/// The data seed of one epoch: the epoch's order, B draws, crops and flips depend only on it.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ epoch as u64
+}
+
+fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let latest = std::fs::read_dir(dir)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.strip_prefix(PREFIX)?
+                .parse::<u64>()
+                .ok()
+                .map(|n| (n, e.path()))
+        })
+        .max();
+    Ok(latest.map(|(_, p)| p))
+}
