@@ -30,6 +30,7 @@ pub mod backend;
 
 pub use burn;
 pub use enco_data as data;
+pub use enco_eval as eval;
 pub use enco_loss as loss;
 pub use enco_nn as nn;
 pub use enco_sampling as sampling;

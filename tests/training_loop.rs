@@ -6,11 +6,15 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use enco::burn::config::Config;
 use enco::data::image::{Rgb, RgbImage};
-use enco::data::{Preprocess, Transform};
+use enco::data::{Preprocess, SyntheticDatasetConfig, Transform, image_files, synthetic_mapping};
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
-use enco::train::{EncoConfig, StepReport, TrainingConfig, TrainingRun};
+use enco::train::{
+    DatasetPreset, EncoConfig, LOSS_CURVE_FILE, LOSS_LOG_FILE, SAMPLES_DIR, StepReport,
+    TrainingConfig, TrainingRun, read_loss_log,
+};
 
 fn dataset(name: &str) -> PathBuf {
     let root = std::env::temp_dir().join(format!("enco-loop-{}-{name}", std::process::id()));
@@ -52,6 +56,7 @@ fn config(root: &Path) -> TrainingConfig {
         .with_checkpoint_every(2)
         .with_keep_checkpoints(2)
         .with_prefetch(2)
+        .with_sample_every(3)
         .with_seed(5)
 }
 
@@ -116,7 +121,118 @@ fn a_stopped_and_resumed_run_ends_where_a_straight_run_ends() {
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[1].losses, reports[5].losses);
     assert_eq!(params(&resumed), params(&straight), "resumed run diverged");
+    // The loss log of the resumed run reads as the straight run's: iterations 1..=6 once each,
+    // the same values (the lines of iterations trained after the last checkpoint are dropped).
+    let log_straight = read_loss_log(&out_straight.join(LOSS_LOG_FILE)).unwrap();
+    let log_resumed = read_loss_log(&out.join(LOSS_LOG_FILE)).unwrap();
+    assert_eq!(
+        log_straight.iter().map(|r| r.iteration).collect::<Vec<_>>(),
+        (1..=6).collect::<Vec<_>>()
+    );
+    assert_eq!(log_resumed, log_straight);
+    for dir in [&out_straight, &out] {
+        let curve = enco::data::load_rgb(&dir.join(LOSS_CURVE_FILE)).unwrap();
+        assert!(curve.width() > 100 && curve.height() > 100);
+        // Samples at iterations 3 and 6: 4 columns (real A, fake B, real B, idt B) of 32 px.
+        for it in [3, 6] {
+            let grid =
+                enco::data::load_rgb(&dir.join(SAMPLES_DIR).join(format!("iter_{it:010}.png")))
+                    .unwrap();
+            assert_eq!(grid.dimensions(), (4 * 32, 32));
+        }
+    }
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run_and_another_seed_another() {
+    let root = dataset("seeded");
+    let dev = device();
+    let train = |seed: u64, name: &str| {
+        let mut config = config(&root).with_sample_every(0).with_seed(seed);
+        config.model.seed = seed;
+        let mut run = TrainingRun::<AB>::new(config, &root.join(name), &dev).unwrap();
+        run.run(Some(3), |_| {}).unwrap();
+        params(&run)
+    };
+    let a = train(11, "a");
+    let b = train(11, "b");
+    let c = train(12, "c");
+    assert_eq!(a, b, "same seed, same config: identical parameters");
+    assert_ne!(a, c, "another seed must give another run");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_run_of_another_architecture_does_not_resume_silently() {
+    let root = dataset("otherarch");
+    let dev = device();
+    let out = root.join("out");
+    let mut run = TrainingRun::<AB>::new(config(&root), &out, &dev).unwrap();
+    run.run(Some(1), |_| {}).unwrap();
+    drop(run);
+    // Someone edits training.json to a wider generator: the checkpoint no longer fits.
+    let mut edited = TrainingConfig::load(out.join("training.json")).unwrap();
+    edited.model.generator.ngf = 8;
+    edited.save(out.join("training.json")).unwrap();
+    let err = TrainingRun::<AB>::resume(&out, &dev).err().unwrap();
+    assert!(err.to_string().contains("checkpoint"), "{err}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_synthetic_data_set_has_known_targets_and_trains() {
+    let root = std::env::temp_dir().join(format!("enco-loop-{}-synthetic", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    SyntheticDatasetConfig::new()
+        .with_size(32)
+        .with_train_a(3)
+        .with_train_b(2)
+        .with_test(2)
+        .write(&root)
+        .unwrap();
+    for (side, n) in [("trainA", 3), ("trainB", 2), ("testA", 2), ("testB", 2)] {
+        assert_eq!(image_files(&root.join(side)).unwrap().len(), n, "{side}");
+    }
+    // testB is exactly the mapping of testA, file by file; the identity is far from it.
+    for name in ["0000.png", "0001.png"] {
+        let a = enco::data::load_rgb(&root.join("testA").join(name)).unwrap();
+        let b = enco::data::load_rgb(&root.join("testB").join(name)).unwrap();
+        assert_eq!(synthetic_mapping(&a), b);
+        assert!(enco::eval::psnr(&a, &b).unwrap() < 20.0);
+    }
+    let config = config(&root).with_transform(Transform {
+        preprocess: Preprocess::None,
+        load_size: 32,
+        crop_size: 32,
+        flip: true,
+    });
+    let mut run = TrainingRun::<AB>::new(config, &root.join("out"), &device()).unwrap();
+    run.run(Some(2), |_| {}).unwrap();
+    assert_eq!(run.position.iteration, 2);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn presets_carry_the_readme_values() {
+    for preset in DatasetPreset::ALL {
+        assert_eq!(DatasetPreset::from_name(preset.name()), Some(preset));
+        let c = preset.training_config("data");
+        assert_eq!(
+            (c.n_epochs, c.n_epochs_decay, c.warmup_epochs),
+            (100, 100, 20)
+        );
+        assert_eq!(c.model.lambda_nce, 2.0);
+        assert!(c.flip_equivariance);
+        assert!(!preset.data_hint().is_empty());
+    }
+    let city = DatasetPreset::Cityscapes.training_config("data");
+    assert_eq!(city.direction, enco::data::Direction::BtoA);
+    let paper =
+        DatasetPreset::Horse2zebra.paper_epochs(DatasetPreset::Horse2zebra.training_config("data"));
+    assert_eq!(paper.n_epochs + paper.n_epochs_decay, 400);
+    let paper = DatasetPreset::Cat2dog.paper_epochs(DatasetPreset::Cat2dog.training_config("data"));
+    assert_eq!(paper.n_epochs + paper.n_epochs_decay, 200);
 }
 
 #[test]

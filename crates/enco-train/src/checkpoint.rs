@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use enco_nn::ResnetGenerator;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -154,6 +155,21 @@ pub fn load_checkpoint<B: AutodiffBackend>(
         .map_err(|e| err("optim_F", e))?;
     trainer.load_optimizer_records(g, d, f);
     Ok((trainer, meta.position))
+}
+
+/// Loads only the generator of a checkpoint (for translation), built from the stored
+/// configuration.
+pub fn load_generator<B: Backend>(
+    checkpoint: &Path,
+    device: &B::Device,
+) -> Result<ResnetGenerator<B>, TrainError> {
+    let config = checkpoint_config(checkpoint)?;
+    let generator = config.generator.init::<B>(device);
+    let path = checkpoint.join("G");
+    let record = recorder()
+        .load(path.clone(), device)
+        .map_err(|e| io_error(&path, e))?;
+    Ok(generator.load_record(record))
 }
 
 /// The settings that decide the shapes of the networks must agree.

@@ -31,6 +31,9 @@ pub enum TrainError {
     /// A checkpoint could not be written or read, or does not fit the configuration.
     #[error("checkpoint {0}")]
     Checkpoint(String),
+    /// A log, plot or sample image of the run could not be written.
+    #[error("run output {0}")]
+    Output(String),
     /// Injected patch ids do not match the pairs or the batch.
     #[error("injected patch ids: {0}")]
     InjectedIds(String),

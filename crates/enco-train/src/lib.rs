@@ -5,19 +5,29 @@ mod checkpoint;
 mod config;
 mod error;
 mod model;
+mod monitor;
+mod preset;
 mod run;
 mod schedule;
 mod step;
 
 pub use checkpoint::{
-    TrainingPosition, checkpoint_config, load_checkpoint, prune_checkpoints, save_checkpoint,
+    TrainingPosition, checkpoint_config, load_checkpoint, load_generator, prune_checkpoints,
+    save_checkpoint,
 };
 pub use config::EncoConfig;
 pub use error::TrainError;
 pub use model::{
     DiscriminatorLosses, EncoModel, FeaturePair, GeneratorLosses, GeneratorPass, feature_pairs,
 };
+pub use monitor::{
+    LOSS_CURVE_PANELS, LossLog, LossRecord, plot_loss_curves, read_loss_log, sample_grid,
+    save_sample_grid,
+};
+pub use preset::DatasetPreset;
 pub use rand_chacha::ChaCha8Rng;
-pub use run::{StepReport, TrainingConfig, TrainingRun};
+pub use run::{
+    LOSS_CURVE_FILE, LOSS_LOG_FILE, SAMPLES_DIR, StepReport, TrainingConfig, TrainingRun,
+};
 pub use schedule::{IdentitySchedule, LrSchedule};
 pub use step::{AdamOf, AdamRecord, EncoTrainer, StepLosses, official_adam};

@@ -3,15 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use enco_data::{Direction, EpochLoader, Transform, UnpairedDataset};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{TrainingPosition, load_checkpoint, prune_checkpoints, save_checkpoint};
 use crate::config::EncoConfig;
 use crate::error::TrainError;
+use crate::monitor::{
+    LossLog, LossRecord, plot_loss_curves, read_loss_log, sample_grid, save_sample_grid,
+};
 use crate::schedule::{IdentitySchedule, LrSchedule};
 use crate::step::{EncoTrainer, StepLosses};
 
@@ -58,6 +62,14 @@ pub struct TrainingConfig {
     /// Seed of the data order, crops, flips and patch sampling.
     #[config(default = 0)]
     pub seed: u64,
+    /// `--flip_equivariance` (README command: on): flip the whole A batch horizontally with
+    /// probability 0.5 and, independently, the B batch (spec §8.4).
+    #[config(default = true)]
+    pub flip_equivariance: bool,
+    /// Write a sample grid (real A | fake B | real B | idt B) every this many iterations
+    /// (0: never).
+    #[config(default = 1000)]
+    pub sample_every: u64,
 }
 
 impl TrainingConfig {
@@ -100,10 +112,18 @@ pub struct StepReport {
 }
 
 const CONFIG_FILE: &str = "training.json";
+/// The loss log of a run, inside its output folder.
+pub const LOSS_LOG_FILE: &str = "losses.jsonl";
+/// The loss-curve plot of a run, inside its output folder (redrawn at every checkpoint).
+pub const LOSS_CURVE_FILE: &str = "loss_curve.png";
+/// The folder of sample grids of a run, inside its output folder.
+pub const SAMPLES_DIR: &str = "samples";
 const CHECKPOINTS: &str = "checkpoints";
 const PREFIX: &str = "iter_";
 
-/// A training run writing into an output folder (`training.json`, `checkpoints/iter_N`).
+/// A training run writing into an output folder: `training.json` (the configuration),
+/// `checkpoints/iter_N` (the newest `keep_checkpoints`), `losses.jsonl` (one line per iteration),
+/// `loss_curve.png` and `samples/iter_N.png`.
 pub struct TrainingRun<B: AutodiffBackend> {
     /// The trainer (model and optimisers).
     pub trainer: EncoTrainer<B>,
@@ -114,6 +134,7 @@ pub struct TrainingRun<B: AutodiffBackend> {
     dataset: UnpairedDataset,
     output: PathBuf,
     device: B::Device,
+    log: LossLog,
 }
 
 impl<B: AutodiffBackend> TrainingRun<B> {
@@ -138,7 +159,9 @@ impl<B: AutodiffBackend> TrainingRun<B> {
             .save(output.join(CONFIG_FILE))
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
         let model = config.model.init::<B>(device)?;
+        let log = LossLog::open(&output.join(LOSS_LOG_FILE), 0)?;
         Ok(Self {
+            log,
             trainer: EncoTrainer::new(model, config.model.clone()),
             position: TrainingPosition {
                 epoch: 1,
@@ -166,7 +189,9 @@ impl<B: AutodiffBackend> TrainingRun<B> {
         })?;
         let dataset = UnpairedDataset::open(&config.dataroot, "train", config.direction)?;
         let (trainer, position) = load_checkpoint::<B>(&latest, config.model.clone(), device)?;
+        let log = LossLog::open(&output.join(LOSS_LOG_FILE), position.iteration)?;
         Ok(Self {
+            log,
             trainer,
             position,
             dataset,
@@ -223,11 +248,19 @@ impl<B: AutodiffBackend> TrainingRun<B> {
                 if index < self.position.batch {
                     continue; // already trained before the resume
                 }
-                let a = Tensor::<B, 4>::from_data(batch.a, &self.device);
-                let b = Tensor::<B, 4>::from_data(batch.b, &self.device);
+                let mut a = Tensor::<B, 4>::from_data(batch.a, &self.device);
+                let mut b = Tensor::<B, 4>::from_data(batch.b, &self.device);
+                if self.config.flip_equivariance {
+                    if self.position.rng.random::<f64>() < 0.5 {
+                        a = a.flip([3]);
+                    }
+                    if self.position.rng.random::<f64>() < 0.5 {
+                        b = b.flip([3]);
+                    }
+                }
                 let losses = self.trainer.step(
-                    a,
-                    b,
+                    a.clone(),
+                    b.clone(),
                     identity_phase,
                     factor,
                     None,
@@ -235,7 +268,7 @@ impl<B: AutodiffBackend> TrainingRun<B> {
                 )?;
                 self.position.batch += 1;
                 self.position.iteration += 1;
-                on_step(&StepReport {
+                let report = StepReport {
                     epoch,
                     epochs: self.epochs(),
                     batch: self.position.batch,
@@ -243,7 +276,13 @@ impl<B: AutodiffBackend> TrainingRun<B> {
                     iteration: self.position.iteration,
                     lr_factor: factor,
                     losses,
-                });
+                };
+                self.log.append(&LossRecord::from(&report))?;
+                on_step(&report);
+                let every = self.config.sample_every;
+                if every > 0 && self.position.iteration.is_multiple_of(every) {
+                    self.save_samples(a.inner(), b.inner())?;
+                }
                 let every = self.config.checkpoint_every;
                 if every > 0 && self.position.iteration.is_multiple_of(every) {
                     self.checkpoint()?;
@@ -259,13 +298,41 @@ impl<B: AutodiffBackend> TrainingRun<B> {
         Ok(())
     }
 
-    /// Writes a checkpoint of the current state and prunes old ones; returns its folder.
+    /// Writes a checkpoint of the current state, prunes old ones and redraws the loss curve;
+    /// returns the checkpoint's folder.
     pub fn checkpoint(&self) -> Result<PathBuf, TrainError> {
         let dir = self.output.join(CHECKPOINTS);
         let name = format!("{PREFIX}{:010}", self.position.iteration);
         let path = save_checkpoint(&dir, &name, &self.trainer, &self.position)?;
         prune_checkpoints(&dir, PREFIX, self.config.keep_checkpoints.max(1))?;
+        let records = read_loss_log(self.log.path())?;
+        plot_loss_curves(&records, &self.output.join(LOSS_CURVE_FILE))?;
         Ok(path)
+    }
+
+    /// Translates a batch with the current generator (no gradient) and writes the sample grid
+    /// `samples/iter_N.png`; returns its path.
+    pub fn save_samples(
+        &self,
+        real_a: Tensor<B::InnerBackend, 4>,
+        real_b: Tensor<B::InnerBackend, 4>,
+    ) -> Result<PathBuf, TrainError> {
+        let generator = self.trainer.model.generator.valid();
+        let n = real_a.dims()[0];
+        let out = generator.forward(Tensor::cat(vec![real_a.clone(), real_b.clone()], 0))?;
+        let fake_b = out.clone().narrow(0, 0, n);
+        let idt_b = out.narrow(0, n, n);
+        let grid = sample_grid(real_a, fake_b, real_b, Some(idt_b));
+        save_sample_grid(
+            &grid,
+            &self.output.join(SAMPLES_DIR),
+            self.position.iteration,
+        )
+    }
+
+    /// The run's output folder.
+    pub fn output(&self) -> &Path {
+        &self.output
     }
 }
 

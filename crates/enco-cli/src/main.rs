@@ -1,0 +1,397 @@
+//! `enco`: train EnCo on two image folders, resume a run, translate images.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Parser, Subcommand, ValueEnum};
+use enco_data::{Direction, Preprocess, Transform};
+use enco_train::{
+    DatasetPreset, EncoConfig, StepReport, TrainingConfig, TrainingRun, load_generator,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// EnCo unpaired image-to-image translation.
+#[derive(Parser, Debug)]
+#[command(name = "enco", version, about, long_about = None)]
+struct Cli {
+    /// Compute backend (those compiled in: see `--help`).
+    #[arg(long, value_enum, global = true, default_value_t = BackendChoice::default())]
+    backend: BackendChoice,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a new model on DATAROOT/trainA and DATAROOT/trainB.
+    Train(TrainArgs),
+    /// Continue a run from its newest checkpoint, exactly where it stopped.
+    Resume {
+        /// The run's output folder.
+        #[arg(long)]
+        output: PathBuf,
+        /// Stop after this many more iterations (a checkpoint is written).
+        #[arg(long)]
+        max_iterations: Option<u64>,
+    },
+    /// Translate an image or every image of a folder, keeping sizes.
+    Translate {
+        /// A checkpoint folder (OUTPUT/checkpoints/iter_N).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// An image or a folder of images.
+        #[arg(long)]
+        input: PathBuf,
+        /// Output folder (PNG files).
+        #[arg(long)]
+        output: PathBuf,
+        /// Images of one size translated together.
+        #[arg(long, default_value_t = 4)]
+        batch_size: usize,
+    },
+}
+
+/// Presets with the official README command's values (see `enco_train::DatasetPreset`).
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Preset {
+    /// AFHQ cat → dog.
+    Cat2dog,
+    /// Horse → zebra.
+    Horse2zebra,
+    /// Cityscapes label → photo (direction BtoA).
+    Cityscapes,
+}
+
+impl From<Preset> for DatasetPreset {
+    fn from(p: Preset) -> Self {
+        match p {
+            Preset::Cat2dog => DatasetPreset::Cat2dog,
+            Preset::Horse2zebra => DatasetPreset::Horse2zebra,
+            Preset::Cityscapes => DatasetPreset::Cityscapes,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct TrainArgs {
+    /// Folder holding trainA and trainB.
+    #[arg(long)]
+    dataroot: PathBuf,
+    /// Output folder for checkpoints and logs.
+    #[arg(long)]
+    output: PathBuf,
+    /// Start from a preset (README command values).
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
+    /// Epochs at the base learning rate.
+    #[arg(long, default_value_t = 100)]
+    n_epochs: usize,
+    /// Epochs of linear decay.
+    #[arg(long, default_value_t = 100)]
+    n_epochs_decay: usize,
+    /// Warm-up epochs (0 = off).
+    #[arg(long, default_value_t = 20)]
+    warmup_epochs: usize,
+    /// Resize size before cropping.
+    #[arg(long, default_value_t = 286)]
+    load_size: u32,
+    /// Training crop size.
+    #[arg(long, default_value_t = 256)]
+    crop_size: u32,
+    /// Images per batch.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Checkpoint every N iterations (and at every epoch end).
+    #[arg(long, default_value_t = 5000)]
+    checkpoint_every: u64,
+    /// Seed of initialisation, data order, crops, flips and sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Translate B → A instead of A → B.
+    #[arg(long)]
+    reverse: bool,
+    /// Stop after this many iterations (a checkpoint is written; `enco resume` continues).
+    #[arg(long)]
+    max_iterations: Option<u64>,
+    /// Checkpoints kept (the newest).
+    #[arg(long, default_value_t = 3)]
+    keep_checkpoints: usize,
+    /// Write a sample grid (real A | fake B | real B | idt B) every N iterations (0: never).
+    #[arg(long, default_value_t = 1000)]
+    sample_every: u64,
+    /// Turn off the extra random flips of whole batches (`--flip_equivariance False`).
+    #[arg(long)]
+    no_flip_equivariance: bool,
+    /// Use the paper's epoch budget for the preset (400 epochs for Cityscapes and
+    /// horse2zebra, 200 for cat2dog) instead of the README's 100 + 100.
+    #[arg(long, requires = "preset")]
+    paper_epochs: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum BackendChoice {
+    /// Pure-Rust CPU backend.
+    #[cfg(feature = "flex")]
+    Flex,
+    /// GPU through wgpu (Vulkan, Metal, DirectX).
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+    /// NVIDIA CUDA.
+    #[cfg(feature = "cuda")]
+    Cuda,
+}
+
+impl Default for BackendChoice {
+    fn default() -> Self {
+        #[cfg(feature = "cuda")]
+        return BackendChoice::Cuda;
+        #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
+        return BackendChoice::Wgpu;
+        #[cfg(all(feature = "flex", not(any(feature = "wgpu", feature = "cuda"))))]
+        return BackendChoice::Flex;
+    }
+}
+
+fn training_config(args: &TrainArgs) -> TrainingConfig {
+    let preset = args.preset.map(DatasetPreset::from);
+    let mut base = match preset {
+        Some(p) => p.training_config(args.dataroot.clone()),
+        None => TrainingConfig::new(EncoConfig::new(), args.dataroot.clone()),
+    };
+    base.model = EncoConfig::new().with_seed(args.seed);
+    let direction = match (base.direction, args.reverse) {
+        (d, false) => d,
+        (Direction::AtoB, true) => Direction::BtoA,
+        (Direction::BtoA, true) => Direction::AtoB,
+    };
+    let config = base
+        .with_direction(direction)
+        .with_transform(Transform {
+            preprocess: Preprocess::ResizeAndCrop,
+            load_size: args.load_size,
+            crop_size: args.crop_size,
+            flip: true,
+        })
+        .with_batch_size(args.batch_size)
+        .with_n_epochs(args.n_epochs)
+        .with_n_epochs_decay(args.n_epochs_decay)
+        .with_warmup_epochs(args.warmup_epochs)
+        .with_checkpoint_every(args.checkpoint_every)
+        .with_keep_checkpoints(args.keep_checkpoints)
+        .with_sample_every(args.sample_every)
+        .with_flip_equivariance(!args.no_flip_equivariance)
+        .with_seed(args.seed);
+    match (preset, args.paper_epochs) {
+        (Some(p), true) => p.paper_epochs(config),
+        _ => config,
+    }
+}
+
+fn progress(total: u64, done: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total).with_position(done);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} it ({per_sec}, ETA {eta}) {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+fn train_loop<B: AutodiffBackend>(
+    mut run: TrainingRun<B>,
+    max_iterations: Option<u64>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let total = (run.epochs() * run.batches_per_epoch()) as u64;
+    let bar = progress(total, run.position.iteration);
+    eprintln!(
+        "training on {} ({} iterations per epoch, {} epochs); output in {}",
+        run.config.dataroot.display(),
+        run.batches_per_epoch(),
+        run.epochs(),
+        run.output().display()
+    );
+    run.run(max_iterations, |r: &StepReport| {
+        let l = r.losses;
+        bar.set_position(r.iteration);
+        bar.set_message(format!(
+            "epoch {}/{} D {:.3} G {:.3} GAN {:.3} EnCo {:.3} idt {:.3}",
+            r.epoch, r.epochs, l.d, l.g, l.g_gan, l.content, l.identity
+        ));
+    })?;
+    bar.finish();
+    eprintln!(
+        "stopped at iteration {}; losses in {}, checkpoints in {}",
+        run.position.iteration,
+        run.output().join(enco_train::LOSS_LOG_FILE).display(),
+        run.output().join("checkpoints").display()
+    );
+    Ok(())
+}
+
+fn execute<B: AutodiffBackend>(
+    command: Command,
+    device: B::Device,
+) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        Command::Train(args) => {
+            let config = training_config(&args);
+            if let (Some(preset), false) = (args.preset, args.dataroot.is_dir()) {
+                return Err(format!(
+                    "{} does not exist; get the {} data set: {}",
+                    args.dataroot.display(),
+                    DatasetPreset::from(preset),
+                    DatasetPreset::from(preset).data_hint()
+                )
+                .into());
+            }
+            let run = TrainingRun::<B>::new(config, &args.output, &device)?;
+            train_loop(run, args.max_iterations)
+        }
+        Command::Resume {
+            output,
+            max_iterations,
+        } => {
+            let run = TrainingRun::<B>::resume(&output, &device)?;
+            train_loop(run, max_iterations)
+        }
+        Command::Translate {
+            checkpoint,
+            input,
+            output,
+            batch_size,
+        } => {
+            let generator = load_generator::<B::InnerBackend>(&checkpoint, &device)?;
+            if input.is_file() {
+                std::fs::create_dir_all(&output)?;
+                let image = enco_data::load_rgb(&input)?;
+                let out = enco_eval::translate_image(&generator, &image, &device)?;
+                let name = input
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                enco_data::save_rgb(&out, &output.join(format!("{name}.png")))?;
+            } else {
+                let bar = progress(0, 0);
+                enco_eval::translate_folder(
+                    &generator,
+                    &input,
+                    &output,
+                    batch_size,
+                    &device,
+                    |done, total| {
+                        bar.set_length(total as u64);
+                        bar.set_position(done as u64);
+                    },
+                )?;
+                bar.finish();
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+/// Runs `f` and turns a panic while starting a backend into an error naming the backend.
+fn start_backend<T>(
+    name: &str,
+    f: impl FnOnce() -> T + std::panic::UnwindSafe,
+) -> Result<T, String> {
+    std::panic::catch_unwind(f).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("the {name} backend could not start (is its driver installed?): {why}")
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.backend {
+        #[cfg(feature = "flex")]
+        BackendChoice::Flex => {
+            execute::<burn::backend::Autodiff<burn::backend::Flex>>(cli.command, Default::default())
+        }
+        #[cfg(feature = "wgpu")]
+        BackendChoice::Wgpu => match start_backend("wgpu (Vulkan/Metal/DirectX adapter)", || {
+            use burn::prelude::*;
+            let device = burn::backend::wgpu::WgpuDevice::default();
+            let _ = Tensor::<burn::backend::Wgpu, 1>::zeros([1], &device).into_data();
+            device
+        }) {
+            Ok(device) => {
+                execute::<burn::backend::Autodiff<burn::backend::Wgpu>>(cli.command, device)
+            }
+            Err(e) => Err(e.into()),
+        },
+        #[cfg(feature = "cuda")]
+        BackendChoice::Cuda => match start_backend("CUDA (NVIDIA driver libcuda)", || {
+            use burn::prelude::*;
+            let device = burn::backend::cuda::CudaDevice::default();
+            let _ = Tensor::<burn::backend::Cuda, 1>::zeros([1], &device).into_data();
+            device
+        }) {
+            Ok(device) => {
+                execute::<burn::backend::Autodiff<burn::backend::Cuda>>(cli.command, device)
+            }
+            Err(e) => Err(e.into()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn train_arguments_become_the_training_config() {
+        let cli = Cli::try_parse_from([
+            "enco",
+            "train",
+            "--dataroot",
+            "data",
+            "--output",
+            "run",
+            "--preset",
+            "cityscapes",
+            "--crop-size",
+            "128",
+            "--load-size",
+            "143",
+            "--n-epochs",
+            "3",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        let Command::Train(args) = cli.command else {
+            panic!("train expected")
+        };
+        let config = training_config(&args);
+        assert_eq!(config.direction, Direction::BtoA);
+        assert_eq!(config.transform.crop_size, 128);
+        assert_eq!(config.transform.load_size, 143);
+        assert_eq!(config.n_epochs, 3);
+        assert_eq!(config.model.seed, 7);
+        assert_eq!(config.warmup_epochs, 20);
+        assert!(Cli::try_parse_from(["enco", "train", "--output", "run"]).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! Errors of translation and evaluation.
+
+use enco_data::DataError;
+use enco_nn::NnError;
+use thiserror::Error;
+
+/// An error while translating or scoring images.
+#[derive(Debug, Error)]
+pub enum EvalError {
+    /// Reading or writing an image failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The generator rejected its input.
+    #[error(transparent)]
+    Network(#[from] NnError),
+    /// Two images to compare differ in size.
+    #[error("images differ in size: {0:?} vs {1:?}")]
+    SizeMismatch((u32, u32), (u32, u32)),
+    /// The backend returned data of an unexpected kind.
+    #[error("backend: {0}")]
+    Backend(String),
+    /// An image is too small for the metric.
+    #[error("image {0:?} is smaller than the 11×11 SSIM window")]
+    TooSmall((u32, u32)),
+}

@@ -1,0 +1,120 @@
+//! Translating images of any size with a trained generator.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use burn::tensor::ops::PadMode;
+use enco_data::image::RgbImage;
+use enco_data::{data_to_image, image_files, image_to_data, load_rgb, save_rgb};
+use enco_nn::ResnetGenerator;
+
+use crate::error::EvalError;
+
+/// Translates one image of any size: reflect-pads it to a multiple of 4 (at least 8) on the
+/// right and bottom, runs the generator, and crops the result back to the input size, so
+/// nothing is resized away.
+pub fn translate_image<B: Backend>(
+    generator: &ResnetGenerator<B>,
+    image: &RgbImage,
+    device: &B::Device,
+) -> Result<RgbImage, EvalError> {
+    let mut out = translate_batch(generator, std::slice::from_ref(image), device)?;
+    Ok(out.remove(0))
+}
+
+/// Translates a batch of images of one size in a single generator call (padding and cropping
+/// as [`translate_image`]). An empty slice gives an empty result.
+pub fn translate_batch<B: Backend>(
+    generator: &ResnetGenerator<B>,
+    images: &[RgbImage],
+    device: &B::Device,
+) -> Result<Vec<RgbImage>, EvalError> {
+    let Some(first) = images.first() else {
+        return Ok(Vec::new());
+    };
+    let size = first.dimensions();
+    if let Some(other) = images.iter().find(|i| i.dimensions() != size) {
+        return Err(EvalError::SizeMismatch(size, other.dimensions()));
+    }
+    let (w, h) = (size.0 as usize, size.1 as usize);
+    let n = images.len();
+    let x = Tensor::cat(
+        images
+            .iter()
+            .map(|image| Tensor::<B, 3>::from_data(image_to_data(image), device).unsqueeze_dim(0))
+            .collect(),
+        0,
+    );
+    let target = |n: usize| n.next_multiple_of(4).max(8);
+    let (pw, ph) = (target(w) - w, target(h) - h);
+    // Reflect padding needs pad < size; replicate beyond that (tiny images).
+    let x = if pw < w && ph < h {
+        x.pad((0, pw, 0, ph), PadMode::Reflect)
+    } else {
+        x.pad((0, pw, 0, ph), PadMode::Edge)
+    };
+    let y = generator.forward(x)?.slice([0..n, 0..3, 0..h, 0..w]);
+    let values = y
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| EvalError::Backend(format!("{e:?}")))?;
+    Ok(values
+        .chunks_exact(3 * h * w)
+        .map(|chunk| data_to_image(chunk, 3, h, w))
+        .collect())
+}
+
+/// Translates every image below `input` (recursively, sorted) into `output`, keeping relative
+/// paths and writing PNG; consecutive images of one size go through the generator together, up
+/// to `batch_size` at a time. `on_image` is called with (done, total) after each batch. Returns
+/// the written files.
+pub fn translate_folder<B: Backend>(
+    generator: &ResnetGenerator<B>,
+    input: &Path,
+    output: &Path,
+    batch_size: usize,
+    device: &B::Device,
+    mut on_image: impl FnMut(usize, usize),
+) -> Result<Vec<PathBuf>, EvalError> {
+    let files = image_files(input)?;
+    let batch_size = batch_size.max(1);
+    let mut written = Vec::with_capacity(files.len());
+    let mut pending: Vec<(PathBuf, RgbImage)> = Vec::with_capacity(batch_size);
+    let mut flush = |pending: &mut Vec<(PathBuf, RgbImage)>,
+                     written: &mut Vec<PathBuf>|
+     -> Result<(), EvalError> {
+        let images: Vec<RgbImage> = pending.iter().map(|(_, image)| image.clone()).collect();
+        for ((target, _), translated) in pending
+            .drain(..)
+            .zip(translate_batch(generator, &images, device)?)
+        {
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(|source| enco_data::DataError::Io {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+            }
+            save_rgb(&translated, &target)?;
+            written.push(target);
+        }
+        on_image(written.len(), files.len());
+        Ok(())
+    };
+    for file in &files {
+        let relative = file.strip_prefix(input).unwrap_or(file);
+        let target = output.join(relative).with_extension("png");
+        let image = load_rgb(file)?;
+        let same_size = pending
+            .first()
+            .is_none_or(|(_, first)| first.dimensions() == image.dimensions());
+        if !same_size || pending.len() == batch_size {
+            flush(&mut pending, &mut written)?;
+        }
+        pending.push((target, image));
+    }
+    if !pending.is_empty() {
+        flush(&mut pending, &mut written)?;
+    }
+    Ok(written)
+}

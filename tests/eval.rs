@@ -1,0 +1,148 @@
+//! Translation at any size, and PSNR / SSIM checked against closed-form values: PSNR of a
+//! constant offset δ is 20·log10(255/δ); SSIM of two constant images a, b is
+//! (2ab + C1) / (a² + b² + C1) (the variance terms cancel), and 1 for identical images.
+
+mod common;
+
+use common::*;
+use enco::data::image::{Rgb, RgbImage};
+use enco::eval::{EvalError, psnr, ssim, translate_batch, translate_folder, translate_image};
+use enco::nn::ResnetGeneratorConfig;
+
+fn pattern(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        Rgb([
+            (x * 13 % 256) as u8,
+            (y * 29 % 256) as u8,
+            ((x * y) % 256) as u8,
+        ])
+    })
+}
+
+#[test]
+fn translation_keeps_any_size() {
+    let dev = device();
+    let g = ResnetGeneratorConfig::new()
+        .with_ngf(4)
+        .with_n_blocks(1)
+        .init::<B>(&dev);
+    for (w, h) in [(30, 21), (8, 8), (5, 3), (64, 48), (1, 1)] {
+        let out = translate_image(&g, &pattern(w, h), &dev).unwrap();
+        assert_eq!(out.dimensions(), (w, h));
+    }
+    let dir = std::env::temp_dir().join(format!("enco-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("in/sub")).unwrap();
+    pattern(20, 12).save(dir.join("in/a.png")).unwrap();
+    pattern(9, 17).save(dir.join("in/sub/b.jpg")).unwrap();
+    pattern(9, 17).save(dir.join("in/sub/c.png")).unwrap();
+    let mut seen = Vec::new();
+    let written = translate_folder(&g, &dir.join("in"), &dir.join("out"), 4, &dev, |d, t| {
+        seen.push((d, t))
+    })
+    .unwrap();
+    // a.png alone (its size differs), then b and c in one batch.
+    assert_eq!(seen, vec![(1, 3), (3, 3)]);
+    assert_eq!(
+        written,
+        vec![
+            dir.join("out/a.png"),
+            dir.join("out/sub/b.png"),
+            dir.join("out/sub/c.png")
+        ]
+    );
+    let b = enco::data::load_rgb(&dir.join("out/sub/b.png")).unwrap();
+    assert_eq!(b.dimensions(), (9, 17));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn batched_translation_equals_one_by_one() {
+    let dev = device();
+    let g = ResnetGeneratorConfig::new()
+        .with_ngf(4)
+        .with_n_blocks(1)
+        .init::<B>(&dev);
+    let images = [pattern(13, 10), {
+        let mut p = pattern(13, 10);
+        image_invert(&mut p);
+        p
+    }];
+    let batched = translate_batch(&g, &images, &dev).unwrap();
+    for (image, out) in images.iter().zip(&batched) {
+        let single = translate_image(&g, image, &dev).unwrap();
+        let worst = single
+            .as_raw()
+            .iter()
+            .zip(out.as_raw())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        // Instance norm keeps samples independent; float rounding may move a value by 1.
+        assert!(worst <= 1, "batched vs single differ by {worst}");
+    }
+    assert!(matches!(
+        translate_batch(&g, &[pattern(8, 8), pattern(12, 8)], &dev),
+        Err(EvalError::SizeMismatch(..))
+    ));
+    assert!(translate_batch(&g, &[], &dev).unwrap().is_empty());
+}
+
+fn image_invert(image: &mut RgbImage) {
+    image
+        .pixels_mut()
+        .for_each(|p| p.0.iter_mut().for_each(|v| *v = 255 - *v));
+}
+
+#[test]
+fn psnr_matches_the_closed_form() {
+    let a = pattern(16, 16);
+    assert_eq!(psnr(&a, &a).unwrap(), f64::INFINITY);
+    let shift = |img: &RgbImage, d: u8| {
+        let mut out = img.clone();
+        out.pixels_mut()
+            .for_each(|p| p.0.iter_mut().for_each(|v| *v = v.saturating_sub(d)));
+        out
+    };
+    let base = RgbImage::from_pixel(16, 16, Rgb([100, 150, 200]));
+    for d in [1u8, 5, 40] {
+        let expected = 20.0 * (255.0 / d as f64).log10();
+        assert!((psnr(&base, &shift(&base, d)).unwrap() - expected).abs() < 1e-9);
+    }
+    assert!(matches!(
+        psnr(&a, &pattern(16, 8)),
+        Err(EvalError::SizeMismatch(..))
+    ));
+}
+
+#[test]
+fn ssim_matches_the_closed_form() {
+    let a = pattern(24, 20);
+    assert!((ssim(&a, &a).unwrap() - 1.0).abs() < 1e-12);
+    let c1 = (0.01f64 * 255.0).powi(2);
+    for (x, y) in [(100u8, 120u8), (0, 255), (30, 31)] {
+        let ia = RgbImage::from_pixel(16, 16, Rgb([x; 3]));
+        let ib = RgbImage::from_pixel(16, 16, Rgb([y; 3]));
+        let (x, y) = (x as f64, y as f64);
+        let expected = (2.0 * x * y + c1) / (x * x + y * y + c1);
+        assert!((ssim(&ia, &ib).unwrap() - expected).abs() < 1e-9);
+    }
+    let mut noisy = a.clone();
+    noisy
+        .pixels_mut()
+        .enumerate()
+        .for_each(|(i, p)| p.0[0] = p.0[0].wrapping_add((i % 7) as u8 * 9));
+    let s = ssim(&a, &noisy).unwrap();
+    assert!(s < 0.99 && s > 0.0, "{s}");
+    assert!((s - ssim(&noisy, &a).unwrap()).abs() < 1e-12, "symmetric");
+    // scikit-image 0.26 on the same two images: structural_similarity(a, b, channel_axis=2,
+    // gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255) and
+    // peak_signal_noise_ratio(a, b, data_range=255).
+    assert!((s - 0.8090292898630609).abs() < 1e-9, "{s}");
+    let p = psnr(&a, &noisy).unwrap();
+    assert!((p - 16.038584748543514).abs() < 1e-9, "{p}");
+    assert!(matches!(
+        ssim(&pattern(8, 8), &pattern(8, 8)),
+        Err(EvalError::TooSmall(_))
+    ));
+}
