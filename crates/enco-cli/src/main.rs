@@ -1,4 +1,5 @@
-//! `enco`: train EnCo on two image folders, resume a run, translate images.
+//! `enco`: train EnCo on two image folders, resume a run, translate images, score them (FID,
+//! PSNR/SSIM).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +7,10 @@ use std::process::ExitCode;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use enco_data::{Direction, Preprocess, Transform};
+use enco_eval::{
+    FidInception, FidReport, fid::FID_WEIGHTS_URL, fid_between_folders, paired_scores,
+    resave_folder, translate_folder,
+};
 use enco_train::{
     DatasetPreset, EncoConfig, StepReport, TrainingConfig, TrainingRun, load_generator,
 };
@@ -50,6 +55,113 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         batch_size: usize,
     },
+    /// Score images: FID between two folders, or a trained checkpoint on a test set.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalCommand {
+    /// FID between two image folders, as `python -m pytorch_fid A B` computes it.
+    Fid {
+        /// First folder (e.g. the translated images).
+        folder_a: PathBuf,
+        /// Second folder (e.g. the real target-domain images).
+        folder_b: PathBuf,
+        #[command(flatten)]
+        fid: FidArgs,
+        /// Write the result as JSON to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Translate DATAROOT/testA with a checkpoint (into OUTPUT/fake_B, next to the re-saved
+    /// OUTPUT/real_A and OUTPUT/real_B as the official test.py writes them), then FID of fake_B
+    /// against real_B, and PSNR/SSIM when a paired target folder is given.
+    Checkpoint {
+        /// A checkpoint folder (OUTPUT/checkpoints/iter_N).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Folder holding testA and testB.
+        #[arg(long)]
+        dataroot: PathBuf,
+        /// Where real_A, fake_B, real_B and report.json are written.
+        #[arg(long)]
+        output: PathBuf,
+        /// Test-time size: images are resized to SIZE×SIZE (bicubic) first, as the official
+        /// test.py does (256 for the paper's protocol); 0 keeps every image's own size.
+        #[arg(long, default_value_t = 256)]
+        size: u32,
+        /// Translate testB → testA instead.
+        #[arg(long)]
+        reverse: bool,
+        /// Folder of exact targets of testA (same file stems): adds PSNR and SSIM.
+        #[arg(long)]
+        paired_target: Option<PathBuf>,
+        /// Skip FID (PSNR/SSIM only).
+        #[arg(long)]
+        no_fid: bool,
+        #[command(flatten)]
+        fid: FidArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct FidArgs {
+    /// FID Inception weights: pytorch-fid's pt_inception-2015-12-05-6726825d.pth, or the same
+    /// state_dict as .safetensors (default: $ENCO_FID_WEIGHTS).
+    #[arg(long, env = "ENCO_FID_WEIGHTS")]
+    weights: Option<PathBuf>,
+    /// Images per Inception batch (pytorch-fid's default 50).
+    #[arg(long, default_value_t = 50)]
+    fid_batch_size: usize,
+}
+
+impl FidArgs {
+    fn model<B: burn::tensor::backend::Backend>(
+        &self,
+        device: &B::Device,
+    ) -> Result<FidInception<B>, Box<dyn std::error::Error>> {
+        let path = self.weights.clone().ok_or_else(|| {
+            format!(
+                "FID needs the Inception weights: pass --weights or set ENCO_FID_WEIGHTS \
+                 (download {FID_WEIGHTS_URL})"
+            )
+        })?;
+        let is_pth = path.extension().is_some_and(|e| e == "pth" || e == "pt");
+        Ok(if is_pth {
+            FidInception::load_pth(&path, device)?
+        } else {
+            FidInception::load_safetensors(&path, device)?
+        })
+    }
+
+    fn fid<B: burn::tensor::backend::Backend>(
+        &self,
+        a: &std::path::Path,
+        b: &std::path::Path,
+        device: &B::Device,
+    ) -> Result<FidReport, Box<dyn std::error::Error>> {
+        let model = self.model::<B>(device)?;
+        let bar = progress(0, 0);
+        let report = fid_between_folders(a, b, &model, self.fid_batch_size, device, |d, t| {
+            bar.set_length(t as u64);
+            bar.set_position(d as u64);
+        })?;
+        bar.finish_and_clear();
+        Ok(report)
+    }
+}
+
+fn write_report(
+    report: &serde_json::Value,
+    path: Option<&std::path::Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let text = serde_json::to_string_pretty(report)?;
+    println!("{text}");
+    if let Some(path) = path {
+        std::fs::write(path, text + "\n")?;
+    }
+    Ok(())
 }
 
 /// Presets with the official README command's values (see `enco_train::DatasetPreset`).
@@ -276,7 +388,7 @@ fn execute<B: AutodiffBackend>(
                 enco_data::save_rgb(&out, &output.join(format!("{name}.png")))?;
             } else {
                 let bar = progress(0, 0);
-                enco_eval::translate_folder(
+                translate_folder(
                     &generator,
                     &input,
                     &output,
@@ -290,6 +402,60 @@ fn execute<B: AutodiffBackend>(
                 bar.finish();
             }
             Ok(())
+        }
+        Command::Eval(EvalCommand::Fid {
+            folder_a,
+            folder_b,
+            fid,
+            report,
+        }) => {
+            let result = fid.fid::<B::InnerBackend>(&folder_a, &folder_b, &device)?;
+            write_report(&serde_json::to_value(result)?, report.as_deref())
+        }
+        Command::Eval(EvalCommand::Checkpoint {
+            checkpoint,
+            dataroot,
+            output,
+            size,
+            reverse,
+            paired_target,
+            no_fid,
+            fid,
+        }) => {
+            let (src, tgt) = if reverse {
+                ("testB", "testA")
+            } else {
+                ("testA", "testB")
+            };
+            let size = (size > 0).then_some(size);
+            let generator = load_generator::<B::InnerBackend>(&checkpoint, &device)?;
+            let (real_a, fake_b, real_b) = (
+                output.join("real_A"),
+                output.join("fake_B"),
+                output.join("real_B"),
+            );
+            resave_folder(&dataroot.join(src), &real_a, size)?;
+            resave_folder(&dataroot.join(tgt), &real_b, size)?;
+            let bar = progress(0, 0);
+            translate_folder(&generator, &real_a, &fake_b, 4, &device, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            let mut report = serde_json::json!({
+                "checkpoint": checkpoint, "dataroot": dataroot, "direction": format!("{src}→{tgt}"),
+                "size": size,
+            });
+            if !no_fid {
+                let result = fid.fid::<B::InnerBackend>(&fake_b, &real_b, &device)?;
+                report["fid"] = serde_json::to_value(result)?;
+            }
+            if let Some(targets) = paired_target {
+                let scored = output.join("target");
+                resave_folder(&targets, &scored, size)?;
+                report["paired"] = serde_json::to_value(paired_scores(&fake_b, &scored)?)?;
+            }
+            write_report(&report, Some(&output.join("report.json")))
         }
     }
 }
@@ -393,5 +559,54 @@ mod tests {
         assert_eq!(config.model.seed, 7);
         assert_eq!(config.warmup_epochs, 20);
         assert!(Cli::try_parse_from(["enco", "train", "--output", "run"]).is_err());
+    }
+
+    #[test]
+    fn eval_arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "enco",
+            "eval",
+            "fid",
+            "fake",
+            "real",
+            "--weights",
+            "w.pth",
+            "--fid-batch-size",
+            "8",
+        ])
+        .unwrap();
+        let Command::Eval(EvalCommand::Fid { folder_a, fid, .. }) = cli.command else {
+            panic!("eval fid expected")
+        };
+        assert_eq!(folder_a, PathBuf::from("fake"));
+        assert_eq!(fid.fid_batch_size, 8);
+        assert_eq!(fid.weights, Some(PathBuf::from("w.pth")));
+        let cli = Cli::try_parse_from([
+            "enco",
+            "eval",
+            "checkpoint",
+            "--checkpoint",
+            "c",
+            "--dataroot",
+            "d",
+            "--output",
+            "o",
+        ])
+        .unwrap();
+        let Command::Eval(EvalCommand::Checkpoint { size, no_fid, .. }) = cli.command else {
+            panic!("eval checkpoint expected")
+        };
+        assert_eq!((size, no_fid), (256, false));
+        // Missing weights are a clear error naming where to get them.
+        #[cfg(feature = "flex")]
+        let err = FidArgs {
+            weights: None,
+            fid_batch_size: 50,
+        }
+        .model::<burn::backend::Flex>(&Default::default())
+        .err()
+        .unwrap();
+        #[cfg(feature = "flex")]
+        assert!(err.to_string().contains("pt_inception"), "{err}");
     }
 }

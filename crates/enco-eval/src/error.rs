@@ -16,6 +16,14 @@ pub enum EvalError {
     /// Two images to compare differ in size.
     #[error("images differ in size: {0:?} vs {1:?}")]
     SizeMismatch((u32, u32), (u32, u32)),
+    /// A result image has no target of the same name.
+    #[error("{result} has no target of the same name in {targets}")]
+    MissingTarget {
+        /// The result image.
+        result: std::path::PathBuf,
+        /// The target folder.
+        targets: std::path::PathBuf,
+    },
     /// The backend returned data of an unexpected kind.
     #[error("backend: {0}")]
     Backend(String),
