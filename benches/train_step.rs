@@ -1,0 +1,136 @@
+//! Training-step benchmark: the paper's networks (ResNet-9 generator ngf 64, PatchGAN ndf 64,
+//! heads of width 256, K = 256) on random images, phase 1 (identity branch on, G on a batch of 2)
+//! and phase 2 (identity off), reporting the median seconds per iteration and the peak resident
+//! memory next to the official PyTorch code's figures on the same machine class
+//! (`benches/reference/pytorch_cpu.json`).
+//!
+//! ```sh
+//! cargo bench --bench train_step                               # flex, 128 and 256 px
+//! cargo bench --bench train_step -- --sizes 128 --iters 5
+//! cargo bench --bench train_step --no-default-features --features cuda
+//! ```
+//!
+//! Each row also lands as a JSON line in `target/bench/train_step.jsonl`.
+
+use std::io::Write;
+use std::time::Instant;
+
+use enco::backend::{NAME, TrainBackend, default_device};
+use enco::burn::prelude::*;
+use enco::burn::tensor::Distribution;
+use enco::train::{EncoConfig, EncoTrainer};
+use rand::SeedableRng;
+
+struct Args {
+    sizes: Vec<usize>,
+    iters: usize,
+    warmup: usize,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        sizes: vec![128, 256],
+        iters: 3,
+        warmup: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--sizes" => {
+                args.sizes = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
+                    .unwrap_or_default()
+            }
+            "--iters" => args.iters = it.next().and_then(|v| v.parse().ok()).unwrap_or(3),
+            "--warmup" => args.warmup = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
+            _ => {} // `cargo bench` passes `--bench`
+        }
+    }
+    args
+}
+
+/// Peak resident set size of this process in GiB (Linux; `None` elsewhere).
+fn peak_rss_gib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / (1024.0 * 1024.0))
+}
+
+/// Resets the peak resident set size (Linux `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn reference(size: usize, phase: u8) -> Option<(f64, f64)> {
+    let text = include_str!("reference/pytorch_cpu.json");
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
+    json["rows"].as_array()?.iter().find_map(|r| {
+        (r["size"].as_u64()? == size as u64 && r["phase"].as_u64()? == phase as u64)
+            .then(|| Some((r["s_per_iter"].as_f64()?, r["peak_rss_gib"].as_f64()?)))?
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args();
+    let device = default_device();
+    std::fs::create_dir_all("target/bench")?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("target/bench/train_step.jsonl")?;
+    println!("backend {NAME}; {} timed iterations after {} warm-up", args.iters, args.warmup);
+    println!("| size | phase | enco s/iter | PyTorch s/iter | ratio | enco peak RSS | PyTorch peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
+    for &size in &args.sizes {
+        reset_peak_rss();
+        let config = EncoConfig::new().with_seed(0);
+        let model = config.init::<TrainBackend>(&device)?;
+        let mut trainer = EncoTrainer::new(model, config);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let image = || {
+            Tensor::<TrainBackend, 4>::random(
+                [1, 3, size, size],
+                Distribution::Uniform(-1.0, 1.0),
+                &device,
+            )
+        };
+        for phase in [1u8, 2] {
+            let identity = phase == 1;
+            let mut times = Vec::new();
+            for i in 0..args.warmup + args.iters {
+                let (a, b) = (image(), image());
+                let start = Instant::now();
+                let losses = trainer.step(a, b, identity, 1.0, None, &mut rng)?;
+                // The losses are read back, so the step has finished on asynchronous backends.
+                assert!(losses.g.is_finite());
+                if i >= args.warmup {
+                    times.push(start.elapsed().as_secs_f64());
+                }
+            }
+            let s = median(times);
+            let rss = peak_rss_gib();
+            let (ref_s, ref_rss) = reference(size, phase).unzip();
+            let fmt = |v: Option<f64>, unit: &str| v.map_or("–".into(), |v| format!("{v:.3}{unit}"));
+            println!(
+                "| {size} | {phase} | {s:.3} | {} | {} | {} | {} |",
+                fmt(ref_s, ""),
+                fmt(ref_s.map(|r| s / r), "×"),
+                fmt(rss, " GiB"),
+                fmt(ref_rss, " GiB"),
+            );
+            let row = serde_json::json!({
+                "backend": NAME, "size": size, "phase": phase, "s_per_iter": s,
+                "peak_rss_gib": rss, "pytorch_s_per_iter": ref_s, "iters": args.iters,
+            });
+            writeln!(log, "{row}")?;
+        }
+    }
+    Ok(())
+}
