@@ -85,8 +85,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create(true)
         .append(true)
         .open("target/bench/train_step.jsonl")?;
-    println!("backend {NAME}; {} timed iterations after {} warm-up", args.iters, args.warmup);
-    println!("| size | phase | enco s/iter | PyTorch s/iter | ratio | enco peak RSS | PyTorch peak RSS |");
+    println!(
+        "backend {NAME}; {} timed iterations after {} warm-up",
+        args.iters, args.warmup
+    );
+    println!(
+        "| size | phase | enco s/iter | PyTorch s/iter | ratio | enco peak RSS | PyTorch peak RSS |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for &size in &args.sizes {
         reset_peak_rss();
@@ -117,7 +122,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let s = median(times);
             let rss = peak_rss_gib();
             let (ref_s, ref_rss) = reference(size, phase).unzip();
-            let fmt = |v: Option<f64>, unit: &str| v.map_or("–".into(), |v| format!("{v:.3}{unit}"));
+            let fmt =
+                |v: Option<f64>, unit: &str| v.map_or("–".into(), |v| format!("{v:.3}{unit}"));
             println!(
                 "| {size} | {phase} | {s:.3} | {} | {} | {} | {} |",
                 fmt(ref_s, ""),
