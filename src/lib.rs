@@ -35,3 +35,13 @@ pub use enco_loss as loss;
 pub use enco_nn as nn;
 pub use enco_sampling as sampling;
 pub use enco_train as train;
+
+/// The README's code examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
+
+/// The FID guide's code examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/fid.md")]
+pub struct FidGuideExamples;

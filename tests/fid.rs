@@ -317,6 +317,67 @@ fn fid_between_two_folders_runs() {
 }
 
 #[test]
+fn kid_matches_numpy_and_rejects_bad_input() {
+    use enco::eval::fid::{KidConfig, kernel_inception_distance};
+    let Some(dir) = fixture_dir() else { return };
+    let f = read_tensors(&dir.join("frechet.safetensors"));
+    // Expected values: clean-fid's `kernel_distance` formula in numpy (float64) on the same rows.
+    // With 40 rows on both sides every subset is the whole set, so the draws do not matter.
+    let rows = |key: &str, n: usize| {
+        let t = get(&f, key);
+        t.values[..n * t.shape[1]].to_vec()
+    };
+    let config = KidConfig {
+        subsets: 3,
+        subset_size: 1000,
+        seed: 7,
+    };
+    for (a, b, expected) in [
+        (
+            "full_rank.feats1",
+            "full_rank.feats2",
+            -0.022643441801118058,
+        ),
+        (
+            "rank_deficient.feats1",
+            "rank_deficient.feats2",
+            0.7141565992217664,
+        ),
+    ] {
+        let r = kernel_inception_distance(&rows(a, 40), &rows(b, 40), 64, config).unwrap();
+        let rel = (r.kid - expected).abs() / expected.abs();
+        println!(
+            "KID {a} vs {b}: {} (numpy {expected}), rel error {rel:.2e}",
+            r.kid
+        );
+        assert!(rel < 1e-10, "KID {} vs {expected}", r.kid);
+        assert!(
+            r.kid_std < 1e-12 * expected.abs().max(1.0),
+            "whole-set subsets agree"
+        );
+        assert_eq!(r.subset_size, 40);
+    }
+    // Subsets of 20 out of 40: another value per draw, reproducible for a seed.
+    let small = KidConfig {
+        subset_size: 20,
+        ..config
+    };
+    let (a, b) = (rows("full_rank.feats1", 40), rows("full_rank.feats2", 40));
+    let r1 = kernel_inception_distance(&a, &b, 64, small).unwrap();
+    let r2 = kernel_inception_distance(&a, &b, 64, small).unwrap();
+    assert_eq!(r1, r2);
+    assert!(r1.kid_std > 0.0);
+    assert!(
+        kernel_inception_distance(&a[..64], &b, 64, config).is_err(),
+        "one row"
+    );
+    assert!(
+        kernel_inception_distance(&a[..63], &b, 64, config).is_err(),
+        "ragged"
+    );
+}
+
+#[test]
 fn statistics_and_frechet_match() {
     let Some(dir) = fixture_dir() else { return };
     let f = read_tensors(&dir.join("frechet.safetensors"));

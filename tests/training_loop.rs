@@ -194,6 +194,11 @@ fn the_synthetic_data_set_has_known_targets_and_trains() {
     for (side, n) in [("trainA", 3), ("trainB", 2), ("testA", 2), ("testB", 2)] {
         assert_eq!(image_files(&root.join(side)).unwrap().len(), n, "{side}");
     }
+    let err = SyntheticDatasetConfig::new()
+        .with_size(4)
+        .write(&root.join("tiny"))
+        .unwrap_err();
+    assert!(err.to_string().contains("8 px"), "{err}");
     // testB is exactly the mapping of testA, file by file; the identity is far from it.
     for name in ["0000.png", "0001.png"] {
         let a = enco::data::load_rgb(&root.join("testA").join(name)).unwrap();

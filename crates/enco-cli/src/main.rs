@@ -7,9 +7,12 @@ use std::process::ExitCode;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use enco_data::{Direction, Preprocess, Transform};
+use enco_eval::fid::{
+    FID_DIMS, FID_WEIGHTS_URL, KidConfig, fid_image_files, kernel_inception_distance,
+};
 use enco_eval::{
-    FidInception, FidReport, fid::FID_WEIGHTS_URL, fid_between_folders, paired_scores,
-    resave_folder, translate_folder,
+    ActivationStatistics, FidInception, fid_between_folders, paired_scores, resave_folder,
+    translate_folder,
 };
 use enco_train::{
     DatasetPreset, EncoConfig, StepReport, TrainingConfig, TrainingRun, load_generator,
@@ -114,6 +117,9 @@ struct FidArgs {
     /// Images per Inception batch (pytorch-fid's default 50).
     #[arg(long, default_value_t = 50)]
     fid_batch_size: usize,
+    /// Also compute KID (100 subsets of at most 1000 images; keeps the features in memory).
+    #[arg(long)]
+    kid: bool,
 }
 
 impl FidArgs {
@@ -140,14 +146,40 @@ impl FidArgs {
         a: &std::path::Path,
         b: &std::path::Path,
         device: &B::Device,
-    ) -> Result<FidReport, Box<dyn std::error::Error>> {
+    ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
         let model = self.model::<B>(device)?;
         let bar = progress(0, 0);
-        let report = fid_between_folders(a, b, &model, self.fid_batch_size, device, |d, t| {
-            bar.set_length(t as u64);
-            bar.set_position(d as u64);
-        })?;
+        let mut report = if self.kid {
+            let (files_a, files_b) = (fid_image_files(a)?, fid_image_files(b)?);
+            let total = (files_a.len() + files_b.len()) as u64;
+            bar.set_length(total);
+            let feats_a = model.activations(&files_a, self.fid_batch_size, device, |d, _| {
+                bar.set_position(d as u64)
+            })?;
+            let feats_b = model.activations(&files_b, self.fid_batch_size, device, |d, _| {
+                bar.set_position((files_a.len() + d) as u64)
+            })?;
+            let stats = |feats: &[f64]| {
+                let mut s = ActivationStatistics::new(FID_DIMS);
+                s.push(feats)?;
+                s.finish()
+            };
+            let fid = stats(&feats_a)?.frechet_distance(&stats(&feats_b)?)?;
+            let kid =
+                kernel_inception_distance(&feats_a, &feats_b, FID_DIMS, KidConfig::default())?;
+            serde_json::json!({
+                "fid": fid, "n_a": files_a.len(), "n_b": files_b.len(), "dims": FID_DIMS,
+                "kid": kid,
+            })
+        } else {
+            let result = fid_between_folders(a, b, &model, self.fid_batch_size, device, |d, t| {
+                bar.set_length(t as u64);
+                bar.set_position(d as u64);
+            })?;
+            serde_json::to_value(result)?
+        };
         bar.finish_and_clear();
+        report["folders"] = serde_json::json!([a, b]);
         Ok(report)
     }
 }
@@ -410,7 +442,7 @@ fn execute<B: AutodiffBackend>(
             report,
         }) => {
             let result = fid.fid::<B::InnerBackend>(&folder_a, &folder_b, &device)?;
-            write_report(&serde_json::to_value(result)?, report.as_deref())
+            write_report(&result, report.as_deref())
         }
         Command::Eval(EvalCommand::Checkpoint {
             checkpoint,
@@ -447,8 +479,7 @@ fn execute<B: AutodiffBackend>(
                 "size": size,
             });
             if !no_fid {
-                let result = fid.fid::<B::InnerBackend>(&fake_b, &real_b, &device)?;
-                report["fid"] = serde_json::to_value(result)?;
+                report["fid"] = fid.fid::<B::InnerBackend>(&fake_b, &real_b, &device)?;
             }
             if let Some(targets) = paired_target {
                 let scored = output.join("target");
@@ -602,6 +633,7 @@ mod tests {
         let err = FidArgs {
             weights: None,
             fid_batch_size: 50,
+            kid: false,
         }
         .model::<burn::backend::Flex>(&Default::default())
         .err()

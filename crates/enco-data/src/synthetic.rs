@@ -85,7 +85,7 @@ pub fn synthetic_scene(size: u32, rng: &mut impl Rng) -> RgbImage {
 
 /// A synthetic unpaired data set: `trainA` day scenes, `trainB` *other* day scenes mapped by
 /// [`SYNTHETIC_MAPPING`] (unpaired), `testA` day scenes and `testB` their exact mapped targets
-/// under the same file names.
+/// under the same file names. Images must be at least 8 px.
 #[derive(Config, Debug)]
 pub struct SyntheticDatasetConfig {
     /// Width and height of every image.
@@ -109,6 +109,12 @@ impl SyntheticDatasetConfig {
     /// Writes the data set under `root` (`trainA`, `trainB`, `testA`, `testB`, PNG files
     /// `0000.png`, `0001.png`, ...). Existing files of the same names are replaced.
     pub fn write(&self, root: &Path) -> Result<(), DataError> {
+        if self.size < 8 {
+            return Err(DataError::Config(format!(
+                "synthetic images must be at least 8 px wide, not {}",
+                self.size
+            )));
+        }
         let mut rng = StdRng::seed_from_u64(self.seed);
         let folders = [
             ("trainA", self.train_a, false),

@@ -7,6 +7,7 @@
 //! - [`ActivationStatistics`]: streaming mean and covariance in f64 (`np.mean`, `np.cov`).
 //! - [`frechet_distance`]: pytorch-fid's `calculate_frechet_distance`, computed exactly from
 //!   symmetric eigendecompositions.
+//! - [`kernel_inception_distance`]: KID (cubic-kernel unbiased MMD² over random subsets).
 //! - [`fid_between_folders`], [`folder_statistics`], [`FidInception::activations`]: the whole
 //!   pipeline on image folders.
 //!
@@ -24,6 +25,7 @@
 mod error;
 mod frechet;
 mod inception;
+mod kid;
 mod preprocess;
 mod statistics;
 
@@ -41,6 +43,7 @@ pub use inception::{
     BasicConv2d, FID_DIMS, FID_INPUT_SIZE, FidInception, FidInceptionConfig, InceptionA,
     InceptionB, InceptionC, InceptionD, InceptionE,
 };
+pub use kid::{KidConfig, KidReport, kernel_inception_distance};
 pub use statistics::{ActivationStatistics, GaussianStatistics};
 
 /// The extensions pytorch-fid 0.3.0 globs for (`IMAGE_EXTENSIONS`), matched case-sensitively.
