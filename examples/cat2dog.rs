@@ -9,8 +9,8 @@
 //!
 //! The data root must hold `trainA` (cats), `trainB` (dogs), `testA` and `testB`; when it is
 //! missing the example says where to get AFHQ and how to lay it out. Running the same command
-//! again after a stop resumes exactly where the run stopped. Set `ENCO_MAX_ITERATIONS=N` to stop
-//! after N iterations (a checkpoint is written).
+//! again after a stop resumes exactly where the run stopped. `--max-iterations N` (or
+//! `ENCO_MAX_ITERATIONS=N`) stops after N iterations (a checkpoint is written).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,13 +19,26 @@ use enco::backend::{Backend, NAME, TrainBackend, default_device};
 use enco::eval::translate_folder;
 use enco::train::{DatasetPreset, TrainingRun, load_generator};
 
+/// Train EnCo on AFHQ cat → dog with the README command's values.
+#[derive(clap::Parser)]
+struct Args {
+    /// Folder holding trainA (cats), trainB (dogs), testA and testB.
+    #[arg(default_value = "datasets/afhq_cat2dog")]
+    dataroot: PathBuf,
+    /// Output folder of the run (resumed when it already holds one).
+    #[arg(default_value = "runs/cat2dog")]
+    output: PathBuf,
+    /// Stop after this many iterations (a checkpoint is written; run again to resume).
+    #[arg(long, env = "ENCO_MAX_ITERATIONS")]
+    max_iterations: Option<u64>,
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
-    let dataroot = PathBuf::from(
-        args.next()
-            .unwrap_or_else(|| "datasets/afhq_cat2dog".into()),
-    );
-    let output = PathBuf::from(args.next().unwrap_or_else(|| "runs/cat2dog".into()));
+    let Args {
+        dataroot,
+        output,
+        max_iterations,
+    } = <Args as clap::Parser>::parse();
     let preset = DatasetPreset::Cat2dog;
     if !dataroot.join("trainA").is_dir() || !dataroot.join("trainB").is_dir() {
         eprintln!(
@@ -35,10 +48,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         std::process::exit(2);
     }
-    let max_iterations = std::env::var("ENCO_MAX_ITERATIONS")
-        .ok()
-        .map(|v| v.parse::<u64>())
-        .transpose()?;
     let device = default_device();
     let mut run = if output.join("training.json").is_file() {
         println!("resuming {}", output.display());

@@ -17,64 +17,28 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use enco::backend::{NAME, TrainBackend, default_device};
-use enco::data::{Preprocess, SyntheticDatasetConfig, Transform, image_files, load_rgb};
-use enco::eval::{psnr, ssim, translate_folder};
+use enco::data::{Preprocess, SyntheticDatasetConfig, Transform};
+use enco::eval::{paired_scores, translate_folder};
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
 use enco::train::{EncoConfig, TrainingConfig, TrainingRun, load_generator};
 
+/// Train EnCo on a generated day → dusk data set and score the translations.
+#[derive(clap::Parser)]
 struct Args {
-    epochs: usize,
+    /// Epochs of 200 iterations (half at the base learning rate, half decaying).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..))]
+    epochs: u64,
+    /// Output folder (data, run, translated images).
+    #[arg(long, default_value = "target/quickstart")]
     output: PathBuf,
+    /// Continue the run in OUTPUT exactly where it stopped.
+    #[arg(long)]
     resume: bool,
 }
 
-fn args() -> Result<Args, String> {
-    let mut parsed = Args {
-        epochs: 6,
-        output: PathBuf::from("target/quickstart"),
-        resume: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--epochs" => {
-                parsed.epochs = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .ok_or("--epochs needs a number")?
-            }
-            "--output" => parsed.output = it.next().ok_or("--output needs a folder")?.into(),
-            "--resume" => parsed.resume = true,
-            other => {
-                return Err(format!(
-                    "unknown argument {other} (--epochs N, --output DIR, --resume)"
-                ));
-            }
-        }
-    }
-    Ok(parsed)
-}
-
-/// Mean PSNR and SSIM of every `results` image against the same-named `targets` image.
-fn score(
-    results: &[PathBuf],
-    targets: &std::path::Path,
-) -> Result<(f64, f64), Box<dyn std::error::Error>> {
-    let (mut p, mut s) = (0.0, 0.0);
-    for file in results {
-        let name = file.file_name().ok_or("file name")?;
-        let target = load_rgb(&targets.join(name))?;
-        let result = load_rgb(file)?;
-        p += psnr(&result, &target)?;
-        s += ssim(&result, &target)?;
-    }
-    let n = results.len() as f64;
-    Ok((p / n, s / n))
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = args()?;
+    let args = <Args as clap::Parser>::parse();
     let device = default_device();
     let data = args.output.join("data");
     let run_dir = args.output.join("run");
@@ -96,7 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_lr_f(2e-4)
             .with_lr_d(2e-4)
             .with_seed(0);
-        let half = (args.epochs / 2).max(1);
+        let epochs = args.epochs as usize;
+        let half = epochs / 2;
         let config = TrainingConfig::new(model, data.clone())
             .with_transform(Transform {
                 preprocess: Preprocess::None,
@@ -104,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 crop_size: 64,
                 flip: true,
             })
-            .with_n_epochs(args.epochs - half)
+            .with_n_epochs(epochs - half)
             .with_n_epochs_decay(half)
             .with_warmup_epochs(0)
             .with_checkpoint_every(200)
@@ -142,14 +107,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &device,
         |_, _| {},
     )?;
-    let (psnr_model, ssim_model) = score(&results, &data.join("testB"))?;
-    let inputs = image_files(&data.join("testA"))?;
-    let (psnr_identity, ssim_identity) = score(&inputs, &data.join("testB"))?;
+    let model = paired_scores(&translated, &data.join("testB"))?;
+    let identity = paired_scores(&data.join("testA"), &data.join("testB"))?;
+    let (psnr_model, ssim_model) = (model.psnr, model.ssim);
+    let (psnr_identity, ssim_identity) = (identity.psnr, identity.ssim);
     println!(
         "trained {} iterations in {trained:.0} s",
         run.position.iteration - first
     );
-    println!("translated test scenes: {}", translated.display());
+    println!(
+        "translated {} test scenes into {}",
+        results.len(),
+        translated.display()
+    );
     println!(
         "PSNR vs known targets: {psnr_model:.2} dB (identity baseline {psnr_identity:.2} dB, margin {:+.2} dB)",
         psnr_model - psnr_identity

@@ -13,7 +13,7 @@ use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
 use enco::train::{
     DatasetPreset, EncoConfig, LOSS_CURVE_FILE, LOSS_LOG_FILE, SAMPLES_DIR, StepReport,
-    TrainingConfig, TrainingRun, read_loss_log,
+    TrainingConfig, TrainingRun, read_loss_log, sample_grid,
 };
 
 fn dataset(name: &str) -> PathBuf {
@@ -219,6 +219,18 @@ fn the_synthetic_data_set_has_known_targets_and_trains() {
 }
 
 #[test]
+fn sample_grids_have_one_column_per_image_and_reject_mixed_shapes() {
+    use enco::burn::prelude::*;
+    let dev = device();
+    let small = Tensor::<B, 4>::zeros([2, 3, 8, 8], &dev);
+    let wide = Tensor::<B, 4>::zeros([2, 3, 8, 16], &dev);
+    let grid = sample_grid(small.clone(), small.clone(), small.clone(), None).unwrap();
+    assert_eq!(grid.dimensions(), (3 * 8, 2 * 8));
+    let err = sample_grid(small.clone(), wide, small, None).unwrap_err();
+    assert!(err.to_string().contains("column 1"), "{err}");
+}
+
+#[test]
 fn presets_carry_the_readme_values() {
     for preset in DatasetPreset::ALL {
         assert_eq!(DatasetPreset::from_name(preset.name()), Some(preset));
@@ -231,6 +243,9 @@ fn presets_carry_the_readme_values() {
         assert!(c.flip_equivariance);
         assert!(!preset.data_hint().is_empty());
     }
+    assert_eq!("horse2zebra".parse(), Ok(DatasetPreset::Horse2zebra));
+    let err = "dogs".parse::<DatasetPreset>().unwrap_err();
+    assert!(err.contains("cat2dog"), "{err}");
     let city = DatasetPreset::Cityscapes.training_config("data");
     assert_eq!(city.direction, enco::data::Direction::BtoA);
     let paper =

@@ -196,27 +196,6 @@ fn write_report(
     Ok(())
 }
 
-/// Presets with the official README command's values (see `enco_train::DatasetPreset`).
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum Preset {
-    /// AFHQ cat → dog.
-    Cat2dog,
-    /// Horse → zebra.
-    Horse2zebra,
-    /// Cityscapes label → photo (direction BtoA).
-    Cityscapes,
-}
-
-impl From<Preset> for DatasetPreset {
-    fn from(p: Preset) -> Self {
-        match p {
-            Preset::Cat2dog => DatasetPreset::Cat2dog,
-            Preset::Horse2zebra => DatasetPreset::Horse2zebra,
-            Preset::Cityscapes => DatasetPreset::Cityscapes,
-        }
-    }
-}
-
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
     /// Folder holding trainA and trainB.
@@ -225,9 +204,10 @@ struct TrainArgs {
     /// Output folder for checkpoints and logs.
     #[arg(long)]
     output: PathBuf,
-    /// Start from a preset (README command values).
-    #[arg(long, value_enum)]
-    preset: Option<Preset>,
+    /// Start from a preset with the README command's values: cat2dog, horse2zebra or
+    /// cityscapes (trained label → photo).
+    #[arg(long)]
+    preset: Option<DatasetPreset>,
     /// Epochs at the base learning rate.
     #[arg(long, default_value_t = 100)]
     n_epochs: usize,
@@ -298,7 +278,7 @@ impl Default for BackendChoice {
 }
 
 fn training_config(args: &TrainArgs) -> TrainingConfig {
-    let preset = args.preset.map(DatasetPreset::from);
+    let preset = args.preset;
     let mut base = match preset {
         Some(p) => p.training_config(args.dataroot.clone()),
         None => TrainingConfig::new(EncoConfig::new(), args.dataroot.clone()),
@@ -386,8 +366,8 @@ fn execute<B: AutodiffBackend>(
                 return Err(format!(
                     "{} does not exist; get the {} data set: {}",
                     args.dataroot.display(),
-                    DatasetPreset::from(preset),
-                    DatasetPreset::from(preset).data_hint()
+                    preset,
+                    preset.data_hint()
                 )
                 .into());
             }

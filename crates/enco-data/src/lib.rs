@@ -14,9 +14,7 @@ pub use error::DataError;
 pub use folder::{IMAGE_EXTENSIONS, image_files, is_image_file};
 pub use image_io::{data_to_image, image_to_data, load_rgb, save_rgb};
 pub use loader::{EpochLoader, UnpairedBatch};
-pub use synthetic::{
-    SYNTHETIC_MAPPING, SyntheticDatasetConfig, synthetic_mapping, synthetic_scene,
-};
+pub use synthetic::{SYNTHETIC_MAPPING, SyntheticDatasetConfig, synthetic_mapping};
 pub use transform::{Preprocess, Transform, make_multiple_of_4};
 
 pub use image;

@@ -35,7 +35,7 @@ pub fn synthetic_mapping(image: &RgbImage) -> RgbImage {
 
 /// Draws one domain-A scene: a sky-to-ground vertical gradient with a few discs and boxes of
 /// random colours and sizes, and a little pixel noise.
-pub fn synthetic_scene(size: u32, rng: &mut impl Rng) -> RgbImage {
+fn synthetic_scene(size: u32, rng: &mut impl Rng) -> RgbImage {
     let s = size as f32;
     let horizon = rng.random_range(0.45..0.75) * s;
     let mut image = RgbImage::from_fn(size, size, |_, y| {

@@ -213,27 +213,38 @@ fn save_atomically(image: &RgbImage, path: &Path) -> Result<(), TrainError> {
 }
 
 /// Builds a sample grid: one row per batch item, columns real A | fake B | real B | idt B
-/// (the identity column only when `idt_b` is given). Tensors are `[N, 3, H, W]` in [-1, 1].
+/// (the identity column only when `idt_b` is given). Tensors are `[N, 3, H, W]` in [-1, 1];
+/// tensors of different shapes are an error.
 pub fn sample_grid<B: Backend>(
     real_a: Tensor<B, 4>,
     fake_b: Tensor<B, 4>,
     real_b: Tensor<B, 4>,
     idt_b: Option<Tensor<B, 4>>,
-) -> RgbImage {
+) -> Result<RgbImage, TrainError> {
     let [n, _, h, w] = real_a.dims();
     let mut columns = vec![real_a, fake_b, real_b];
     columns.extend(idt_b);
     let mut grid = RgbImage::new((w * columns.len()) as u32, (h * n) as u32);
     for (col, tensor) in columns.into_iter().enumerate() {
-        let values = tensor.into_data().convert::<f32>().to_vec::<f32>();
-        let Ok(values) = values else { continue };
+        if tensor.dims() != [n, 3, h, w] {
+            return Err(TrainError::Output(format!(
+                "sample grid column {col} is {:?}, expected {:?}",
+                tensor.dims(),
+                [n, 3, h, w]
+            )));
+        }
+        let values = tensor
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| TrainError::Output(format!("sample grid: {e:?}")))?;
         for row in 0..n {
             let start = row * 3 * h * w;
             let tile = enco_data::data_to_image(&values[start..start + 3 * h * w], 3, h, w);
             imageops::replace(&mut grid, &tile, (col * w) as i64, (row * h) as i64);
         }
     }
-    grid
+    Ok(grid)
 }
 
 /// Saves a sample grid as `dir/iter_NNNNNNNNNN.png` (atomically); returns the path.

@@ -78,6 +78,18 @@ impl DatasetPreset {
     }
 }
 
+impl std::str::FromStr for DatasetPreset {
+    type Err = String;
+
+    /// Parses `cat2dog`, `horse2zebra` or `cityscapes`; the error lists the valid names.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::from_name(name).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown preset {name:?} (one of: {})", names.join(", "))
+        })
+    }
+}
+
 impl std::fmt::Display for DatasetPreset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())

@@ -322,7 +322,7 @@ impl<B: AutodiffBackend> TrainingRun<B> {
         let out = generator.forward(Tensor::cat(vec![real_a.clone(), real_b.clone()], 0))?;
         let fake_b = out.clone().narrow(0, 0, n);
         let idt_b = out.narrow(0, n, n);
-        let grid = sample_grid(real_a, fake_b, real_b, Some(idt_b));
+        let grid = sample_grid(real_a, fake_b, real_b, Some(idt_b))?;
         save_sample_grid(
             &grid,
             &self.output.join(SAMPLES_DIR),
