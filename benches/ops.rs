@@ -1,6 +1,7 @@
 //! Where a generator step spends its time: the building blocks of the ResNet generator at the
 //! shapes of a phase-1 step at 128 px (batch 2), timed forward and forward + backward (the
-//! gradient of the input and of the weights, as in training).
+//! gradient of the input and of the weights, as in training), through Burn's generic operations
+//! and through the backend extension the networks use (`enco::kernels`).
 //!
 //! ```sh
 //! cargo bench --bench ops                 # flex
@@ -10,12 +11,13 @@
 use std::time::Instant;
 
 use enco::backend::{NAME, TrainBackend, default_device};
-use enco::burn::module::Module;
 use enco::burn::nn::PaddingConfig2d;
-use enco::burn::nn::conv::Conv2dConfig;
+use enco::burn::nn::conv::{Conv2d, Conv2dConfig};
 use enco::burn::prelude::*;
-use enco::burn::tensor::Distribution;
-use enco::nn::{Downsample, InstanceNorm2d, ReflectionPad2d, Upsample};
+use enco::burn::tensor::ops::ConvOptions;
+use enco::burn::tensor::{Distribution, TensorPrimitive};
+use enco::kernels::{generic, ops};
+use enco::nn::{InstanceNorm2d, ReflectionPad2d};
 
 type B = TrainBackend;
 
@@ -37,6 +39,29 @@ fn input(shape: [usize; 4], device: &enco::burn::tensor::Device<B>) -> Tensor<B,
     Tensor::random(shape, Distribution::Uniform(-1.0, 1.0), device).require_grad()
 }
 
+/// A block computed two ways: Burn's generic operations, and the networks' path.
+type Block<'a> = &'a dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>;
+
+/// `conv` through the backend extension (what `enco-nn`'s layers call).
+fn enco_conv(conv: &Conv2d<B>, x: Tensor<B, 4>, padding: usize) -> Tensor<B, 4> {
+    ops::conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        ConvOptions::new([1, 1], [padding, padding], [1, 1], 1),
+    )
+}
+
+fn generic_blur(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let y = generic::blur_downsample::<B>(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(y))
+}
+
+fn generic_upsample(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let y = generic::upsample2x::<B>(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(y))
+}
+
 fn main() {
     let size = std::env::args()
         .skip(1)
@@ -45,72 +70,115 @@ fn main() {
     let device = default_device();
     let (s, h, q) = (size, size / 2, size / 4);
     println!("backend {NAME}; generator blocks at {size} px, batch 2 (median of 3, ms)");
-    println!("| block | input | count in G | forward | forward + backward |");
-    println!("|---|---|---|---|---|");
-    let row =
-        |name: &str, shape: [usize; 4], count: usize, f: &dyn Fn(Tensor<B, 4>) -> Tensor<B, 4>| {
-            let fwd = time(|| f(input(shape, &device)).sum().into_scalar());
-            let both = time(|| {
-                let x = input(shape, &device);
-                let y = f(x.clone()).sum();
-                let grads = y.backward();
-                x.grad(&grads).map_or(0.0, |g| g.sum().into_scalar())
-            });
-            println!(
-                "| {name} | {shape:?} | {count} | {:.1} | {:.1} |",
-                fwd * 1e3,
-                both * 1e3
-            );
-        };
+    println!(
+        "| block | input | count in G | generic forward | generic fwd + bwd | enco forward | enco fwd + bwd |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let measure = |shape: [usize; 4], f: Block| {
+        let fwd = time(|| f(input(shape, &device)).sum().into_scalar());
+        let both = time(|| {
+            let x = input(shape, &device);
+            let y = f(x.clone()).sum();
+            let grads = y.backward();
+            x.grad(&grads).map_or(0.0, |g| g.sum().into_scalar())
+        });
+        (fwd * 1e3, both * 1e3)
+    };
+    let row = |name: &str, shape: [usize; 4], count: usize, generic: Block, enco: Block| {
+        let (gf, gb) = measure(shape, generic);
+        let (ef, eb) = measure(shape, enco);
+        println!("| {name} | {shape:?} | {count} | {gf:.1} | {gb:.1} | {ef:.1} | {eb:.1} |");
+    };
     let conv = |cin: usize, cout: usize, k: usize, pad: usize| {
         Conv2dConfig::new([cin, cout], [k, k])
             .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
             .init::<B>(&device)
     };
+    let pad = |p: usize, x: Tensor<B, 4>| ReflectionPad2d::new(p).forward(x);
     let c7 = conv(3, 64, 7, 0);
-    row("reflect pad 3 + conv 7×7 3→64", [2, 3, s, s], 1, &|x| {
-        c7.forward(ReflectionPad2d::new(3).forward(x))
-    });
+    row(
+        "reflect pad 3 + conv 7×7 3→64",
+        [2, 3, s, s],
+        1,
+        &|x| c7.forward(pad(3, x)),
+        &|x| enco_conv(&c7, pad(3, x), 0),
+    );
     let c3a = conv(64, 128, 3, 1);
-    row("conv 3×3 64→128", [2, 64, s, s], 1, &|x| c3a.forward(x));
+    row(
+        "conv 3×3 64→128",
+        [2, 64, s, s],
+        1,
+        &|x| c3a.forward(x),
+        &|x| enco_conv(&c3a, x, 1),
+    );
     row(
         "Downsample (blur, stride 2), 128 ch",
         [2, 128, s, s],
         1,
-        &|x| Downsample.forward(x),
+        &generic_blur,
+        &ops::blur_downsample,
     );
     let c3b = conv(128, 256, 3, 1);
-    row("conv 3×3 128→256", [2, 128, h, h], 1, &|x| {
-        c3b.forward(x)
-    });
-    row("Downsample, 256 ch", [2, 256, h, h], 1, &|x| {
-        Downsample.forward(x)
-    });
+    row(
+        "conv 3×3 128→256",
+        [2, 128, h, h],
+        1,
+        &|x| c3b.forward(x),
+        &|x| enco_conv(&c3b, x, 1),
+    );
+    row(
+        "Downsample, 256 ch",
+        [2, 256, h, h],
+        1,
+        &generic_blur,
+        &ops::blur_downsample,
+    );
     let c3r = conv(256, 256, 3, 0);
     row(
         "reflect pad 1 + conv 3×3 256→256 (ResBlock)",
         [2, 256, q, q],
         18,
-        &|x| c3r.forward(ReflectionPad2d::new(1).forward(x)),
+        &|x| c3r.forward(pad(1, x)),
+        &|x| enco_conv(&c3r, pad(1, x), 0),
     );
-    row("InstanceNorm, 256 ch", [2, 256, q, q], 20, &|x| {
-        InstanceNorm2d::default().forward(x)
-    });
-    row("Upsample ×2, 256 ch", [2, 256, q, q], 1, &|x| {
-        Upsample.forward(x)
-    });
+    let norm = |x| InstanceNorm2d::default().forward(x);
+    row("InstanceNorm, 256 ch", [2, 256, q, q], 20, &norm, &norm);
+    row(
+        "Upsample ×2, 256 ch",
+        [2, 256, q, q],
+        1,
+        &generic_upsample,
+        &ops::upsample2x,
+    );
     let c3u = conv(256, 128, 3, 1);
-    row("conv 3×3 256→128", [2, 256, h, h], 1, &|x| {
-        c3u.forward(x)
-    });
-    row("Upsample ×2, 128 ch", [2, 128, h, h], 1, &|x| {
-        Upsample.forward(x)
-    });
+    row(
+        "conv 3×3 256→128",
+        [2, 256, h, h],
+        1,
+        &|x| c3u.forward(x),
+        &|x| enco_conv(&c3u, x, 1),
+    );
+    row(
+        "Upsample ×2, 128 ch",
+        [2, 128, h, h],
+        1,
+        &generic_upsample,
+        &ops::upsample2x,
+    );
     let c3v = conv(128, 64, 3, 1);
-    row("conv 3×3 128→64", [2, 128, s, s], 1, &|x| c3v.forward(x));
+    row(
+        "conv 3×3 128→64",
+        [2, 128, s, s],
+        1,
+        &|x| c3v.forward(x),
+        &|x| enco_conv(&c3v, x, 1),
+    );
     let cl = conv(64, 3, 7, 0);
-    row("reflect pad 3 + conv 7×7 64→3", [2, 64, s, s], 1, &|x| {
-        cl.forward(ReflectionPad2d::new(3).forward(x))
-    });
-    let _ = c7.num_params();
+    row(
+        "reflect pad 3 + conv 7×7 64→3",
+        [2, 64, s, s],
+        1,
+        &|x| cl.forward(pad(3, x)),
+        &|x| enco_conv(&cl, pad(3, x), 0),
+    );
 }

@@ -7,7 +7,9 @@
 //! with three Adam optimisers.
 //!
 //! This crate re-exports the workspace crates and selects a backend with Cargo features:
-//! `flex` (default, pure-Rust CPU), `ndarray`, `wgpu`, `cuda`.
+//! `flex` (default, pure-Rust CPU), `ndarray`, `wgpu`, `cuda`. The networks run on any
+//! [`kernels::EncoBackend`]: a Burn backend with EnCo's backend extension, implemented for each
+//! of these backends (specialised CPU kernels on `flex`, Burn's generic operations elsewhere).
 //!
 //! ```no_run
 //! use enco::backend::{TrainBackend, default_device};
@@ -31,6 +33,7 @@ pub mod backend;
 pub use burn;
 pub use enco_data as data;
 pub use enco_eval as eval;
+pub use enco_kernels as kernels;
 pub use enco_loss as loss;
 pub use enco_nn as nn;
 pub use enco_sampling as sampling;

@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand, ValueEnum};
 use enco_data::{Direction, Preprocess, Transform};
 use enco_eval::fid::{
@@ -14,6 +13,7 @@ use enco_eval::{
     ActivationStatistics, FidInception, fid_between_folders, paired_scores, resave_folder,
     translate_folder,
 };
+use enco_kernels::EncoAutodiffBackend;
 use enco_train::{
     DatasetPreset, EncoConfig, StepReport, TrainingConfig, TrainingRun, load_generator,
 };
@@ -324,7 +324,7 @@ fn progress(total: u64, done: u64) -> ProgressBar {
     bar
 }
 
-fn train_loop<B: AutodiffBackend>(
+fn train_loop<B: EncoAutodiffBackend>(
     mut run: TrainingRun<B>,
     max_iterations: Option<u64>,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -355,7 +355,7 @@ fn train_loop<B: AutodiffBackend>(
     Ok(())
 }
 
-fn execute<B: AutodiffBackend>(
+fn execute<B: EncoAutodiffBackend>(
     command: Command,
     device: B::Device,
 ) -> Result<(), Box<dyn std::error::Error>> {

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 use enco_data::image::RgbImage;
 use enco_data::{data_to_image, image_files, image_to_data, load_rgb, save_rgb};
+use enco_nn::EncoBackend;
 use enco_nn::ResnetGenerator;
 
 use crate::error::EvalError;
@@ -13,7 +14,7 @@ use crate::error::EvalError;
 /// Translates one image of any size: reflect-pads it to a multiple of 4 (at least 8) on the
 /// right and bottom, runs the generator, and crops the result back to the input size, so
 /// nothing is resized away.
-pub fn translate_image<B: Backend>(
+pub fn translate_image<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
     image: &RgbImage,
     device: &B::Device,
@@ -24,7 +25,7 @@ pub fn translate_image<B: Backend>(
 
 /// Translates a batch of images of one size in a single generator call (padding and cropping
 /// as [`translate_image`]). An empty slice gives an empty result.
-pub fn translate_batch<B: Backend>(
+pub fn translate_batch<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
     images: &[RgbImage],
     device: &B::Device,
@@ -69,7 +70,7 @@ pub fn translate_batch<B: Backend>(
 /// paths and writing PNG; consecutive images of one size go through the generator together, up
 /// to `batch_size` at a time. `on_image` is called with (done, total) after each batch. Returns
 /// the written files.
-pub fn translate_folder<B: Backend>(
+pub fn translate_folder<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
     input: &Path,
     output: &Path,

@@ -2,6 +2,7 @@
 
 use burn::nn::LeakyReluConfig;
 use burn::prelude::*;
+use enco_kernels::EncoBackend;
 
 use crate::downsample::Downsample;
 use crate::error::{NnError, check_rank4_channels};
@@ -33,7 +34,7 @@ pub struct NLayerDiscriminatorConfig {
 /// 256×256 input with the default configuration. `model[l]` is module `l` of the official
 /// `nn.Sequential`.
 #[derive(Module, Debug)]
-pub struct NLayerDiscriminator<B: Backend> {
+pub struct NLayerDiscriminator<B: EncoBackend> {
     /// The modules, indexed as in the official code.
     pub model: Vec<Layer<B>>,
     /// Input channels.
@@ -46,12 +47,12 @@ pub struct NLayerDiscriminator<B: Backend> {
 
 impl NLayerDiscriminatorConfig {
     /// Builds the discriminator with the official initialisation drawn from `self.seed`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> NLayerDiscriminator<B> {
+    pub fn init<B: EncoBackend>(&self, device: &B::Device) -> NLayerDiscriminator<B> {
         self.init_with(&mut WeightInit::official(self.seed), device)
     }
 
     /// Builds the discriminator drawing its weights from `weights`.
-    pub fn init_with<B: Backend>(
+    pub fn init_with<B: EncoBackend>(
         &self,
         weights: &mut WeightInit,
         device: &B::Device,
@@ -134,7 +135,7 @@ impl NLayerDiscriminatorConfig {
     }
 }
 
-impl<B: Backend> NLayerDiscriminator<B> {
+impl<B: EncoBackend> NLayerDiscriminator<B> {
     /// Scores every patch of a batch of images (low = looks fake).
     ///
     /// # Shapes

@@ -2,6 +2,7 @@
 
 use burn::nn::{Relu, Tanh};
 use burn::prelude::*;
+use enco_kernels::EncoBackend;
 
 use crate::downsample::Downsample;
 use crate::error::{NnError, check_rank4_channels};
@@ -42,7 +43,7 @@ pub struct ResnetGeneratorConfig {
 /// The official ResNet generator. `model[l]` is module `l` of the official `nn.Sequential`
 /// (32 modules with the default flags), so `model.<l>.*` are the PyTorch state_dict keys.
 #[derive(Module, Debug)]
-pub struct ResnetGenerator<B: Backend> {
+pub struct ResnetGenerator<B: EncoBackend> {
     /// The modules, indexed as in the official code.
     pub model: Vec<Layer<B>>,
     /// Input channels expected by `model[1]`.
@@ -51,12 +52,12 @@ pub struct ResnetGenerator<B: Backend> {
 
 impl ResnetGeneratorConfig {
     /// Builds the generator with the official initialisation drawn from `self.seed`.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ResnetGenerator<B> {
+    pub fn init<B: EncoBackend>(&self, device: &B::Device) -> ResnetGenerator<B> {
         self.init_with(&mut WeightInit::official(self.seed), device)
     }
 
     /// Builds the generator drawing its weights from `weights`.
-    pub fn init_with<B: Backend>(
+    pub fn init_with<B: EncoBackend>(
         &self,
         weights: &mut WeightInit,
         device: &B::Device,
@@ -155,7 +156,7 @@ impl ResnetGeneratorConfig {
 
 /// The generator's output and the features it tapped.
 #[derive(Debug, Clone)]
-pub struct GeneratorOutput<B: Backend> {
+pub struct GeneratorOutput<B: EncoBackend> {
     /// The translated image, `[B, output_nc, H, W]` in (−1, 1).
     pub output: Tensor<B, 4>,
     /// The tapped features in ascending layer order (spec §2.1).
@@ -164,7 +165,7 @@ pub struct GeneratorOutput<B: Backend> {
     pub layers: Vec<usize>,
 }
 
-impl<B: Backend> ResnetGenerator<B> {
+impl<B: EncoBackend> ResnetGenerator<B> {
     /// Number of modules (32 for the default anti-aliased generator).
     pub fn num_layers(&self) -> usize {
         self.model.len()
@@ -230,7 +231,7 @@ impl<B: Backend> ResnetGenerator<B> {
     }
 }
 
-impl<B: Backend> ResnetGenerator<B> {
+impl<B: EncoBackend> ResnetGenerator<B> {
     /// Channel count of tap `index` (0 = the input), read from the weights of the preceding
     /// convolutions.
     pub fn channels_at(&self, index: usize) -> Result<usize, NnError> {

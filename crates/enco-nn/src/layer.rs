@@ -3,7 +3,9 @@
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{LeakyRelu, Relu, Tanh};
 use burn::prelude::*;
+use enco_kernels::EncoBackend;
 
+use crate::conv::conv2d_forward;
 use crate::downsample::Downsample;
 use crate::instance_norm::InstanceNorm2d;
 use crate::padding::{ReflectionPad2d, ReplicationPad2d};
@@ -18,7 +20,7 @@ use crate::upsample::Upsample;
 /// PyTorch state_dict keys (`model.12.conv_block.1.weight`).
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
-pub enum Layer<B: Backend> {
+pub enum Layer<B: EncoBackend> {
     /// `nn.ReflectionPad2d`.
     ReflectionPad(ReflectionPad2d),
     /// `nn.ReplicationPad2d`.
@@ -43,13 +45,13 @@ pub enum Layer<B: Backend> {
     ResnetBlock(ResnetBlock<B>),
 }
 
-impl<B: Backend> Layer<B> {
+impl<B: EncoBackend> Layer<B> {
     /// Applies the layer.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
             Layer::ReflectionPad(m) => m.forward(x),
             Layer::ReplicationPad(m) => m.forward(x),
-            Layer::Conv(m) => m.forward(x),
+            Layer::Conv(m) => conv2d_forward(m, x),
             Layer::ConvTranspose(m) => m.forward(x),
             Layer::InstanceNorm(m) => m.forward(x),
             Layer::Relu(m) => m.forward(x),
@@ -63,6 +65,6 @@ impl<B: Backend> Layer<B> {
 }
 
 /// Applies a list of layers in order.
-pub(crate) fn forward_all<B: Backend>(layers: &[Layer<B>], x: Tensor<B, 4>) -> Tensor<B, 4> {
+pub(crate) fn forward_all<B: EncoBackend>(layers: &[Layer<B>], x: Tensor<B, 4>) -> Tensor<B, 4> {
     layers.iter().fold(x, |x, layer| layer.forward(x))
 }

@@ -2,8 +2,11 @@
 //! feature taps, the PatchGAN discriminator, and the projection/prediction heads, built with the
 //! official initialisation and able to load official PyTorch weights by their state_dict names.
 //!
-//! Every type is generic over the Burn backend.
+//! Every type is generic over the Burn backend. The convolutional networks need an
+//! [`EncoBackend`] (a Burn backend with EnCo's backend extension, `enco-kernels`); the heads
+//! need only a [`Backend`](burn::tensor::backend::Backend).
 
+mod conv;
 mod discriminator;
 mod downsample;
 mod error;
@@ -33,3 +36,5 @@ pub use padding::{ReflectionPad2d, ReplicationPad2d};
 pub use resnet_block::{BlockLayer, ResnetBlock};
 pub use upsample::Upsample;
 pub use weights::PytorchWeights;
+
+pub use enco_kernels::{EncoAutodiffBackend, EncoBackend};

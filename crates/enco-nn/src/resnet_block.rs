@@ -3,7 +3,9 @@
 use burn::nn::Relu;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+use enco_kernels::EncoBackend;
 
+use crate::conv::conv2d_forward;
 use crate::init::{WeightInit, conv2d};
 use crate::instance_norm::InstanceNorm2d;
 use crate::padding::ReflectionPad2d;
@@ -11,7 +13,7 @@ use crate::padding::ReflectionPad2d;
 /// One module of a residual block's official `conv_block` list.
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
-pub enum BlockLayer<B: Backend> {
+pub enum BlockLayer<B: EncoBackend> {
     /// `nn.ReflectionPad2d(1)`.
     ReflectionPad(ReflectionPad2d),
     /// `nn.Conv2d` 3×3 with bias.
@@ -22,12 +24,12 @@ pub enum BlockLayer<B: Backend> {
     Relu(Relu),
 }
 
-impl<B: Backend> BlockLayer<B> {
+impl<B: EncoBackend> BlockLayer<B> {
     /// Applies the layer.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
             BlockLayer::ReflectionPad(m) => m.forward(x),
-            BlockLayer::Conv(m) => m.forward(x),
+            BlockLayer::Conv(m) => conv2d_forward(m, x),
             BlockLayer::InstanceNorm(m) => m.forward(x),
             BlockLayer::Relu(m) => m.forward(x),
         }
@@ -38,12 +40,12 @@ impl<B: Backend> BlockLayer<B> {
 /// ReLU → ReflectPad(1) → Conv 3×3 (bias) → IN (spec §2). The body modules sit at the official
 /// indices `conv_block.0..=6`.
 #[derive(Module, Debug)]
-pub struct ResnetBlock<B: Backend> {
+pub struct ResnetBlock<B: EncoBackend> {
     /// The residual branch, indexed like the official `conv_block`.
     pub conv_block: Vec<BlockLayer<B>>,
 }
 
-impl<B: Backend> ResnetBlock<B> {
+impl<B: EncoBackend> ResnetBlock<B> {
     /// Builds a block of `dim` channels with the given weight initialisation.
     pub fn new(dim: usize, init: &mut WeightInit, device: &B::Device) -> Self {
         let conv_block = vec![

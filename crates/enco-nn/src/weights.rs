@@ -7,6 +7,7 @@ use burn_store::{
     ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
     SafetensorsStore,
 };
+use enco_kernels::EncoBackend;
 
 use crate::discriminator::NLayerDiscriminator;
 use crate::error::NnError;
@@ -157,9 +158,9 @@ fn check_result<B: Backend, M: PytorchWeights<B>>(result: ApplyResult) -> Result
     Ok(())
 }
 
-impl<B: Backend> PytorchWeights<B> for ResnetGenerator<B> {}
+impl<B: EncoBackend> PytorchWeights<B> for ResnetGenerator<B> {}
 
-impl<B: Backend> PytorchWeights<B> for NLayerDiscriminator<B> {}
+impl<B: EncoBackend> PytorchWeights<B> for NLayerDiscriminator<B> {}
 
 impl<B: Backend> PytorchWeights<B> for EncoHeads<B> {
     fn key_rules() -> Vec<(&'static str, &'static str)> {

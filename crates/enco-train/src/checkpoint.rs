@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::backend::{AutodiffBackend, Backend};
-use enco_nn::ResnetGenerator;
+use enco_nn::{EncoAutodiffBackend, EncoBackend, ResnetGenerator};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +48,7 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
 /// Writes a checkpoint into `dir/<name>` atomically: everything goes to a temporary folder that
 /// is renamed into place once complete, so a crash never leaves a half-written checkpoint.
 /// Returns the checkpoint folder.
-pub fn save_checkpoint<B: AutodiffBackend>(
+pub fn save_checkpoint<B: EncoAutodiffBackend>(
     dir: &Path,
     name: &str,
     trainer: &EncoTrainer<B>,
@@ -121,7 +120,7 @@ fn read_meta(checkpoint: &Path) -> Result<CheckpointMeta, TrainError> {
 /// Restores a trainer and its position from `checkpoint`. The model is built from `config`,
 /// which must describe the same networks as the stored configuration (otherwise an error says
 /// which setting differs).
-pub fn load_checkpoint<B: AutodiffBackend>(
+pub fn load_checkpoint<B: EncoAutodiffBackend>(
     checkpoint: &Path,
     config: EncoConfig,
     device: &B::Device,
@@ -159,7 +158,7 @@ pub fn load_checkpoint<B: AutodiffBackend>(
 
 /// Loads only the generator of a checkpoint (for translation), built from the stored
 /// configuration.
-pub fn load_generator<B: Backend>(
+pub fn load_generator<B: EncoBackend>(
     checkpoint: &Path,
     device: &B::Device,
 ) -> Result<ResnetGenerator<B>, TrainError> {

@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 use enco_loss::{GanLoss, enco_content_loss, enco_pair_loss, identity_loss, negative_cosine};
+use enco_nn::EncoBackend;
 use enco_nn::{
     EncoHeads, EncoHeadsConfig, NLayerDiscriminator, ResnetGenerator, WeightInit, gather_patches,
 };
@@ -14,7 +15,7 @@ use crate::error::TrainError;
 
 /// The three networks of EnCo: G, D and the heads F.
 #[derive(Module, Debug)]
-pub struct EncoModel<B: Backend> {
+pub struct EncoModel<B: EncoBackend> {
     /// The generator.
     pub generator: ResnetGenerator<B>,
     /// The discriminator.
@@ -36,7 +37,7 @@ pub struct FeaturePair {
 
 impl EncoConfig {
     /// Builds the model with the official initialisation (seeds `seed`, `seed+1`, `seed+2`).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<EncoModel<B>, TrainError> {
+    pub fn init<B: EncoBackend>(&self, device: &B::Device) -> Result<EncoModel<B>, TrainError> {
         self.sampler.init()?;
         let generator = self
             .generator
@@ -62,7 +63,7 @@ impl EncoConfig {
 
 /// Pairs the feature layers: the first half (ascending) is the encoder side, the second half
 /// reversed the decoder side, so pair 0 is (first, last) (spec §2.1).
-pub fn feature_pairs<B: Backend>(
+pub fn feature_pairs<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
     layers: &[usize],
 ) -> Result<Vec<FeaturePair>, TrainError> {
@@ -98,7 +99,7 @@ pub fn feature_pairs<B: Backend>(
 
 /// The generator pass of one iteration (spec §6 "forward").
 #[derive(Debug, Clone)]
-pub struct GeneratorPass<B: Backend> {
+pub struct GeneratorPass<B: EncoBackend> {
     /// G(real_A).
     pub fake_b: Tensor<B, 4>,
     /// G(real_B), in the identity phase.
@@ -113,7 +114,7 @@ pub struct GeneratorPass<B: Backend> {
 
 /// The discriminator step's losses (spec §5.1).
 #[derive(Debug, Clone)]
-pub struct DiscriminatorLosses<B: Backend> {
+pub struct DiscriminatorLosses<B: EncoBackend> {
     /// `0.5·(fake + real)`.
     pub loss: Tensor<B, 1>,
     /// Loss on D(fake_B) against "fake".
@@ -128,7 +129,7 @@ pub struct DiscriminatorLosses<B: Backend> {
 
 /// The generator step's losses and what the content loss was computed from (spec §5).
 #[derive(Debug, Clone)]
-pub struct GeneratorLosses<B: Backend> {
+pub struct GeneratorLosses<B: EncoBackend> {
     /// The total generator objective.
     pub loss: Tensor<B, 1>,
     /// λ_GAN·L_GAN.
@@ -151,7 +152,7 @@ pub struct GeneratorLosses<B: Backend> {
     pub k: Vec<Tensor<B, 2>>,
 }
 
-impl<B: Backend> EncoModel<B> {
+impl<B: EncoBackend> EncoModel<B> {
     /// Runs G once on `real_A` (and `real_B` in the identity phase) and taps the features of
     /// every pair (spec §6).
     pub fn generate(

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use enco_data::image::{RgbImage, imageops};
+use enco_nn::EncoBackend;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -215,7 +216,7 @@ fn save_atomically(image: &RgbImage, path: &Path) -> Result<(), TrainError> {
 /// Builds a sample grid: one row per batch item, columns real A | fake B | real B | idt B
 /// (the identity column only when `idt_b` is given). Tensors are `[N, 3, H, W]` in [-1, 1];
 /// tensors of different shapes are an error.
-pub fn sample_grid<B: Backend>(
+pub fn sample_grid<B: EncoBackend>(
     real_a: Tensor<B, 4>,
     fake_b: Tensor<B, 4>,
     real_b: Tensor<B, 4>,

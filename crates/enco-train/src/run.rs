@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
 use enco_data::{Direction, EpochLoader, Transform, UnpairedDataset};
+use enco_nn::EncoAutodiffBackend;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -124,7 +124,7 @@ const PREFIX: &str = "iter_";
 /// A training run writing into an output folder: `training.json` (the configuration),
 /// `checkpoints/iter_N` (the newest `keep_checkpoints`), `losses.jsonl` (one line per iteration),
 /// `loss_curve.png` and `samples/iter_N.png`.
-pub struct TrainingRun<B: AutodiffBackend> {
+pub struct TrainingRun<B: EncoAutodiffBackend> {
     /// The trainer (model and optimisers).
     pub trainer: EncoTrainer<B>,
     /// Where training stands.
@@ -137,7 +137,7 @@ pub struct TrainingRun<B: AutodiffBackend> {
     log: LossLog,
 }
 
-impl<B: AutodiffBackend> TrainingRun<B> {
+impl<B: EncoAutodiffBackend> TrainingRun<B> {
     /// Starts a new run: opens the data, builds the model, writes `training.json`.
     pub fn new(
         config: TrainingConfig,

@@ -3,7 +3,7 @@
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
+use enco_nn::EncoAutodiffBackend;
 use enco_nn::{EncoHeads, NLayerDiscriminator, ResnetGenerator};
 use rand::Rng;
 
@@ -43,7 +43,7 @@ pub struct StepLosses {
 
 /// Trains an [`EncoModel`]: holds the model and the three optimisers (G, D, heads), each with
 /// its own learning rate (TTUR).
-pub struct EncoTrainer<B: AutodiffBackend> {
+pub struct EncoTrainer<B: EncoAutodiffBackend> {
     /// The model being trained.
     pub model: EncoModel<B>,
     /// The configuration.
@@ -53,7 +53,7 @@ pub struct EncoTrainer<B: AutodiffBackend> {
     optim_f: AdamOf<EncoHeads<B>, B>,
 }
 
-impl<B: AutodiffBackend> EncoTrainer<B> {
+impl<B: EncoAutodiffBackend> EncoTrainer<B> {
     /// Wraps a model with fresh optimisers.
     pub fn new(model: EncoModel<B>, config: EncoConfig) -> Self {
         let adam = official_adam(&config);

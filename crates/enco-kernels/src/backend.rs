@@ -1,0 +1,95 @@
+//! The extension traits.
+
+use burn::tensor::Shape;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::ops::{ConvOptions, FloatTensor};
+
+use crate::generic;
+
+/// A Burn backend with the operations EnCo's networks spend their time in.
+///
+/// Each method has a default built on Burn's generic operations (the result every backend
+/// computes without the extension); a backend overrides the ones it has faster kernels for.
+/// [`Autodiff`](burn::backend::Autodiff) over an `EncoBackend` records each operation as one
+/// node whose backward pass calls the `*_backward` methods of the inner backend.
+///
+/// Tensors are Burn's float primitives ([`FloatTensor`]); [`crate::ops`] has the same
+/// operations on `Tensor`s.
+pub trait EncoBackend: Backend {
+    /// 2-D convolution, `nn.Conv2d` (spec §1): `y = conv(x, weight) + bias`.
+    ///
+    /// Shapes: `x [N, C_in, H, W]`, `weight [C_out, C_in / groups, kH, kW]`, `bias [C_out]`.
+    fn enco_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d(x, weight, bias, options)
+    }
+
+    /// Gradient of [`enco_conv2d`](Self::enco_conv2d) with respect to `x`, given the gradient of
+    /// its output.
+    fn enco_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_x_backward(x, weight, output_grad, options)
+    }
+
+    /// Gradient of [`enco_conv2d`](Self::enco_conv2d) with respect to `weight`.
+    fn enco_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_weight_backward(x, weight, output_grad, options)
+    }
+
+    /// Gradient of [`enco_conv2d`](Self::enco_conv2d) with respect to `bias`: the output
+    /// gradient summed over batch and space.
+    fn enco_conv2d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::conv2d_bias_backward(x, bias, output_grad)
+    }
+
+    /// The official `Downsample` (spec §1.3): reflect padding of 1, then the depthwise 3×3 blur
+    /// `[1,2,1]ᵀ[1,2,1] / 16` with stride 2.
+    ///
+    /// Shapes: `x [N, C, H, W]` with `H, W ≥ 2` → `[N, C, ⌊(H − 1)/2⌋ + 1, ⌊(W − 1)/2⌋ + 1]`.
+    fn blur_downsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        generic::blur_downsample::<Self>(x)
+    }
+
+    /// The adjoint of [`blur_downsample`](Self::blur_downsample): the gradient of its input
+    /// (of shape `input_shape`) given the gradient of its output.
+    fn blur_downsample_backward(grad: FloatTensor<Self>, input_shape: Shape) -> FloatTensor<Self> {
+        generic::blur_downsample_backward::<Self>(grad, input_shape)
+    }
+
+    /// The official `Upsample` (spec §1.4) in its separable polyphase form: ×2 along W, then
+    /// along H, each output sample `¼·x[m∓1] + ¾·x[m]` with edge clamping.
+    ///
+    /// Shapes: `x [N, C, H, W]` → `[N, C, 2H, 2W]`.
+    fn upsample2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        generic::upsample2x::<Self>(x)
+    }
+
+    /// The adjoint of [`upsample2x`](Self::upsample2x): the gradient of its input given the
+    /// gradient of its output `[N, C, 2H, 2W]`.
+    fn upsample2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        generic::upsample2x_backward::<Self>(grad)
+    }
+}
+
+/// An autodiff backend whose forward and inner backends both have the EnCo operations, which is
+/// what training needs (the networks run on `Self`, evaluation on `Self::InnerBackend`).
+pub trait EncoAutodiffBackend: AutodiffBackend<InnerBackend: EncoBackend> + EncoBackend {}
+
+impl<B> EncoAutodiffBackend for B where B: AutodiffBackend<InnerBackend: EncoBackend> + EncoBackend {}

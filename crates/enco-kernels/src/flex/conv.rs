@@ -1,0 +1,270 @@
+//! 2-D convolution, its weight gradient and its bias gradient on contiguous f32 NCHW data.
+//!
+//! The forward pass is `Y_n = W · col_n` (`[C_out × C_in·kH·kW] · [C_in·kH·kW × HW']`); the
+//! weight gradient is `dW = Σ_n dY_n · colᵀ_n` (`[C_out × HW'] · [HW' × C_in·kH·kW]`), with
+//! the column matrix built tile by tile over output rows so that its buffer stays a few MiB
+//! whatever the image size, each tile accumulated into `dW` by one GEMM.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+/// Floats in one column tile (16 MiB).
+const COLUMN_TILE: usize = 1 << 22;
+
+thread_local! {
+    /// The column buffer of the calling thread, reused across calls (every element is written
+    /// before it is read, so it is never cleared).
+    static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a column buffer of `len` floats.
+fn with_columns<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T {
+    COLUMNS.with_borrow_mut(|col| {
+        if col.len() < len {
+            col.resize(len, 0.0);
+        }
+        f(&mut col[..len])
+    })
+}
+
+/// The geometry of a convolution: input `[N, C_in, H, W]`, output `[N, C_out, H', W']`.
+pub(crate) struct Geometry {
+    pub input: [usize; 4],
+    pub output: [usize; 4],
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub padding: [usize; 2],
+    pub dilation: [usize; 2],
+}
+
+impl Geometry {
+    /// Output rows per column tile: the tiles of one image are as even as the budget allows.
+    fn tile_rows(&self) -> usize {
+        let rows = self.column_rows();
+        let [_, _, h_out, w_out] = self.output;
+        let max_tile_rows = (COLUMN_TILE / (rows * w_out).max(1)).clamp(1, h_out.max(1));
+        let tiles = h_out.div_ceil(max_tile_rows).max(1);
+        h_out.div_ceil(tiles).max(1)
+    }
+}
+
+impl Geometry {
+    /// Column rows: `C_in·kH·kW`.
+    fn column_rows(&self) -> usize {
+        self.input[1] * self.kernel[0] * self.kernel[1]
+    }
+
+    /// Builds the column tiles image by image and hands each to `f` as
+    /// `(image, first output row, column tile [column_rows × len])`.
+    fn for_each_column_tile(&self, x: &[f32], mut f: impl FnMut(usize, usize, &[f32])) {
+        let [batch, c_in, h, w] = self.input;
+        let [_, _, h_out, w_out] = self.output;
+        let rows = self.column_rows();
+        let tile_rows = self.tile_rows();
+        with_columns(rows * tile_rows * w_out, |col| {
+            for b in 0..batch {
+                let xb = &x[b * c_in * h * w..(b + 1) * c_in * h * w];
+                let mut r0 = 0;
+                while r0 < h_out {
+                    let r1 = (r0 + tile_rows).min(h_out);
+                    let col = &mut col[..rows * (r1 - r0) * w_out];
+                    im2col(xb, self, r0, r1, col);
+                    f(b, r0, col);
+                    r0 = r1;
+                }
+            }
+        });
+    }
+}
+
+/// `y [N, C_out, H', W']` of `y = conv(x, W) + bias` (groups 1).
+pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    let [batch, _, _, _] = g.input;
+    let [_, c_out, h_out, w_out] = g.output;
+    let rows = g.column_rows();
+    let plane_out = h_out * w_out;
+    let total = batch * c_out * plane_out;
+    let mut y: Vec<f32> = Vec::with_capacity(total);
+    if let Some(bias) = bias {
+        for _ in 0..batch {
+            for &value in bias {
+                y.extend(std::iter::repeat_n(value, plane_out));
+            }
+        }
+    }
+    // Without a bias the GEMMs write every output element without reading it (`read_dst` is
+    // false), so the buffer starts uninitialised.
+    let y_ptr = y.spare_capacity_mut().as_mut_ptr().cast::<f32>();
+    let y_ptr = if bias.is_some() {
+        y.as_mut_ptr()
+    } else {
+        y_ptr
+    };
+    g.for_each_column_tile(x, |b, r0, col| {
+        let len = col.len() / rows;
+        // SAFETY: dst is the `c_out × len` block of Y_b starting at output row r0 (row stride
+        // plane_out) inside the `total`-element allocation, lhs is W (`c_out × rows`
+        // row-major), rhs is the column tile (`rows × len` row-major).
+        unsafe {
+            gemm::gemm(
+                c_out,
+                len,
+                rows,
+                y_ptr.add(b * c_out * plane_out + r0 * w_out),
+                1,
+                plane_out as isize,
+                bias.is_some(),
+                weight.as_ptr(),
+                1,
+                rows as isize,
+                col.as_ptr(),
+                1,
+                len as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+    });
+    // SAFETY: the bias fill or the GEMMs initialised all `total` elements.
+    unsafe { y.set_len(total) };
+    y
+}
+
+/// `dW [C_out, C_in, kH, kW]` of `y = conv(x, W)` given `dY`.
+pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
+    let [_, c_out, h_out, w_out] = g.output;
+    let rows = g.column_rows();
+    let plane_out = h_out * w_out;
+    let mut dw = vec![0f32; c_out * rows];
+    let mut first = true;
+    g.for_each_column_tile(x, |b, r0, col| {
+        let len = col.len() / rows;
+        let gb = &grad[b * c_out * plane_out..(b + 1) * c_out * plane_out];
+        // SAFETY: dst is `c_out × rows` row-major, lhs is the `c_out × len` block of dY_b
+        // starting at output row r0 (row stride plane_out), rhs is colᵀ (`len × rows`, column
+        // stride len); all pointers stay inside their slices.
+        unsafe {
+            gemm::gemm(
+                c_out,
+                rows,
+                len,
+                dw.as_mut_ptr(),
+                1,
+                rows as isize,
+                !first,
+                gb.as_ptr().add(r0 * w_out),
+                1,
+                plane_out as isize,
+                col.as_ptr(),
+                len as isize,
+                1,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(0),
+            );
+        }
+        first = false;
+    });
+    dw
+}
+
+/// The kernel of the input-gradient convolution of a stride-1 convolution: `W [C_out, C_in, kH,
+/// kW]` transposed in channels and flipped in space, `[C_in, C_out, kH, kW]`.
+pub(crate) fn flip_transpose(weight: &[f32], dims: [usize; 4]) -> Vec<f32> {
+    let [c_out, c_in, kh, kw] = dims;
+    let taps = kh * kw;
+    let mut out = vec![0f32; weight.len()];
+    out.par_chunks_mut(c_out * taps)
+        .enumerate()
+        .for_each(|(ci, block)| {
+            for co in 0..c_out {
+                let src = &weight[(co * c_in + ci) * taps..(co * c_in + ci + 1) * taps];
+                let dst = &mut block[co * taps..(co + 1) * taps];
+                for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+                    *d = *s;
+                }
+            }
+        });
+    out
+}
+
+/// Fills `col [C_in·kH·kW, (r1 − r0)·W']` with the input samples under each kernel tap for the
+/// output rows `r0..r1` (zero where the tap falls in the zero padding).
+fn im2col(x: &[f32], g: &Geometry, r0: usize, r1: usize, col: &mut [f32]) {
+    let [_, _, h, w] = g.input;
+    let w_out = g.output[3];
+    let [kh, kw] = g.kernel;
+    let [sh, sw] = g.stride;
+    let [ph, pw] = g.padding;
+    let [dh, dw] = g.dilation;
+    let len = (r1 - r0) * w_out;
+    col.par_chunks_mut(kh * kw * len)
+        .enumerate()
+        .for_each(|(ci, taps)| {
+            let plane = &x[ci * h * w..(ci + 1) * h * w];
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let row = &mut taps[(ki * kw + kj) * len..(ki * kw + kj + 1) * len];
+                    let off = (kj * dw) as isize - pw as isize;
+                    let lo = if off >= 0 {
+                        0
+                    } else {
+                        (off.unsigned_abs()).div_ceil(sw)
+                    };
+                    let hi = if (w as isize) - off <= 0 {
+                        0
+                    } else {
+                        ((w as isize - off) as usize).div_ceil(sw).min(w_out)
+                    };
+                    let lo = lo.min(hi);
+                    for oy in r0..r1 {
+                        let dst = &mut row[(oy - r0) * w_out..(oy - r0 + 1) * w_out];
+                        let iy = (oy * sh + ki * dh) as isize - ph as isize;
+                        if iy < 0 || iy >= h as isize {
+                            dst.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        if sw == 1 {
+                            let start = (lo as isize + off) as usize;
+                            dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                        } else {
+                            for (ox, d) in dst[lo..hi].iter_mut().enumerate() {
+                                *d = src[(((ox + lo) * sw) as isize + off) as usize];
+                            }
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// `db [C_out]`: the output gradient summed over batch and space (accumulated in f64).
+pub(crate) fn bias_grad(grad: &[f32], dims: [usize; 4]) -> Vec<f32> {
+    let [batch, channels, h, w] = dims;
+    let plane = h * w;
+    (0..channels)
+        .into_par_iter()
+        .map(|c| {
+            let mut sum = 0f64;
+            for b in 0..batch {
+                let start = (b * channels + c) * plane;
+                sum += grad[start..start + plane]
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .sum::<f64>();
+            }
+            sum as f32
+        })
+        .collect()
+}

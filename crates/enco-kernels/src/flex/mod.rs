@@ -1,0 +1,200 @@
+//! [`EncoBackend`] for the `flex` CPU backend: convolution gradients as GEMMs over tiled
+//! column buffers, and fused single-pass resamplers.
+
+mod conv;
+mod resample;
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
+use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
+
+use crate::EncoBackend;
+
+/// A contiguous f32 copy (or view) of a flex tensor's data, with its shape.
+fn f32_data(tensor: &FlexTensor) -> (FlexTensor, [usize; 4]) {
+    let tensor = tensor.to_contiguous();
+    let dims: [usize; 4] = tensor.shape().dims();
+    (tensor, dims)
+}
+
+fn from_vec(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape.into()))
+}
+
+/// Output extent of a convolution along one axis.
+fn conv_out(n: usize, k: usize, stride: usize, padding: usize, dilation: usize) -> Option<usize> {
+    let span = dilation * (k - 1) + 1;
+    (n + 2 * padding)
+        .checked_sub(span)
+        .map(|rest| rest / stride + 1)
+}
+
+impl EncoBackend for Flex {
+    fn enco_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let [c_out, c_in_w, kh, kw] = weight.shape().dims();
+        let [n, c_in, h, w] = x.shape().dims();
+        let out = [
+            conv_out(
+                h,
+                kh,
+                options.stride[0],
+                options.padding[0],
+                options.dilation[0],
+            ),
+            conv_out(
+                w,
+                kw,
+                options.stride[1],
+                options.padding[1],
+                options.dilation[1],
+            ),
+        ];
+        let applies = options.groups == 1
+            && c_in == c_in_w
+            && x.dtype() == DType::F32
+            && weight.dtype() == DType::F32
+            && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+        let (true, [Some(h_out), Some(w_out)]) = (applies, out) else {
+            return Self::conv2d(x, weight, bias, options);
+        };
+        let (x, x_dims) = f32_data(&x);
+        let weight = weight.to_contiguous();
+        let bias = bias.map(|b| b.to_contiguous());
+        let geometry = conv::Geometry {
+            input: x_dims,
+            output: [n, c_out, h_out, w_out],
+            kernel: [kh, kw],
+            stride: options.stride,
+            padding: options.padding,
+            dilation: options.dilation,
+        };
+        let y = conv::forward(
+            x.storage::<f32>(),
+            weight.storage::<f32>(),
+            bias.as_ref().map(|b| b.storage::<f32>()),
+            &geometry,
+        );
+        from_vec(y, geometry.output)
+    }
+
+    fn enco_conv2d_x_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        let [_, _, kh, kw] = weight.shape().dims();
+        let flipped_applies = options.stride == [1, 1]
+            && options.dilation == [1, 1]
+            && options.groups == 1
+            && options.padding[0] < kh
+            && options.padding[1] < kw;
+        if !flipped_applies {
+            return Self::conv2d_x_backward(x, weight, output_grad, options);
+        }
+        // For a stride-1 convolution, the input gradient is the "full" correlation of the
+        // output gradient with the kernel flipped in space and transposed in channels.
+        let flipped = if weight.dtype() == DType::F32 {
+            let (weight, dims) = f32_data(&weight);
+            let [c_out, c_in, kh, kw] = dims;
+            from_vec(
+                conv::flip_transpose(weight.storage::<f32>(), dims),
+                [c_in, c_out, kh, kw],
+            )
+        } else {
+            Self::float_flip(Self::float_swap_dims(weight, 0, 1), &[2, 3])
+        };
+        let padding = [kh - 1 - options.padding[0], kw - 1 - options.padding[1]];
+        Self::enco_conv2d(
+            output_grad,
+            flipped,
+            None,
+            ConvOptions::new([1, 1], padding, [1, 1], 1),
+        )
+    }
+
+    fn enco_conv2d_weight_backward(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        if options.groups != 1 || x.dtype() != DType::F32 {
+            return Self::conv2d_weight_backward(x, weight, output_grad, options);
+        }
+        let weight_shape: [usize; 4] = weight.shape().dims();
+        let (x, x_dims) = f32_data(&x);
+        let (grad, grad_dims) = f32_data(&output_grad);
+        let geometry = conv::Geometry {
+            input: x_dims,
+            output: grad_dims,
+            kernel: [weight_shape[2], weight_shape[3]],
+            stride: options.stride,
+            padding: options.padding,
+            dilation: options.dilation,
+        };
+        let dw = conv::weight_grad(x.storage::<f32>(), grad.storage::<f32>(), &geometry);
+        from_vec(dw, weight_shape)
+    }
+
+    fn enco_conv2d_bias_backward(
+        x: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        if output_grad.dtype() != DType::F32 {
+            return Self::conv2d_bias_backward(x, bias, output_grad);
+        }
+        let (grad, dims) = f32_data(&output_grad);
+        from_vec(conv::bias_grad(grad.storage::<f32>(), dims), [dims[1]])
+    }
+
+    fn blur_downsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 {
+            return crate::generic::blur_downsample::<Self>(x);
+        }
+        let (x, dims) = f32_data(&x);
+        let (out, out_dims) = resample::blur_downsample(x.storage::<f32>(), dims);
+        from_vec(out, out_dims)
+    }
+
+    fn blur_downsample_backward(grad: FloatTensor<Self>, input_shape: Shape) -> FloatTensor<Self> {
+        if grad.dtype() != DType::F32 {
+            return crate::generic::blur_downsample_backward::<Self>(grad, input_shape);
+        }
+        let (grad, dims) = f32_data(&grad);
+        let input: [usize; 4] = input_shape.dims();
+        from_vec(
+            resample::blur_downsample_backward(grad.storage::<f32>(), dims, input),
+            input,
+        )
+    }
+
+    fn upsample2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 {
+            return crate::generic::upsample2x::<Self>(x);
+        }
+        let (x, [n, c, h, w]) = f32_data(&x);
+        from_vec(
+            resample::upsample2x(x.storage::<f32>(), [n, c, h, w]),
+            [n, c, 2 * h, 2 * w],
+        )
+    }
+
+    fn upsample2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        if grad.dtype() != DType::F32 {
+            return crate::generic::upsample2x_backward::<Self>(grad);
+        }
+        let (grad, [n, c, h, w]) = f32_data(&grad);
+        from_vec(
+            resample::upsample2x_backward(grad.storage::<f32>(), [n, c, h, w]),
+            [n, c, h / 2, w / 2],
+        )
+    }
+}

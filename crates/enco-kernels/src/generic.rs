@@ -1,0 +1,168 @@
+//! The generic implementations of the EnCo operations, built on Burn's tensor operations: the
+//! defaults of [`EncoBackend`](crate::EncoBackend) and the reference the specialised kernels are
+//! tested against.
+
+use burn::prelude::*;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor, PadMode};
+use burn::tensor::{Shape, TensorData, TensorPrimitive};
+
+/// The blur taps `[1, 2, 1] / 4` of `Downsample` along one axis (spec §1.3).
+pub(crate) const BLUR_TAPS: [f32; 3] = [0.25, 0.5, 0.25];
+
+fn tensor<B: Backend>(x: FloatTensor<B>) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(x))
+}
+
+fn primitive<B: Backend>(x: Tensor<B, 4>) -> FloatTensor<B> {
+    x.into_primitive().tensor()
+}
+
+/// The depthwise `[C, 1, 3, 3]` blur filter.
+fn blur_filter<B: Backend>(channels: usize, device: &B::Device) -> Tensor<B, 4> {
+    let taps: Vec<f32> = (0..channels)
+        .flat_map(|_| {
+            BLUR_TAPS
+                .iter()
+                .flat_map(|a| BLUR_TAPS.iter().map(move |b| a * b))
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(taps, [channels, 1, 3, 3]), device)
+}
+
+/// Reflect padding of 1, then the depthwise blur with stride 2 (spec §1.3).
+pub fn blur_downsample<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let x = tensor::<B>(x);
+    let channels = x.dims()[1];
+    let filter = blur_filter::<B>(channels, &x.device());
+    let x = x.pad((1, 1, 1, 1), PadMode::Reflect);
+    primitive(burn::tensor::module::conv2d(
+        x,
+        filter,
+        None,
+        ConvOptions::new([2, 2], [0, 0], [1, 1], channels),
+    ))
+}
+
+/// Adjoint of [`blur_downsample`]: the transposed depthwise convolution onto the padded plane,
+/// then the reflected border rows and columns folded back onto the samples they mirror.
+pub fn blur_downsample_backward<B: Backend>(
+    grad: FloatTensor<B>,
+    input_shape: Shape,
+) -> FloatTensor<B> {
+    let grad = tensor::<B>(grad);
+    let [_, channels, height, width] = input_shape.dims();
+    let [_, _, out_h, out_w] = grad.dims();
+    let filter = blur_filter::<B>(channels, &grad.device());
+    // Padded extent P = n + 2; a stride-2 3-tap window covers 2·(m − 1) + 3 of it.
+    let padding_out = [height + 2 - (2 * out_h + 1), width + 2 - (2 * out_w + 1)];
+    let padded = burn::tensor::module::conv_transpose2d(
+        grad,
+        filter,
+        None,
+        ConvTransposeOptions::new([2, 2], [0, 0], padding_out, [1, 1], channels),
+    );
+    let padded = fold_reflect_border(padded, 2, height);
+    primitive(fold_reflect_border(padded, 3, width))
+}
+
+/// Adjoint of reflect padding by 1 along `axis`: the interior `[1, n + 1)` plus the border
+/// samples added onto their mirrors (`0 → 1`, `n + 1 → n − 2`).
+fn fold_reflect_border<B: Backend>(padded: Tensor<B, 4>, axis: usize, n: usize) -> Tensor<B, 4> {
+    let interior = padded.clone().narrow(axis, 1, n);
+    let before = padded.clone().narrow(axis, 0, 1);
+    let after = padded.narrow(axis, n + 1, 1);
+    let mut ranges = [0..0, 0..0, 0..0, 0..0];
+    let dims = interior.dims();
+    for (d, range) in ranges.iter_mut().enumerate() {
+        *range = 0..dims[d];
+    }
+    let mut first = ranges.clone();
+    first[axis] = 1..2;
+    let mut last = ranges;
+    last[axis] = n - 2..n - 1;
+    let updated_first = interior.clone().slice(first.clone()) + before;
+    let interior = interior.slice_assign(first, updated_first);
+    let updated_last = interior.clone().slice(last.clone()) + after;
+    interior.slice_assign(last, updated_last)
+}
+
+/// ×2 along W, then along H, with the two-tap polyphase filter (spec §1.4).
+pub fn upsample2x<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+    let x = upsample_axis(tensor::<B>(x), 3);
+    primitive(upsample_axis(x, 2))
+}
+
+/// Doubles one spatial axis (2 = H, 3 = W): `out[2m] = ¼·x[m−1] + ¾·x[m]`,
+/// `out[2m+1] = ¾·x[m] + ¼·x[m+1]`, indices clamped to the edges.
+fn upsample_axis<B: Backend>(x: Tensor<B, 4>, axis: usize) -> Tensor<B, 4> {
+    let dims = x.dims();
+    let n = dims[axis];
+    let (prev, next) = if n == 1 {
+        (x.clone(), x.clone())
+    } else {
+        let first = x.clone().narrow(axis, 0, 1);
+        let last = x.clone().narrow(axis, n - 1, 1);
+        let prev = Tensor::cat(vec![first, x.clone().narrow(axis, 0, n - 1)], axis);
+        let next = Tensor::cat(vec![x.clone().narrow(axis, 1, n - 1), last], axis);
+        (prev, next)
+    };
+    let even = prev * 0.25 + x.clone() * 0.75;
+    let odd = x * 0.75 + next * 0.25;
+    let stacked: Tensor<B, 5> = Tensor::stack(vec![even, odd], axis + 1);
+    let mut out_dims = dims;
+    out_dims[axis] = 2 * n;
+    stacked.reshape(out_dims)
+}
+
+/// Adjoint of [`upsample2x`]: along H, then along W.
+pub fn upsample2x_backward<B: Backend>(grad: FloatTensor<B>) -> FloatTensor<B> {
+    let grad = upsample_axis_adjoint(tensor::<B>(grad), 2);
+    primitive(upsample_axis_adjoint(grad, 3))
+}
+
+/// Adjoint of [`upsample_axis`]: with `e = g[2m]`, `o = g[2m+1]`,
+/// `gx[m] = ¾·(e[m] + o[m]) + ¼·(e[m+1] + o[m−1])`, where the clamped edges turn `e[n]` into
+/// `o[n−1]` and `o[−1]` into `e[0]`.
+fn upsample_axis_adjoint<B: Backend>(grad: Tensor<B, 4>, axis: usize) -> Tensor<B, 4> {
+    let dims = grad.dims();
+    let n = dims[axis] / 2;
+    let mut split: [usize; 5] = [0; 5];
+    for (d, size) in split.iter_mut().enumerate() {
+        *size = match d.cmp(&axis) {
+            std::cmp::Ordering::Less => dims[d],
+            std::cmp::Ordering::Equal => n,
+            std::cmp::Ordering::Greater => {
+                if d == axis + 1 {
+                    2
+                } else {
+                    dims[d - 1]
+                }
+            }
+        };
+    }
+    let pairs: Tensor<B, 5> = grad.reshape(split);
+    let mut out_dims = dims;
+    out_dims[axis] = n;
+    let even: Tensor<B, 4> = pairs.clone().narrow(axis + 1, 0, 1).reshape(out_dims);
+    let odd: Tensor<B, 4> = pairs.narrow(axis + 1, 1, 1).reshape(out_dims);
+    let (next_even, prev_odd) = if n == 1 {
+        (odd.clone(), even.clone())
+    } else {
+        let next_even = Tensor::cat(
+            vec![
+                even.clone().narrow(axis, 1, n - 1),
+                odd.clone().narrow(axis, n - 1, 1),
+            ],
+            axis,
+        );
+        let prev_odd = Tensor::cat(
+            vec![
+                even.clone().narrow(axis, 0, 1),
+                odd.clone().narrow(axis, 0, n - 1),
+            ],
+            axis,
+        );
+        (next_even, prev_odd)
+    };
+    (even + odd) * 0.75 + (next_even + prev_odd) * 0.25
+}

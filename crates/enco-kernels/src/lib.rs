@@ -1,0 +1,39 @@
+//! EnCo's backend extension (Burn's "custom backend" mechanism).
+//!
+//! [`EncoBackend`] is a [`Backend`](burn::tensor::backend::Backend) with a few extra
+//! operations the EnCo networks spend most of their time in: 2-D convolution with its input,
+//! weight and bias gradients, and the two anti-aliasing resamplers of the official code
+//! (spec §1.3 `Downsample`, §1.4 `Upsample`). Every operation has a default implementation
+//! built on Burn's own operations, so any backend can implement the trait with an empty `impl`
+//! and compute exactly what the generic path computes. The CPU backend `flex` overrides them
+//! with specialised kernels; [`Autodiff`](burn::backend::Autodiff) wraps them in custom
+//! backward nodes so that training uses them too.
+//!
+//! The networks (`enco-nn`) call these operations through the functions of [`ops`], which take
+//! and return ordinary `Tensor`s.
+//!
+//! Why this crate names backends: Rust's orphan rule places the implementations of a trait for
+//! foreign types (Burn's backends) in the crate that defines the trait. The implementations are
+//! behind the features `flex`, `ndarray`, `wgpu` and `cuda`, which the `enco` facade enables.
+
+mod autodiff;
+mod backend;
+pub mod generic;
+pub mod ops;
+
+#[cfg(feature = "flex")]
+mod flex;
+
+pub use backend::{EncoAutodiffBackend, EncoBackend};
+
+/// Backends that use the generic implementations as they are.
+mod generic_impls {
+    #[cfg(feature = "ndarray")]
+    impl crate::EncoBackend for burn::backend::NdArray {}
+
+    #[cfg(feature = "wgpu")]
+    impl crate::EncoBackend for burn::backend::Wgpu {}
+
+    #[cfg(feature = "cuda")]
+    impl crate::EncoBackend for burn::backend::Cuda {}
+}

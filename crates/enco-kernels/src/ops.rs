@@ -1,0 +1,36 @@
+//! The EnCo operations on `Tensor`s, for any [`EncoBackend`].
+
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+use burn::tensor::ops::ConvOptions;
+
+use crate::EncoBackend;
+
+fn float<B: Backend, const D: usize>(x: Tensor<B, D>) -> burn::tensor::ops::FloatTensor<B> {
+    x.into_primitive().tensor()
+}
+
+/// 2-D convolution through [`EncoBackend::enco_conv2d`] (`nn.Conv2d`, spec §1).
+pub fn conv2d<B: EncoBackend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    options: ConvOptions<2>,
+) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::enco_conv2d(
+        float(x),
+        float(weight),
+        bias.map(float),
+        options,
+    )))
+}
+
+/// The official `Downsample` (spec §1.3) through [`EncoBackend::blur_downsample`].
+pub fn blur_downsample<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::blur_downsample(float(x))))
+}
+
+/// The official `Upsample` (spec §1.4) through [`EncoBackend::upsample2x`].
+pub fn upsample2x<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::upsample2x(float(x))))
+}

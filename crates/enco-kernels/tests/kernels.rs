@@ -1,0 +1,343 @@
+//! The flex kernels and the autodiff nodes against Burn's generic path.
+#![cfg(feature = "flex")]
+
+use burn::backend::{Autodiff, Flex};
+use burn::prelude::*;
+use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
+use burn::tensor::{Distribution, TensorPrimitive};
+use enco_kernels::{EncoBackend, generic, ops};
+
+type B = Flex;
+type A = Autodiff<Flex>;
+
+fn random<Be: Backend>(shape: [usize; 4], seed: u64) -> Tensor<Be, 4> {
+    Be::seed(&Default::default(), seed);
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+}
+
+fn prim<Be: Backend>(x: Tensor<Be, 4>) -> FloatTensor<Be> {
+    x.into_primitive().tensor()
+}
+
+fn tensor<Be: Backend, const D: usize>(x: FloatTensor<Be>) -> Tensor<Be, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(x))
+}
+
+/// Largest |a − b| relative to the largest |b| (at least 1).
+fn max_rel_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
+    let scale = b.clone().abs().max().into_scalar().max(1.0);
+    (a - b).abs().max().into_scalar() / scale
+}
+
+/// A convolution gradient: `(x, weight, output gradient, options) → gradient`.
+type ConvGrad =
+    fn(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, ConvOptions<2>) -> FloatTensor<B>;
+
+struct Case {
+    input: [usize; 4],
+    out_channels: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+}
+
+const CASES: [Case; 6] = [
+    // ResBlock 3×3 after an explicit reflect pad.
+    Case {
+        input: [2, 16, 10, 10],
+        out_channels: 12,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
+        dilation: 1,
+    },
+    // The last 7×7 convolution to 3 channels.
+    Case {
+        input: [1, 8, 13, 11],
+        out_channels: 3,
+        kernel: 7,
+        stride: 1,
+        padding: 0,
+        dilation: 1,
+    },
+    // The PatchGAN's 4×4 with zero padding 1.
+    Case {
+        input: [2, 3, 9, 12],
+        out_channels: 5,
+        kernel: 4,
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+    },
+    // Stride 2 (the non-anti-aliased option).
+    Case {
+        input: [2, 6, 11, 9],
+        out_channels: 4,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        dilation: 1,
+    },
+    // Dilation 2 (falls back to Burn for the input gradient).
+    Case {
+        input: [1, 3, 12, 10],
+        out_channels: 2,
+        kernel: 3,
+        stride: 1,
+        padding: 2,
+        dilation: 2,
+    },
+    // 1×1.
+    Case {
+        input: [1, 4, 7, 7],
+        out_channels: 2,
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+        dilation: 1,
+    },
+];
+
+#[test]
+fn conv_forward_matches_burns_conv() {
+    for (i, case) in CASES.iter().enumerate() {
+        let x = random::<B>(case.input, 90 + i as u64);
+        let weight = random::<B>(
+            [case.out_channels, case.input[1], case.kernel, case.kernel],
+            91 + i as u64,
+        );
+        let bias = random::<B>([1, 1, 1, case.out_channels], 92).reshape([case.out_channels]);
+        let options = ConvOptions::new([case.stride; 2], [case.padding; 2], [case.dilation; 2], 1);
+        for bias in [None, Some(bias)] {
+            let bias_prim = || {
+                bias.clone()
+                    .map(|b: Tensor<B, 1>| b.into_primitive().tensor())
+            };
+            let y: Tensor<B, 4> = tensor(B::enco_conv2d(
+                prim(x.clone()),
+                prim(weight.clone()),
+                bias_prim(),
+                options.clone(),
+            ));
+            let y_ref: Tensor<B, 4> = tensor(B::conv2d(
+                prim(x.clone()),
+                prim(weight.clone()),
+                bias_prim(),
+                options.clone(),
+            ));
+            assert_eq!(y.dims(), y_ref.dims(), "case {i}");
+            let d = max_rel_diff(y, y_ref);
+            assert!(d < 1e-5, "case {i}: output differs by {d}");
+        }
+    }
+}
+
+#[test]
+fn conv_gradients_match_burns_generic_kernels() {
+    for (i, case) in CASES.iter().enumerate() {
+        let x = random::<B>(case.input, 10 + i as u64);
+        let weight = random::<B>(
+            [case.out_channels, case.input[1], case.kernel, case.kernel],
+            20 + i as u64,
+        );
+        let options = ConvOptions::new([case.stride; 2], [case.padding; 2], [case.dilation; 2], 1);
+        let y: Tensor<B, 4> = tensor(B::conv2d(
+            prim(x.clone()),
+            prim(weight.clone()),
+            None,
+            options.clone(),
+        ));
+        let grad = random::<B>(y.dims(), 30 + i as u64);
+
+        let compare = |what: &str, enco: ConvGrad, burn: ConvGrad| {
+            let run = |f: ConvGrad| -> Tensor<B, 4> {
+                tensor(f(
+                    prim(x.clone()),
+                    prim(weight.clone()),
+                    prim(grad.clone()),
+                    options.clone(),
+                ))
+            };
+            let d = max_rel_diff(run(enco), run(burn));
+            assert!(d < 1e-5, "case {i}: {what} gradient differs by {d}");
+        };
+        compare("input", B::enco_conv2d_x_backward, B::conv2d_x_backward);
+        compare(
+            "weight",
+            B::enco_conv2d_weight_backward,
+            B::conv2d_weight_backward,
+        );
+
+        let bias = Tensor::<B, 1>::zeros([case.out_channels], &Default::default());
+        let db: Tensor<B, 1> = tensor(B::enco_conv2d_bias_backward(
+            prim(x.clone()),
+            bias.clone().into_primitive().tensor(),
+            prim(grad.clone()),
+        ));
+        let db_ref = grad
+            .sum_dim(0)
+            .sum_dim(2)
+            .sum_dim(3)
+            .reshape([case.out_channels]);
+        let d = max_rel_diff(db, db_ref);
+        assert!(d < 1e-5, "case {i}: bias gradient differs by {d}");
+    }
+}
+
+#[test]
+fn weight_gradient_tiles_large_planes() {
+    // 3136 column rows × 128 columns: several column tiles per image.
+    let x = random::<B>([1, 64, 134, 134], 1);
+    let weight = random::<B>([3, 64, 7, 7], 2);
+    let grad = random::<B>([1, 3, 128, 128], 3);
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let dw: Tensor<B, 4> = tensor(B::enco_conv2d_weight_backward(
+        prim(x.clone()),
+        prim(weight.clone()),
+        prim(grad.clone()),
+        options.clone(),
+    ));
+    let dw_ref: Tensor<B, 4> = tensor(B::conv2d_weight_backward(
+        prim(x),
+        prim(weight),
+        prim(grad),
+        options,
+    ));
+    let d = max_rel_diff(dw, dw_ref);
+    assert!(d < 1e-5, "weight gradient differs by {d}");
+}
+
+#[test]
+fn autodiff_conv_node_matches_burns_conv() {
+    let device = Default::default();
+    let x0 = random::<A>([2, 5, 9, 8], 4);
+    let w0 = random::<A>([7, 5, 3, 3], 5);
+    let b0 = Tensor::<A, 1>::from_floats([0.1, -0.2, 0.3, 0.0, 0.5, -0.1, 0.2], &device);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let target = random::<A>([2, 7, 9, 8], 6);
+
+    // With a bias and trained weights, then without a bias and with a frozen weight (the
+    // discriminator during the generator step).
+    for (with_bias, train_weight) in [(true, true), (false, false)] {
+        let run = |enco: bool| {
+            let x = x0.clone().require_grad();
+            let w = if train_weight {
+                w0.clone().require_grad()
+            } else {
+                w0.clone()
+            };
+            let b = with_bias.then(|| b0.clone().require_grad());
+            let y = if enco {
+                ops::conv2d(x.clone(), w.clone(), b.clone(), options.clone())
+            } else {
+                burn::tensor::module::conv2d(x.clone(), w.clone(), b.clone(), options.clone())
+            };
+            let grads = (y.clone() * target.clone()).sum().backward();
+            (
+                y.inner(),
+                x.grad(&grads).unwrap(),
+                w.grad(&grads),
+                b.and_then(|b| b.grad(&grads)),
+            )
+        };
+        let (y, dx, dw, db) = run(true);
+        let (y_ref, dx_ref, dw_ref, db_ref) = run(false);
+        assert!(max_rel_diff(y, y_ref) < 1e-6);
+        assert!(max_rel_diff(dx, dx_ref) < 1e-5);
+        assert_eq!(dw.is_some(), train_weight);
+        assert_eq!(db.is_some(), with_bias);
+        if let (Some(dw), Some(dw_ref)) = (dw, dw_ref) {
+            assert!(max_rel_diff(dw, dw_ref) < 1e-5);
+        }
+        if let (Some(db), Some(db_ref)) = (db, db_ref) {
+            assert!(max_rel_diff(db, db_ref) < 1e-5);
+        }
+    }
+}
+
+/// The gradient of `⟨f(x), g⟩` with respect to `x`, by Burn's autodiff of `f`.
+fn autodiff_grad(
+    f: fn(FloatTensor<A>) -> FloatTensor<A>,
+    x: &Tensor<B, 4>,
+    g: &Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let xa = Tensor::<A, 4>::from_data(x.to_data(), &Default::default()).require_grad();
+    let ya: Tensor<A, 4> = tensor(f(prim(xa.clone())));
+    let grads = (ya * Tensor::<A, 4>::from_data(g.to_data(), &Default::default()))
+        .sum()
+        .backward();
+    xa.grad(&grads).unwrap()
+}
+
+const PLANES: [[usize; 4]; 5] = [
+    [2, 3, 8, 8],
+    [1, 2, 9, 7],
+    [1, 1, 2, 2],
+    [1, 2, 3, 5],
+    [2, 4, 16, 13],
+];
+
+#[test]
+fn blur_downsample_matches_the_generic_path_and_its_adjoint() {
+    for (i, shape) in PLANES.iter().enumerate() {
+        let x = random::<B>(*shape, 40 + i as u64);
+        let y: Tensor<B, 4> = tensor(B::blur_downsample(prim(x.clone())));
+        let y_ref: Tensor<B, 4> = tensor(generic::blur_downsample::<B>(prim(x.clone())));
+        assert_eq!(y.dims(), y_ref.dims());
+        assert!(max_rel_diff(y.clone(), y_ref) < 1e-6, "shape {shape:?}");
+
+        // Backward: the flex adjoint, the generic adjoint and autodiff of the generic forward.
+        let g = random::<B>(y.dims(), 50 + i as u64);
+        let shape_x = x.shape();
+        let gx: Tensor<B, 4> = tensor(B::blur_downsample_backward(
+            prim(g.clone()),
+            shape_x.clone(),
+        ));
+        let gx_generic: Tensor<B, 4> = tensor(generic::blur_downsample_backward::<B>(
+            prim(g.clone()),
+            shape_x,
+        ));
+        let gx_auto = autodiff_grad(generic::blur_downsample::<A>, &x, &g);
+        assert!(
+            max_rel_diff(gx.clone(), gx_auto.clone()) < 1e-6,
+            "shape {shape:?}"
+        );
+        assert!(max_rel_diff(gx_generic, gx_auto) < 1e-6, "shape {shape:?}");
+    }
+}
+
+#[test]
+fn upsample_matches_the_generic_path_bit_for_bit_and_its_adjoint() {
+    for (i, shape) in PLANES.iter().chain([[1, 2, 1, 3]].iter()).enumerate() {
+        let x = random::<B>(*shape, 60 + i as u64);
+        let y: Tensor<B, 4> = tensor(B::upsample2x(prim(x.clone())));
+        let y_ref: Tensor<B, 4> = tensor(generic::upsample2x::<B>(prim(x.clone())));
+        y.to_data().assert_eq(&y_ref.to_data(), true);
+
+        let g = random::<B>(y.dims(), 70 + i as u64);
+        let gx: Tensor<B, 4> = tensor(B::upsample2x_backward(prim(g.clone())));
+        let gx_generic: Tensor<B, 4> = tensor(generic::upsample2x_backward::<B>(prim(g.clone())));
+        gx.to_data().assert_eq(&gx_generic.to_data(), true);
+        let gx_auto = autodiff_grad(generic::upsample2x::<A>, &x, &g);
+        assert!(max_rel_diff(gx, gx_auto) < 1e-6, "shape {shape:?}");
+    }
+}
+
+#[test]
+fn autodiff_resampler_nodes_use_the_adjoints() {
+    let x = random::<A>([1, 3, 9, 10], 80).require_grad();
+    let y = ops::upsample2x(ops::blur_downsample(x.clone()));
+    let target = random::<A>(y.dims(), 81);
+    let grads = (y * target.clone()).sum().backward();
+    let gx = x.grad(&grads).unwrap();
+
+    let xr = x.clone().inner();
+    let xr = Tensor::<A, 4>::from_data(xr.to_data(), &Default::default()).require_grad();
+    let yr: Tensor<A, 4> = tensor(generic::upsample2x::<A>(generic::blur_downsample::<A>(
+        prim(xr.clone()),
+    )));
+    let grads = (yr * target).sum().backward();
+    let gx_ref = xr.grad(&grads).unwrap();
+    assert!(max_rel_diff(gx, gx_ref) < 1e-6);
+}
