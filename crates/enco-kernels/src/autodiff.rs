@@ -9,6 +9,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::tensor::Shape;
 use burn::tensor::TensorMetadata;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 
 use crate::EncoBackend;
@@ -141,7 +142,74 @@ impl<B: EncoBackend> Backward<B, 1> for Upsample2x {
     }
 }
 
+#[derive(Debug)]
+struct InstanceNorm;
+
+impl<B: EncoBackend> Backward<B, 1> for InstanceNorm {
+    /// The output and the inverse standard deviations.
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            let (output, inv_std) = ops.state;
+            grads.register::<B>(node.id, B::instance_norm_backward(output, inv_std, grad));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ReflectPad;
+
+impl<B: EncoBackend> Backward<B, 1> for ReflectPad {
+    /// The padding.
+    type State = usize;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::reflect_pad_backward(grad, ops.state));
+        }
+    }
+}
+
 impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
+    fn instance_norm(x: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (output, inv_std) = B::instance_norm(x.primitive, epsilon);
+        let output = match InstanceNorm
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((output.clone(), inv_std.clone()), output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        };
+        (output, <Self as AutodiffBackend>::from_inner(inv_std))
+    }
+
+    fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
+        match ReflectPad
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(padding, B::reflect_pad(x.primitive, padding)),
+            OpsKind::UnTracked(prep) => prep.finish(B::reflect_pad(x.primitive, padding)),
+        }
+    }
+
     fn enco_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

@@ -59,6 +59,38 @@ pub trait EncoBackend: Backend {
         Self::conv2d_bias_backward(x, bias, output_grad)
     }
 
+    /// `nn.InstanceNorm2d` without affine parameters (spec §1.2): per sample and channel,
+    /// `y = (x − mean) / sqrt(var_biased + epsilon)` over H×W.
+    ///
+    /// Returns `y [N, C, H, W]` and the inverse standard deviations `[N, C]`, which the backward
+    /// pass needs.
+    fn instance_norm(x: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        generic::instance_norm::<Self>(x, epsilon)
+    }
+
+    /// The gradient of [`instance_norm`](Self::instance_norm)'s input from its output `y`, its
+    /// inverse standard deviations and the output gradient `g`:
+    /// `dx = inv_std · (g − mean(g) − y · mean(g · y))` per plane.
+    fn instance_norm_backward(
+        output: FloatTensor<Self>,
+        inv_std: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        generic::instance_norm_backward::<Self>(output, inv_std, grad)
+    }
+
+    /// `nn.ReflectionPad2d(padding)` (spec §1.1): mirror padding of H and W without repeating
+    /// the edge sample, `padding < H, W`.
+    fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
+        generic::reflect_pad::<Self>(x, padding)
+    }
+
+    /// The adjoint of [`reflect_pad`](Self::reflect_pad): each padded sample's gradient added
+    /// onto the sample it mirrors.
+    fn reflect_pad_backward(grad: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
+        generic::reflect_pad_backward::<Self>(grad, padding)
+    }
+
     /// The official `Downsample` (spec §1.3): reflect padding of 1, then the depthwise 3×3 blur
     /// `[1,2,1]ᵀ[1,2,1] / 16` with stride 2.
     ///

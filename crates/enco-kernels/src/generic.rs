@@ -17,6 +17,85 @@ fn primitive<B: Backend>(x: Tensor<B, 4>) -> FloatTensor<B> {
     x.into_primitive().tensor()
 }
 
+/// Instance normalisation without affine parameters (spec §1.2); returns the output and the
+/// inverse standard deviations `[N, C]`.
+pub fn instance_norm<B: Backend>(
+    x: FloatTensor<B>,
+    epsilon: f64,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let x = tensor::<B>(x);
+    let [n, c, h, w] = x.dims();
+    let x = x.reshape([n, c, h * w]);
+    let (var, mean) = x.clone().var_mean_bias(2);
+    let inv_std = (var + epsilon).sqrt().recip();
+    let y = (x - mean) * inv_std.clone();
+    (
+        y.reshape([n, c, h, w]).into_primitive().tensor(),
+        inv_std.reshape([n, c]).into_primitive().tensor(),
+    )
+}
+
+/// Adjoint of [`instance_norm`]: `dx = inv_std · (g − mean(g) − y · mean(g · y))` per plane.
+pub fn instance_norm_backward<B: Backend>(
+    output: FloatTensor<B>,
+    inv_std: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let y = tensor::<B>(output);
+    let g = tensor::<B>(grad);
+    let [n, c, h, w] = y.dims();
+    let y = y.reshape([n, c, h * w]);
+    let g = g.reshape([n, c, h * w]);
+    let inv_std =
+        Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(inv_std)).reshape([n, c, 1]);
+    let mean_g = g.clone().mean_dim(2);
+    let mean_gy = (g.clone() * y.clone()).mean_dim(2);
+    let dx = (g - mean_g - y * mean_gy) * inv_std;
+    primitive(dx.reshape([n, c, h, w]))
+}
+
+/// Reflect padding of H and W (spec §1.1).
+pub fn reflect_pad<B: Backend>(x: FloatTensor<B>, padding: usize) -> FloatTensor<B> {
+    let p = padding;
+    primitive(tensor::<B>(x).pad((p, p, p, p), PadMode::Reflect))
+}
+
+/// Adjoint of [`reflect_pad`]: along H, then along W.
+pub fn reflect_pad_backward<B: Backend>(grad: FloatTensor<B>, padding: usize) -> FloatTensor<B> {
+    let grad = tensor::<B>(grad);
+    let [_, _, h, w] = grad.dims();
+    let grad = fold_reflect(grad, 2, h - 2 * padding, padding);
+    primitive(fold_reflect(grad, 3, w - 2 * padding, padding))
+}
+
+/// Adjoint of reflect padding by `p` along `axis` (interior length `n`): the interior
+/// `[p, p + n)`, with padded sample `p − i` added onto interior `i` and `p + n − 1 + i` onto
+/// interior `n − 1 − i`, for `i = 1..=p`.
+fn fold_reflect<B: Backend>(padded: Tensor<B, 4>, axis: usize, n: usize, p: usize) -> Tensor<B, 4> {
+    let mut interior = padded.clone().narrow(axis, p, n);
+    for i in 1..=p {
+        let before = padded.clone().narrow(axis, p - i, 1);
+        let after = padded.clone().narrow(axis, p + n - 1 + i, 1);
+        interior = add_at(interior, axis, i, before);
+        interior = add_at(interior, axis, n - 1 - i, after);
+    }
+    interior
+}
+
+/// Adds `value` (extent 1 along `axis`) onto index `index` of `x` along `axis`.
+fn add_at<B: Backend>(
+    x: Tensor<B, 4>,
+    axis: usize,
+    index: usize,
+    value: Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let dims = x.dims();
+    let mut ranges = [0..dims[0], 0..dims[1], 0..dims[2], 0..dims[3]];
+    ranges[axis] = index..index + 1;
+    let updated = x.clone().slice(ranges.clone()) + value;
+    x.slice_assign(ranges, updated)
+}
+
 /// The depthwise `[C, 1, 3, 3]` blur filter.
 fn blur_filter<B: Backend>(channels: usize, device: &B::Device) -> Tensor<B, 4> {
     let taps: Vec<f32> = (0..channels)
@@ -61,29 +140,8 @@ pub fn blur_downsample_backward<B: Backend>(
         None,
         ConvTransposeOptions::new([2, 2], [0, 0], padding_out, [1, 1], channels),
     );
-    let padded = fold_reflect_border(padded, 2, height);
-    primitive(fold_reflect_border(padded, 3, width))
-}
-
-/// Adjoint of reflect padding by 1 along `axis`: the interior `[1, n + 1)` plus the border
-/// samples added onto their mirrors (`0 → 1`, `n + 1 → n − 2`).
-fn fold_reflect_border<B: Backend>(padded: Tensor<B, 4>, axis: usize, n: usize) -> Tensor<B, 4> {
-    let interior = padded.clone().narrow(axis, 1, n);
-    let before = padded.clone().narrow(axis, 0, 1);
-    let after = padded.narrow(axis, n + 1, 1);
-    let mut ranges = [0..0, 0..0, 0..0, 0..0];
-    let dims = interior.dims();
-    for (d, range) in ranges.iter_mut().enumerate() {
-        *range = 0..dims[d];
-    }
-    let mut first = ranges.clone();
-    first[axis] = 1..2;
-    let mut last = ranges;
-    last[axis] = n - 2..n - 1;
-    let updated_first = interior.clone().slice(first.clone()) + before;
-    let interior = interior.slice_assign(first, updated_first);
-    let updated_last = interior.clone().slice(last.clone()) + after;
-    interior.slice_assign(last, updated_last)
+    let padded = fold_reflect(padded, 2, height, 1);
+    primitive(fold_reflect(padded, 3, width, 1))
 }
 
 /// ×2 along W, then along H, with the two-tap polyphase filter (spec §1.4).

@@ -34,3 +34,15 @@ pub fn blur_downsample<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 pub fn upsample2x<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(B::upsample2x(float(x))))
 }
+
+/// `nn.InstanceNorm2d` without affine parameters (spec §1.2) through
+/// [`EncoBackend::instance_norm`].
+pub fn instance_norm<B: EncoBackend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4> {
+    let (output, _inv_std) = B::instance_norm(float(x), epsilon);
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// `nn.ReflectionPad2d` (spec §1.1) through [`EncoBackend::reflect_pad`].
+pub fn reflect_pad<B: EncoBackend>(x: Tensor<B, 4>, padding: usize) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::reflect_pad(float(x), padding)))
+}

@@ -52,7 +52,7 @@ const CASES: [Case; 6] = [
         padding: 0,
         dilation: 1,
     },
-    // The last 7×7 convolution to 3 channels.
+    // The last 7×7 convolution to 3 channels (the direct kernels).
     Case {
         input: [1, 8, 13, 11],
         out_channels: 3,
@@ -186,12 +186,27 @@ fn conv_gradients_match_burns_generic_kernels() {
 }
 
 #[test]
-fn weight_gradient_tiles_large_planes() {
-    // 3136 column rows × 128 columns: several column tiles per image.
+fn im2col_tiles_large_planes() {
+    // 3136 column rows × 128 columns: several column tiles per image, for the forward pass
+    // and the weight gradient (8 output channels: the im2col path, not the direct one).
     let x = random::<B>([1, 64, 134, 134], 1);
-    let weight = random::<B>([3, 64, 7, 7], 2);
-    let grad = random::<B>([1, 3, 128, 128], 3);
+    let weight = random::<B>([8, 64, 7, 7], 2);
+    let grad = random::<B>([1, 8, 128, 128], 3);
     let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let y: Tensor<B, 4> = tensor(B::enco_conv2d(
+        prim(x.clone()),
+        prim(weight.clone()),
+        None,
+        options.clone(),
+    ));
+    let y_ref: Tensor<B, 4> = tensor(B::conv2d(
+        prim(x.clone()),
+        prim(weight.clone()),
+        None,
+        options.clone(),
+    ));
+    let d = max_rel_diff(y, y_ref);
+    assert!(d < 1e-5, "output differs by {d}");
     let dw: Tensor<B, 4> = tensor(B::enco_conv2d_weight_backward(
         prim(x.clone()),
         prim(weight.clone()),
@@ -340,4 +355,109 @@ fn autodiff_resampler_nodes_use_the_adjoints() {
     let grads = (yr * target).sum().backward();
     let gx_ref = xr.grad(&grads).unwrap();
     assert!(max_rel_diff(gx, gx_ref) < 1e-6);
+}
+
+#[test]
+fn winograd_chunks_cross_images_and_odd_edges() {
+    // 20 × 19 output tiles per image, 512 tiles per chunk at 256 + 256 channels: the second
+    // chunk starts inside the first image's tiles and ends in the second image's.
+    let x = random::<B>([2, 256, 39, 37], 7);
+    let weight = random::<B>([256, 256, 3, 3], 8);
+    let bias = random::<B>([1, 1, 1, 256], 9).reshape([256]);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let y: Tensor<B, 4> = tensor(B::enco_conv2d(
+        prim(x.clone()),
+        prim(weight.clone()),
+        Some(bias.clone().into_primitive().tensor()),
+        options.clone(),
+    ));
+    let y_ref: Tensor<B, 4> = tensor(B::conv2d(
+        prim(x),
+        prim(weight),
+        Some(bias.into_primitive().tensor()),
+        options,
+    ));
+    assert_eq!(y.dims(), [2, 256, 39, 37]);
+    let d = max_rel_diff(y, y_ref);
+    assert!(d < 1e-5, "output differs by {d}");
+}
+
+#[test]
+fn instance_norm_matches_the_generic_path_and_its_adjoint() {
+    for (i, shape) in [[2, 3, 8, 8], [1, 2, 5, 7], [1, 4, 1, 3]]
+        .iter()
+        .enumerate()
+    {
+        // An offset and a scale per call, as after a convolution.
+        let x = random::<B>(*shape, 100 + i as u64) * 3.0 + 1.5;
+        let (y, inv_std) = B::instance_norm(prim(x.clone()), 1e-5);
+        let (y_ref, inv_std_ref) = generic::instance_norm::<B>(prim(x.clone()), 1e-5);
+        let d = max_rel_diff::<4>(tensor(y.clone()), tensor(y_ref));
+        assert!(d < 1e-5, "shape {shape:?}: output differs by {d}");
+        let d = max_rel_diff::<2>(tensor(inv_std.clone()), tensor(inv_std_ref));
+        assert!(d < 1e-5, "shape {shape:?}: inverse std differs by {d}");
+
+        let g = random::<B>(*shape, 110 + i as u64);
+        let gx: Tensor<B, 4> = tensor(B::instance_norm_backward(
+            y.clone(),
+            inv_std.clone(),
+            prim(g.clone()),
+        ));
+        let gx_generic: Tensor<B, 4> = tensor(generic::instance_norm_backward::<B>(
+            y,
+            inv_std,
+            prim(g.clone()),
+        ));
+        let gx_auto = autodiff_grad(|x| generic::instance_norm::<A>(x, 1e-5).0, &x, &g);
+        assert!(
+            max_rel_diff(gx.clone(), gx_auto.clone()) < 1e-4,
+            "shape {shape:?}"
+        );
+        assert!(max_rel_diff(gx_generic, gx_auto) < 1e-4, "shape {shape:?}");
+    }
+}
+
+#[test]
+fn reflect_pad_matches_burns_pad_and_its_adjoint() {
+    for (i, (shape, p)) in [([2, 3, 8, 9], 1), ([1, 2, 7, 5], 3), ([1, 1, 2, 2], 1)]
+        .iter()
+        .enumerate()
+    {
+        let x = random::<B>(*shape, 120 + i as u64);
+        let y: Tensor<B, 4> = tensor(B::reflect_pad(prim(x.clone()), *p));
+        let y_ref: Tensor<B, 4> = tensor(generic::reflect_pad::<B>(prim(x.clone()), *p));
+        y.to_data().assert_eq(&y_ref.to_data(), true);
+
+        let g = random::<B>(y.dims(), 130 + i as u64);
+        let gx: Tensor<B, 4> = tensor(B::reflect_pad_backward(prim(g.clone()), *p));
+        let gx_generic: Tensor<B, 4> =
+            tensor(generic::reflect_pad_backward::<B>(prim(g.clone()), *p));
+        let pad = *p;
+        let gx_auto = match pad {
+            1 => autodiff_grad(|x| generic::reflect_pad::<A>(x, 1), &x, &g),
+            _ => autodiff_grad(|x| generic::reflect_pad::<A>(x, 3), &x, &g),
+        };
+        assert!(
+            max_rel_diff(gx.clone(), gx_auto.clone()) < 1e-6,
+            "shape {shape:?}"
+        );
+        assert!(max_rel_diff(gx_generic, gx_auto) < 1e-6, "shape {shape:?}");
+    }
+}
+
+#[test]
+fn autodiff_norm_and_pad_nodes_use_the_adjoints() {
+    let x = random::<A>([2, 3, 6, 7], 140).require_grad();
+    let y = ops::instance_norm(ops::reflect_pad(x.clone(), 2), 1e-5);
+    let target = random::<A>(y.dims(), 141);
+    let grads = (y * target.clone()).sum().backward();
+    let gx = x.grad(&grads).unwrap();
+
+    let xr =
+        Tensor::<A, 4>::from_data(x.clone().inner().to_data(), &Default::default()).require_grad();
+    let padded = generic::reflect_pad::<A>(prim(xr.clone()), 2);
+    let yr: Tensor<A, 4> = tensor(generic::instance_norm::<A>(padded, 1e-5).0);
+    let grads = (yr * target).sum().backward();
+    let gx_ref = xr.grad(&grads).unwrap();
+    assert!(max_rel_diff(gx, gx_ref) < 1e-4);
 }

@@ -1,10 +1,12 @@
 //! Instance normalisation without affine parameters (spec §1.2).
 
 use burn::prelude::*;
+use enco_kernels::{EncoBackend, ops};
 
 /// `nn.InstanceNorm2d(affine=False, track_running_stats=False)`: per sample and channel,
 /// `y = (x − mean) / sqrt(var_biased + eps)` over H×W (spec §1.2). It has no parameters and
-/// behaves the same in training and inference.
+/// behaves the same in training and inference. It runs as one operation of the backend
+/// ([`EncoBackend::instance_norm`]).
 #[derive(Module, Clone, Debug)]
 pub struct InstanceNorm2d {
     /// Added to the variance, 1e-5 in the official code.
@@ -20,11 +22,7 @@ impl Default for InstanceNorm2d {
 impl InstanceNorm2d {
     /// # Shapes
     /// - input and output `[B, C, H, W]`
-    pub fn forward<B: Backend>(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [b, c, h, w] = x.dims();
-        let x = x.reshape([b, c, h * w]);
-        let (var, mean) = x.clone().var_mean_bias(2);
-        let y = (x - mean) / (var + self.epsilon).sqrt();
-        y.reshape([b, c, h, w])
+    pub fn forward<B: EncoBackend>(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        ops::instance_norm(x, self.epsilon)
     }
 }

@@ -19,7 +19,7 @@ thread_local! {
 }
 
 /// Runs `f` with a column buffer of `len` floats.
-fn with_columns<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T {
+pub(crate) fn with_columns<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T {
     COLUMNS.with_borrow_mut(|col| {
         if col.len() < len {
             col.resize(len, 0.0);
@@ -136,30 +136,38 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
 }
 
 /// `dW [C_out, C_in, kH, kW]` of `y = conv(x, W)` given `dY`.
+///
+/// Both factors of `dY · colᵀ` have the reduction index contiguous, a layout GEMM packs slowly;
+/// the output-gradient tile is transposed to `[len × C_out]` first, so that the product runs
+/// with the same operand layouts as the forward pass, into `dWᵀ`.
 pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
     let [_, c_out, h_out, w_out] = g.output;
     let rows = g.column_rows();
     let plane_out = h_out * w_out;
-    let mut dw = vec![0f32; c_out * rows];
+    let mut dw_t = vec![0f32; rows * c_out];
+    let mut grad_t = vec![0f32; g.tile_rows() * w_out * c_out];
     let mut first = true;
     g.for_each_column_tile(x, |b, r0, col| {
         let len = col.len() / rows;
         let gb = &grad[b * c_out * plane_out..(b + 1) * c_out * plane_out];
-        // SAFETY: dst is `c_out × rows` row-major, lhs is the `c_out × len` block of dY_b
-        // starting at output row r0 (row stride plane_out), rhs is colᵀ (`len × rows`, column
-        // stride len); all pointers stay inside their slices.
+        let grad_t = &mut grad_t[..len * c_out];
+        transpose_block(gb, r0 * w_out, plane_out, c_out, grad_t);
+        // SAFETY: dst is dWᵀ (`rows × c_out` row-major, seen as the column-major
+        // `c_out × rows`), lhs is dY_bᵀ's tile (`len × c_out` row-major, seen as the
+        // column-major `c_out × len`), rhs is colᵀ (`len × rows`, column stride len); all
+        // pointers stay inside their slices.
         unsafe {
             gemm::gemm(
                 c_out,
                 rows,
                 len,
-                dw.as_mut_ptr(),
+                dw_t.as_mut_ptr(),
+                c_out as isize,
                 1,
-                rows as isize,
                 !first,
-                gb.as_ptr().add(r0 * w_out),
+                grad_t.as_ptr(),
+                c_out as isize,
                 1,
-                plane_out as isize,
                 col.as_ptr(),
                 len as isize,
                 1,
@@ -173,7 +181,32 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
         }
         first = false;
     });
+    let mut dw = vec![0f32; c_out * rows];
+    dw.par_chunks_mut(rows).enumerate().for_each(|(co, row)| {
+        for (j, value) in row.iter_mut().enumerate() {
+            *value = dw_t[j * c_out + co];
+        }
+    });
     dw
+}
+
+/// `dst [len × channels] = src[c][offset + l]` for `c < channels`, `l < len = dst.len() /
+/// channels`, where channel `c`
+/// of `src` starts at `c · stride`; blocked over `l` for cache locality.
+fn transpose_block(src: &[f32], offset: usize, stride: usize, channels: usize, dst: &mut [f32]) {
+    const BLOCK: usize = 64;
+    dst.par_chunks_mut(BLOCK * channels)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let l0 = block * BLOCK;
+            let n = out.len() / channels;
+            for c in 0..channels {
+                let from = &src[c * stride + offset + l0..][..n];
+                for (l, &value) in from.iter().enumerate() {
+                    out[l * channels + c] = value;
+                }
+            }
+        });
 }
 
 /// The kernel of the input-gradient convolution of a stride-1 convolution: `W [C_out, C_in, kH,

@@ -2,7 +2,11 @@
 //! column buffers, and fused single-pass resamplers.
 
 mod conv;
+mod direct;
+mod norm;
+mod pad;
 mod resample;
+mod winograd;
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -74,7 +78,14 @@ impl EncoBackend for Flex {
             padding: options.padding,
             dilation: options.dilation,
         };
-        let y = conv::forward(
+        let kernel = if direct::applies(&geometry) {
+            direct::forward
+        } else if winograd::applies(&geometry) {
+            winograd::forward
+        } else {
+            conv::forward
+        };
+        let y = kernel(
             x.storage::<f32>(),
             weight.storage::<f32>(),
             bias.as_ref().map(|b| b.storage::<f32>()),
@@ -139,7 +150,12 @@ impl EncoBackend for Flex {
             padding: options.padding,
             dilation: options.dilation,
         };
-        let dw = conv::weight_grad(x.storage::<f32>(), grad.storage::<f32>(), &geometry);
+        let kernel = if direct::applies(&geometry) {
+            direct::weight_grad
+        } else {
+            conv::weight_grad
+        };
+        let dw = kernel(x.storage::<f32>(), grad.storage::<f32>(), &geometry);
         from_vec(dw, weight_shape)
     }
 
@@ -153,6 +169,59 @@ impl EncoBackend for Flex {
         }
         let (grad, dims) = f32_data(&output_grad);
         from_vec(conv::bias_grad(grad.storage::<f32>(), dims), [dims[1]])
+    }
+
+    fn instance_norm(x: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        if x.dtype() != DType::F32 {
+            return crate::generic::instance_norm::<Self>(x, epsilon);
+        }
+        let (x, [n, c, h, w]) = f32_data(&x);
+        let (y, inv_std) = norm::instance_norm(x.storage::<f32>(), h * w, epsilon);
+        (from_vec(y, [n, c, h, w]), from_vec(inv_std, [n, c]))
+    }
+
+    fn instance_norm_backward(
+        output: FloatTensor<Self>,
+        inv_std: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        if grad.dtype() != DType::F32 {
+            return crate::generic::instance_norm_backward::<Self>(output, inv_std, grad);
+        }
+        let (output, [n, c, h, w]) = f32_data(&output);
+        let (grad, _) = f32_data(&grad);
+        let inv_std = inv_std.to_contiguous();
+        from_vec(
+            norm::instance_norm_backward(
+                output.storage::<f32>(),
+                inv_std.storage::<f32>(),
+                grad.storage::<f32>(),
+                h * w,
+            ),
+            [n, c, h, w],
+        )
+    }
+
+    fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 {
+            return crate::generic::reflect_pad::<Self>(x, padding);
+        }
+        let (x, [n, c, h, w]) = f32_data(&x);
+        from_vec(
+            pad::reflect_pad(x.storage::<f32>(), [n, c, h, w], padding),
+            [n, c, h + 2 * padding, w + 2 * padding],
+        )
+    }
+
+    fn reflect_pad_backward(grad: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
+        if grad.dtype() != DType::F32 {
+            return crate::generic::reflect_pad_backward::<Self>(grad, padding);
+        }
+        let (grad, [n, c, h, w]) = f32_data(&grad);
+        from_vec(
+            pad::reflect_pad_backward(grad.storage::<f32>(), [n, c, h, w], padding),
+            [n, c, h - 2 * padding, w - 2 * padding],
+        )
     }
 
     fn blur_downsample(x: FloatTensor<Self>) -> FloatTensor<Self> {

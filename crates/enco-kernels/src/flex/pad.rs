@@ -1,0 +1,58 @@
+//! Reflection padding of H and W and its adjoint, one plane per task.
+
+use rayon::prelude::*;
+
+/// Reflect index: `i < 0 → −i`, `i ≥ n → 2(n − 1) − i` (one reflection, `|i| < n`).
+#[inline]
+fn reflect(i: isize, n: usize) -> usize {
+    if i < 0 {
+        i.unsigned_abs()
+    } else if i as usize >= n {
+        2 * (n - 1) - i as usize
+    } else {
+        i as usize
+    }
+}
+
+/// Pads every `[H, W]` plane of `x [N, C, H, W]` by `p` on each side.
+pub(crate) fn reflect_pad(x: &[f32], dims: [usize; 4], p: usize) -> Vec<f32> {
+    let [n, c, h, w] = dims;
+    let (hp, wp) = (h + 2 * p, w + 2 * p);
+    let mut out = vec![0f32; n * c * hp * wp];
+    out.par_chunks_mut(hp * wp)
+        .zip(x.par_chunks(h * w))
+        .for_each(|(out, plane)| {
+            for (r, row) in out.chunks_exact_mut(wp).enumerate() {
+                let src = &plane[reflect(r as isize - p as isize, h) * w..][..w];
+                for j in 0..p {
+                    row[j] = src[p - j];
+                    row[p + w + j] = src[w - 2 - j];
+                }
+                row[p..p + w].copy_from_slice(src);
+            }
+        });
+    out
+}
+
+/// The adjoint of [`reflect_pad`] for a padded gradient `[N, C, H + 2p, W + 2p]`.
+pub(crate) fn reflect_pad_backward(grad: &[f32], dims: [usize; 4], p: usize) -> Vec<f32> {
+    let [n, c, hp, wp] = dims;
+    let (h, w) = (hp - 2 * p, wp - 2 * p);
+    let mut gx = vec![0f32; n * c * h * w];
+    gx.par_chunks_mut(h * w)
+        .zip(grad.par_chunks(hp * wp))
+        .for_each(|(gx, g)| {
+            for (r, row) in g.chunks_exact(wp).enumerate() {
+                let t = reflect(r as isize - p as isize, h);
+                let dst = &mut gx[t * w..(t + 1) * w];
+                for (d, &v) in dst.iter_mut().zip(&row[p..p + w]) {
+                    *d += v;
+                }
+                for j in 0..p {
+                    dst[p - j] += row[j];
+                    dst[w - 2 - j] += row[p + w + j];
+                }
+            }
+        });
+    gx
+}
