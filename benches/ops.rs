@@ -1,7 +1,8 @@
 //! Where a generator step spends its time: the building blocks of the ResNet generator at the
 //! shapes of a phase-1 step at 128 px (batch 2), timed forward and forward + backward (the
 //! gradient of the input and of the weights, as in training), through Burn's generic operations
-//! and through the backend extension the networks use (`enco::kernels`).
+//! (`Conv2d::forward`, `enco::kernels::generic`) and through the backend extension the networks
+//! use (`enco::kernels::ops`). Each time includes making the random input.
 //!
 //! ```sh
 //! cargo bench --bench ops                 # flex
@@ -57,6 +58,16 @@ fn generic_blur(x: Tensor<B, 4>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(y))
 }
 
+fn generic_pad(p: usize, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let y = generic::reflect_pad::<B>(x.into_primitive().tensor(), p);
+    Tensor::from_primitive(TensorPrimitive::Float(y))
+}
+
+fn generic_norm(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let (y, _) = generic::instance_norm::<B>(x.into_primitive().tensor(), 1e-5);
+    Tensor::from_primitive(TensorPrimitive::Float(y))
+}
+
 fn generic_upsample(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let y = generic::upsample2x::<B>(x.into_primitive().tensor());
     Tensor::from_primitive(TensorPrimitive::Float(y))
@@ -100,7 +111,7 @@ fn main() {
         "reflect pad 3 + conv 7×7 3→64",
         [2, 3, s, s],
         1,
-        &|x| c7.forward(pad(3, x)),
+        &|x| c7.forward(generic_pad(3, x)),
         &|x| enco_conv(&c7, pad(3, x), 0),
     );
     let c3a = conv(64, 128, 3, 1);
@@ -138,11 +149,17 @@ fn main() {
         "reflect pad 1 + conv 3×3 256→256 (ResBlock)",
         [2, 256, q, q],
         18,
-        &|x| c3r.forward(pad(1, x)),
+        &|x| c3r.forward(generic_pad(1, x)),
         &|x| enco_conv(&c3r, pad(1, x), 0),
     );
     let norm = |x| InstanceNorm2d::default().forward(x);
-    row("InstanceNorm, 256 ch", [2, 256, q, q], 20, &norm, &norm);
+    row(
+        "InstanceNorm, 256 ch",
+        [2, 256, q, q],
+        20,
+        &generic_norm,
+        &norm,
+    );
     row(
         "Upsample ×2, 256 ch",
         [2, 256, q, q],
@@ -178,7 +195,7 @@ fn main() {
         "reflect pad 3 + conv 7×7 64→3",
         [2, 64, s, s],
         1,
-        &|x| cl.forward(pad(3, x)),
+        &|x| cl.forward(generic_pad(3, x)),
         &|x| enco_conv(&cl, pad(3, x), 0),
     );
 }

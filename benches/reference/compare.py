@@ -7,10 +7,10 @@ Reads benchmark rows and prints one Markdown table::
 
 Accepted input (files, or stdin when no file is given or a file is ``-``), line by line:
 
-* ``cargo bench --bench train_step`` output: lines ``JSON {"impl": "enco", "backend": "flex",
-  "size": 128, "phase": 1, "s_per_iter_median": .., "peak_rss_gib": ..}``; other lines
-  (the human-readable table, cargo's progress) are ignored;
-* ``target/bench/train_step.jsonl`` rows (``{"backend": .., "s_per_iter": ..}``, no prefix);
+* the rows ``cargo bench --bench train_step`` appends to ``target/bench/train_step.jsonl``
+  (``{"backend": .., "size": .., "phase": .., "s_per_iter": .., "peak_rss_gib": ..}``); lines
+  that are not JSON (a table, cargo's progress) are ignored, and a ``JSON `` prefix is
+  accepted;
 * ``torch_step.py --bench`` lines (``{"impl": "pytorch", "s_per_iter_median": ..}``);
 * a whole JSON document with a ``rows`` list, like ``pytorch_cpu.json`` (PyTorch rows).
 

@@ -46,8 +46,7 @@ else
     echo "torch is not importable with $PYTHON: using benches/reference/pytorch_cpu.json" >&2
 fi
 
-# enco. Rows come from the `JSON ` lines of the bench output, or else from the lines the
-# bench appended to target/bench/train_step.jsonl during this run.
+# enco: the rows the bench appends to target/bench/train_step.jsonl during this run.
 jsonl_file=target/bench/train_step.jsonl
 lines_before=0
 [ -f "$jsonl_file" ] && lines_before=$(wc -l <"$jsonl_file")
@@ -55,10 +54,7 @@ sizes_csv=$(echo $SIZES | tr ' ' ',')
 # shellcheck disable=SC2086 # CARGO_BENCH_FLAGS is a list of flags
 cargo bench $CARGO_BENCH_FLAGS --bench train_step -- \
     --sizes "$sizes_csv" --iters "$ITERS" --warmup "$WARMUP" | tee "$enco_log"
-grep '^JSON ' "$enco_log" | sed 's/^JSON //' >"$enco_jsonl" || true
-if [ ! -s "$enco_jsonl" ] && [ -f "$jsonl_file" ]; then
-    tail -n +"$((lines_before + 1))" "$jsonl_file" >"$enco_jsonl"
-fi
+tail -n +"$((lines_before + 1))" "$jsonl_file" >"$enco_jsonl"
 
 echo >&2
 echo "raw rows in $OUT_DIR" >&2

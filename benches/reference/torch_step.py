@@ -49,6 +49,12 @@ Examples
     python benches/reference/torch_step.py --check
     python benches/reference/torch_step.py --check ../shared/fixtures/enco_ln_64
     python benches/reference/torch_step.py --bench --size 128 --phase 1 --iters 3 --warmup 1
+    python benches/reference/torch_step.py --translate --size 256 --batch 4
+
+``--translate``
+    The generator alone, without gradients, on random images (``--size``, ``--batch``): the
+    counterpart of ``cargo bench --bench translate``; prints one JSON line with the median
+    seconds per batch and images per second.
 """
 
 from __future__ import annotations
@@ -734,6 +740,38 @@ def run_bench(opt: EncoOptions, size: int, iters: int, warmup: int, seed: int) -
     }
 
 
+def run_translate_bench(ngf: int, size: int, batch: int, iters: int, warmup: int, seed: int) -> dict:
+    """Times the generator alone without gradients (translation), like ``benches/translate.rs``."""
+    torch.manual_seed(seed)
+    net_g = ResnetGenerator(ngf)
+    init_xavier(net_g)
+    net_g.eval()
+    times = []
+    with torch.no_grad():
+        for i in range(warmup + iters):
+            x = torch.rand(batch, 3, size, size) * 2 - 1
+            start = time.perf_counter()
+            y, _ = net_g(x)
+            elapsed = time.perf_counter() - start
+            if not torch.isfinite(y).all():
+                raise SystemExit("non-finite output")
+            if i >= warmup:
+                times.append(elapsed)
+    if not times:
+        raise SystemExit("--iters must be at least 1")
+    median = sorted(times)[len(times) // 2]
+    return {
+        "impl": "pytorch",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "mode": "translate",
+        "size": size,
+        "batch": batch,
+        "s_per_batch_median": median,
+        "images_per_s": batch / median,
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
@@ -750,6 +788,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                            "(default: $ENCO_FIXTURE_DIR or ../shared/fixtures/enco_bn_64 from the repo root); "
                            "network sizes, norms and loss weights come from its manifest")
     mode.add_argument("--bench", action="store_true", help="time paper-size iterations, print one JSON line")
+    mode.add_argument("--translate", action="store_true",
+                      help="time the generator alone without gradients (--size, --batch), print one JSON line")
+    p.add_argument("--batch", type=int, default=1, help="images per batch for --translate")
     p.add_argument("--size", type=int, default=256, help="image size for --bench (multiple of 4)")
     p.add_argument("--ngf", type=int, default=64, help="generator width")
     p.add_argument("--ndf", type=int, default=64, help="discriminator width")
@@ -782,6 +823,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         fixture = Path(args.check or os.environ.get("ENCO_FIXTURE_DIR") or DEFAULT_FIXTURE).resolve()
         torch.use_deterministic_algorithms(True)
         return run_check(fixture, args.use_recorded_ids, args.loss_rtol, args.param_atol)
+
+    if args.translate:
+        row = run_translate_bench(args.ngf, args.size, args.batch, args.iters, args.warmup, args.seed)
+        print(json.dumps(row), flush=True)
+        return 0
 
     opt = EncoOptions(
         ngf=args.ngf, ndf=args.ndf, nc=args.nc, num_patches=args.num_patches, prj_norm=args.prj_norm,

@@ -2,11 +2,14 @@
 //!
 //! [`EncoBackend`] is a [`Backend`](burn::tensor::backend::Backend) with a few extra
 //! operations the EnCo networks spend most of their time in: 2-D convolution with its input,
-//! weight and bias gradients, and the two anti-aliasing resamplers of the official code
-//! (spec §1.3 `Downsample`, §1.4 `Upsample`). Every operation has a default implementation
+//! weight and bias gradients, instance normalisation (spec §1.2), reflection padding (§1.1),
+//! and the two anti-aliasing resamplers of the official code (§1.3 `Downsample`, §1.4
+//! `Upsample`). Every operation has a default implementation
 //! built on Burn's own operations, so any backend can implement the trait with an empty `impl`
 //! and compute exactly what the generic path computes. The CPU backend `flex` overrides them
-//! with specialised kernels; [`Autodiff`](burn::backend::Autodiff) wraps them in custom
+//! with specialised kernels (convolution as tiled im2col + GEMM, Winograd F(2×2, 3×3) for 3×3
+//! stride-1 kernels, direct kernels for layers with few output channels, single-pass
+//! normalisation, padding and resampling); [`Autodiff`](burn::backend::Autodiff) wraps them in custom
 //! backward nodes so that training uses them too.
 //!
 //! The networks (`enco-nn`) call these operations through the functions of [`ops`], which take

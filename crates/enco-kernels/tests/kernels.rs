@@ -461,3 +461,33 @@ fn autodiff_norm_and_pad_nodes_use_the_adjoints() {
     let gx_ref = xr.grad(&grads).unwrap();
     assert!(max_rel_diff(gx, gx_ref) < 1e-4);
 }
+
+#[test]
+fn convolutions_run_concurrently_inside_rayon_tasks() {
+    use rayon::prelude::*;
+    // Each task runs a whole convolution; waiting threads pick up other tasks' convolutions
+    // while their own column buffer is in use.
+    let x = random::<B>([2, 16, 20, 20], 150);
+    let weight = random::<B>([12, 16, 4, 4], 151);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let expected: Tensor<B, 4> = tensor(B::conv2d(
+        prim(x.clone()),
+        prim(weight.clone()),
+        None,
+        options.clone(),
+    ));
+    let results: Vec<Tensor<B, 4>> = (0..8)
+        .into_par_iter()
+        .map(|_| {
+            tensor(B::enco_conv2d(
+                prim(x.clone()),
+                prim(weight.clone()),
+                None,
+                options.clone(),
+            ))
+        })
+        .collect();
+    for y in results {
+        assert!(max_rel_diff(y, expected.clone()) < 1e-5);
+    }
+}

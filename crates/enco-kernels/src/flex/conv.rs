@@ -18,13 +18,18 @@ thread_local! {
     static COLUMNS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with a column buffer of `len` floats.
+/// Runs `f` with a column buffer of `len` floats: the calling thread's reusable buffer, or a
+/// fresh one when that buffer is in use further up the stack (a rayon thread that picked up
+/// another convolution while waiting inside this one).
 pub(crate) fn with_columns<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T {
-    COLUMNS.with_borrow_mut(|col| {
-        if col.len() < len {
-            col.resize(len, 0.0);
+    COLUMNS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut col) => {
+            if col.len() < len {
+                col.resize(len, 0.0);
+            }
+            f(&mut col[..len])
         }
-        f(&mut col[..len])
+        Err(_) => f(&mut vec![0f32; len]),
     })
 }
 

@@ -161,7 +161,7 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
             let m_ptr = SharedMut(m.as_mut_ptr());
             let (u, v) = (&u, &*v);
             (0..16).into_par_iter().for_each(|xi| {
-                    // SAFETY: dst M_ξ (`c_out × tc`, row stride 16·tc, columns xi·tc..(xi+1)·tc of
+                // SAFETY: dst M_ξ (`c_out × tc`, row stride 16·tc, columns xi·tc..(xi+1)·tc of
                 // each row: disjoint across ξ) inside m, lhs U_ξ (`c_out × c_in`, row stride
                 // 16·c_in) inside u, rhs V_ξ (`c_in × tc`, row stride 16·tc) inside v.
                 unsafe {
