@@ -380,6 +380,26 @@ fn winograd_chunks_cross_images_and_odd_edges() {
     assert_eq!(y.dims(), [2, 256, 39, 37]);
     let d = max_rel_diff(y, y_ref);
     assert!(d < 1e-5, "output differs by {d}");
+
+    // The weight gradient accumulates over the same chunks.
+    let x = random::<B>([2, 256, 39, 37], 10);
+    let grad = random::<B>([2, 256, 39, 37], 11);
+    let weight = random::<B>([256, 256, 3, 3], 12);
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let dw: Tensor<B, 4> = tensor(B::enco_conv2d_weight_backward(
+        prim(x.clone()),
+        prim(weight.clone()),
+        prim(grad.clone()),
+        options.clone(),
+    ));
+    let dw_ref: Tensor<B, 4> = tensor(B::conv2d_weight_backward(
+        prim(x),
+        prim(weight),
+        prim(grad),
+        options,
+    ));
+    let d = max_rel_diff(dw, dw_ref);
+    assert!(d < 1e-5, "weight gradient differs by {d}");
 }
 
 #[test]

@@ -152,6 +152,8 @@ impl EncoBackend for Flex {
         };
         let kernel = if direct::applies(&geometry) {
             direct::weight_grad
+        } else if winograd::applies(&geometry) {
+            winograd::weight_grad
         } else {
             conv::weight_grad
         };

@@ -87,15 +87,127 @@ fn transform_output(m: &[f32; 16]) -> [f32; 4] {
     ]
 }
 
+/// The tiling of the output plane into 2×2 tiles, numbered image by image, row by row.
+struct Tiling {
+    tiles_w: usize,
+    tiles_per_image: usize,
+    total: usize,
+}
+
+impl Tiling {
+    fn new(g: &Geometry) -> Self {
+        let [batch, _, h_out, w_out] = g.output;
+        let (tiles_h, tiles_w) = (h_out.div_ceil(2), w_out.div_ceil(2));
+        Self {
+            tiles_w,
+            tiles_per_image: tiles_h * tiles_w,
+            total: batch * tiles_h * tiles_w,
+        }
+    }
+
+    /// (image, tile row, tile column) of tile `tile`.
+    fn locate(&self, tile: usize) -> (usize, usize, usize) {
+        let (img, rem) = (tile / self.tiles_per_image, tile % self.tiles_per_image);
+        (img, rem / self.tiles_w, rem % self.tiles_w)
+    }
+
+    /// Tiles per chunk for `channels` transformed channels (inputs plus outputs).
+    fn chunk(&self, channels: usize) -> usize {
+        (CHUNK / (16 * channels)).clamp(16, self.total.max(16))
+    }
+}
+
+/// Row stride of the transformed buffers for a chunk of `tc` tiles: padded past a multiple of
+/// 16 floats so that the 16 transform positions of a tile do not all map onto the same cache
+/// sets (a power-of-two stride would).
+fn leading(tc: usize) -> usize {
+    tc.next_multiple_of(16) + 16
+}
+
+/// `V [C_in][16][ld]`: `Bᵀ d B` of the input tiles `t0..t0 + tc` (zero outside the input), with
+/// `ld = leading(tc)`.
+fn transform_inputs(x: &[f32], g: &Geometry, t0: usize, tc: usize, v: &mut [f32]) {
+    let ld = leading(tc);
+    let [_, c_in, h, w] = g.input;
+    let [ph, pw] = g.padding;
+    let tiling = Tiling::new(g);
+    v.par_chunks_mut(16 * ld)
+        .enumerate()
+        .for_each(|(ci, block)| {
+            for t in 0..tc {
+                let (img, ty, tx) = tiling.locate(t0 + t);
+                let plane = &x[(img * c_in + ci) * h * w..(img * c_in + ci + 1) * h * w];
+                let mut d = [[0f32; 4]; 4];
+                let y0 = (2 * ty) as isize - ph as isize;
+                let x0 = (2 * tx) as isize - pw as isize;
+                if y0 >= 0 && x0 >= 0 && y0 as usize + 4 <= h && x0 as usize + 4 <= w {
+                    let (y0, x0) = (y0 as usize, x0 as usize);
+                    for (r, row) in d.iter_mut().enumerate() {
+                        row.copy_from_slice(&plane[(y0 + r) * w + x0..][..4]);
+                    }
+                } else {
+                    for (r, row) in d.iter_mut().enumerate() {
+                        let iy = y0 + r as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                        for (c, value) in row.iter_mut().enumerate() {
+                            let ix = x0 + c as isize;
+                            if ix >= 0 && ix < w as isize {
+                                *value = src[ix as usize];
+                            }
+                        }
+                    }
+                }
+                for (xi, value) in transform_input(&d).into_iter().enumerate() {
+                    block[xi * ld + t] = value;
+                }
+            }
+        });
+}
+
+/// `A z Aᵀ` of one 2×2 output-gradient tile (row-major), the 4×4 gradient of the product tile.
+fn transform_output_grad(dy: &[f32; 4]) -> [f32; 16] {
+    // A = [[1, 0], [1, 1], [1, −1], [0, −1]].
+    let col = |a: f32, b: f32| [a, a + b, a - b, -b];
+    let left = col(dy[0], dy[2]);
+    let right = col(dy[1], dy[3]);
+    let mut z = [0f32; 16];
+    for r in 0..4 {
+        let row = col(left[r], right[r]);
+        z[4 * r..4 * r + 4].copy_from_slice(&row);
+    }
+    z
+}
+
+/// `Gᵀ dU G`: the 3×3 kernel gradient from the gradient of its 4×4 transform (row-major).
+fn transform_kernel_grad(du: &[f32; 16]) -> [f32; 9] {
+    // Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]], applied to columns then rows.
+    let reduce =
+        |a: f32, b: f32, c: f32, d: f32| [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d];
+    let mut t = [[0f32; 3]; 4];
+    for (r, row) in t.iter_mut().enumerate() {
+        *row = reduce(du[4 * r], du[4 * r + 1], du[4 * r + 2], du[4 * r + 3]);
+    }
+    let mut out = [0f32; 9];
+    for c in 0..3 {
+        let col = reduce(t[0][c], t[1][c], t[2][c], t[3][c]);
+        for r in 0..3 {
+            out[3 * r + c] = col[r];
+        }
+    }
+    out
+}
+
 /// `y [N, C_out, H', W']` of `y = conv(x, W) + bias` for a 3×3 stride-1 kernel with zero
 /// padding `g.padding`.
 pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
-    let [batch, c_in, h, w] = g.input;
-    let [_, c_out, h_out, w_out] = g.output;
-    let [ph, pw] = g.padding;
-    let (tiles_h, tiles_w) = (h_out.div_ceil(2), w_out.div_ceil(2));
-    let tiles_per_image = tiles_h * tiles_w;
-    let total_tiles = batch * tiles_per_image;
+    let c_in = g.input[1];
+    let [batch, c_out, h_out, w_out] = g.output;
+    let tiling = Tiling::new(g);
+    let (tiles_w, tiles_per_image, total_tiles) =
+        (tiling.tiles_w, tiling.tiles_per_image, tiling.total);
 
     // U [C_out][16][C_in].
     let mut u = vec![0f32; c_out * 16 * c_in];
@@ -112,73 +224,39 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
 
     let plane_out = h_out * w_out;
     let mut y = vec![0f32; batch * c_out * plane_out];
-    let chunk = (CHUNK / (16 * (c_in + c_out))).clamp(16, total_tiles.max(16));
-    with_columns((c_in + c_out) * 16 * chunk, |buffer| {
-        let (v, m) = buffer.split_at_mut(c_in * 16 * chunk);
+    let chunk = tiling.chunk(c_in + c_out);
+    let ld_max = leading(chunk);
+    with_columns((c_in + c_out) * 16 * ld_max, |buffer| {
+        let (v, m) = buffer.split_at_mut(c_in * 16 * ld_max);
         let mut t0 = 0;
         while t0 < total_tiles {
             let tc = chunk.min(total_tiles - t0);
-            // V [C_in][16][tc].
-            v[..c_in * 16 * tc]
-                .par_chunks_mut(16 * tc)
-                .enumerate()
-                .for_each(|(ci, block)| {
-                    for t in 0..tc {
-                        let tile = t0 + t;
-                        let (img, rem) = (tile / tiles_per_image, tile % tiles_per_image);
-                        let (ty, tx) = (rem / tiles_w, rem % tiles_w);
-                        let plane = &x[(img * c_in + ci) * h * w..(img * c_in + ci + 1) * h * w];
-                        let mut d = [[0f32; 4]; 4];
-                        let y0 = (2 * ty) as isize - ph as isize;
-                        let x0 = (2 * tx) as isize - pw as isize;
-                        if y0 >= 0 && x0 >= 0 && y0 as usize + 4 <= h && x0 as usize + 4 <= w {
-                            let (y0, x0) = (y0 as usize, x0 as usize);
-                            for (r, row) in d.iter_mut().enumerate() {
-                                row.copy_from_slice(&plane[(y0 + r) * w + x0..][..4]);
-                            }
-                        } else {
-                            for (r, row) in d.iter_mut().enumerate() {
-                                let iy = y0 + r as isize;
-                                if iy < 0 || iy >= h as isize {
-                                    continue;
-                                }
-                                let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                                for (c, value) in row.iter_mut().enumerate() {
-                                    let ix = x0 + c as isize;
-                                    if ix >= 0 && ix < w as isize {
-                                        *value = src[ix as usize];
-                                    }
-                                }
-                            }
-                        }
-                        for (xi, value) in transform_input(&d).into_iter().enumerate() {
-                            block[xi * tc + t] = value;
-                        }
-                    }
-                });
+            let ld = leading(tc);
+            // V [C_in][16][ld].
+            transform_inputs(x, g, t0, tc, &mut v[..c_in * 16 * ld]);
             // M_ξ = U_ξ · V_ξ for the 16 positions ξ, one single-threaded GEMM per task;
-            // M [C_out][16][tc].
+            // M [C_out][16][ld].
             let m_ptr = SharedMut(m.as_mut_ptr());
             let (u, v) = (&u, &*v);
             (0..16).into_par_iter().for_each(|xi| {
-                // SAFETY: dst M_ξ (`c_out × tc`, row stride 16·tc, columns xi·tc..(xi+1)·tc of
+                // SAFETY: dst M_ξ (`c_out × tc`, row stride 16·ld, columns xi·ld..xi·ld + tc of
                 // each row: disjoint across ξ) inside m, lhs U_ξ (`c_out × c_in`, row stride
-                // 16·c_in) inside u, rhs V_ξ (`c_in × tc`, row stride 16·tc) inside v.
+                // 16·c_in) inside u, rhs V_ξ (`c_in × tc`, row stride 16·ld) inside v.
                 unsafe {
                     gemm::gemm(
                         c_out,
                         tc,
                         c_in,
-                        m_ptr.get().add(xi * tc),
+                        m_ptr.get().add(xi * ld),
                         1,
-                        (16 * tc) as isize,
+                        (16 * ld) as isize,
                         false,
                         u.as_ptr().add(xi * c_in),
                         1,
                         (16 * c_in) as isize,
-                        v.as_ptr().add(xi * tc),
+                        v.as_ptr().add(xi * ld),
                         1,
-                        (16 * tc) as isize,
+                        (16 * ld) as isize,
                         0.0,
                         1.0,
                         false,
@@ -204,7 +282,7 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
                         let (ty, tx) = (rem / tiles_w, rem % tiles_w);
                         let mut mt = [0f32; 16];
                         for (xi, value) in mt.iter_mut().enumerate() {
-                            *value = m[co * 16 * tc + xi * tc + t];
+                            *value = m[co * 16 * ld + xi * ld + t];
                         }
                         let o = transform_output(&mt);
                         for dy in 0..2 {
@@ -225,4 +303,100 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
         }
     });
     y
+}
+
+/// `dW [C_out, C_in, 3, 3]` of a 3×3 stride-1 convolution given `dY`: with `V = Bᵀ d B` of the
+/// input tiles and `Z = A dY_tile Aᵀ` of the output-gradient tiles, the gradient of the kernel
+/// transforms is `dU_ξ = Σ_tiles Z_ξ · V_ξᵀ` (16 GEMMs of `[C_out × tiles] · [tiles × C_in]`),
+/// and `dW = Gᵀ dU G`.
+pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
+    let c_in = g.input[1];
+    let [_, c_out, h_out, w_out] = g.output;
+    let tiling = Tiling::new(g);
+    let plane_out = h_out * w_out;
+    // dU [16][C_in][C_out] (C_out contiguous: the GEMM's column-major destination).
+    let mut du = vec![0f32; 16 * c_in * c_out];
+    let chunk = tiling.chunk(c_in + c_out);
+    let ld_max = leading(chunk);
+    with_columns((c_in + c_out) * 16 * ld_max, |buffer| {
+        let (v, z) = buffer.split_at_mut(c_in * 16 * ld_max);
+        let mut t0 = 0;
+        while t0 < tiling.total {
+            let tc = chunk.min(tiling.total - t0);
+            let ld = leading(tc);
+            // V [C_in][16][ld].
+            transform_inputs(x, g, t0, tc, &mut v[..c_in * 16 * ld]);
+            // Z [tc][16][C_out]: output channels contiguous, one tile per task.
+            z[..tc * 16 * c_out]
+                .par_chunks_mut(16 * c_out)
+                .enumerate()
+                .for_each(|(t, block)| {
+                    let (img, ty, tx) = tiling.locate(t0 + t);
+                    for co in 0..c_out {
+                        let plane = &grad[(img * c_out + co) * plane_out..][..plane_out];
+                        let mut dy = [0f32; 4];
+                        for dr in 0..2 {
+                            let oy = 2 * ty + dr;
+                            if oy >= h_out {
+                                continue;
+                            }
+                            for dc in 0..2 {
+                                let ox = 2 * tx + dc;
+                                if ox < w_out {
+                                    dy[2 * dr + dc] = plane[oy * w_out + ox];
+                                }
+                            }
+                        }
+                        for (xi, value) in transform_output_grad(&dy).into_iter().enumerate() {
+                            block[xi * c_out + co] = value;
+                        }
+                    }
+                });
+            let du_ptr = SharedMut(du.as_mut_ptr());
+            let (z, v) = (&*z, &*v);
+            let first = t0 == 0;
+            (0..16).into_par_iter().for_each(|xi| {
+                // SAFETY: dst dU_ξ (`c_out × c_in` column-major, the ξ-th block of du: disjoint
+                // across ξ), lhs Z_ξ (`c_out × tc`, column stride 16·c_out) inside z, rhs V_ξᵀ
+                // (`tc × c_in`, column stride 16·ld) inside v.
+                unsafe {
+                    gemm::gemm(
+                        c_out,
+                        c_in,
+                        tc,
+                        du_ptr.get().add(xi * c_in * c_out),
+                        c_out as isize,
+                        1,
+                        !first,
+                        z.as_ptr().add(xi * c_out),
+                        (16 * c_out) as isize,
+                        1,
+                        v.as_ptr().add(xi * ld),
+                        (16 * ld) as isize,
+                        1,
+                        1.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            });
+            t0 += tc;
+        }
+    });
+    let mut dw = vec![0f32; c_out * c_in * 9];
+    dw.par_chunks_mut(c_in * 9)
+        .enumerate()
+        .for_each(|(co, row)| {
+            for ci in 0..c_in {
+                let mut u = [0f32; 16];
+                for (xi, value) in u.iter_mut().enumerate() {
+                    *value = du[(xi * c_in + ci) * c_out + co];
+                }
+                row[ci * 9..(ci + 1) * 9].copy_from_slice(&transform_kernel_grad(&u));
+            }
+        });
+    dw
 }
