@@ -1,7 +1,8 @@
 //! 3×3 stride-1 convolution by Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, 2016):
 //! each 2×2 output tile is `Aᵀ [Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)] A`, so the channel sums become 16
 //! GEMMs of `[C_out × C_in] · [C_in × tiles]`, 2.25× fewer multiplications than im2col + GEMM.
-//! The transforms use only ±1 and ½, which keeps the results within float32 rounding of the
+//! The weight gradient uses the same transforms in reverse (16 GEMMs over the tiles). The
+//! transforms use only ±1 and ½, which keeps the results within float32 rounding of the
 //! direct convolution.
 
 use rayon::prelude::*;
