@@ -1,5 +1,8 @@
-//! [`EncoBackend`] for the `flex` CPU backend: convolution gradients as GEMMs over tiled
-//! column buffers, and fused single-pass resamplers.
+//! [`EncoBackend`] for the `flex` CPU backend. Convolutions go to Winograd F(2×2, 3×3) for 3×3
+//! stride-1 kernels, to direct kernels for ≤ 4 output channels, and to tiled im2col + GEMM
+//! otherwise; the input gradient of a stride-1 convolution is the convolution of the output
+//! gradient with the flipped kernel. Instance norm, reflect padding and the resamplers are single
+//! passes over each plane. Other dtypes and geometries fall back to Burn's flex operations.
 
 mod conv;
 mod direct;
