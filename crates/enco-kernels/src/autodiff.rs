@@ -7,9 +7,8 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::tensor::Shape;
 use burn::tensor::TensorMetadata;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 
 use crate::EncoBackend;
@@ -102,11 +101,23 @@ impl<B: EncoBackend> Backward<B, 2> for Conv2dNoBias {
     }
 }
 
-#[derive(Debug)]
-struct BlurDownsample;
+/// A one-input node whose backward pass is `adjoint(output gradient, state)`.
+struct UnaryNode<B: Backend, S> {
+    adjoint: fn(FloatTensor<B>, S) -> FloatTensor<B>,
+}
 
-impl<B: EncoBackend> Backward<B, 1> for BlurDownsample {
-    type State = Shape;
+impl<B: Backend, S> core::fmt::Debug for UnaryNode<B, S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("UnaryNode")
+    }
+}
+
+impl<B, S> Backward<B, 1> for UnaryNode<B, S>
+where
+    B: Backend,
+    S: Clone + Send + core::fmt::Debug + 'static,
+{
+    type State = S;
 
     fn backward(
         self,
@@ -117,97 +128,52 @@ impl<B: EncoBackend> Backward<B, 1> for BlurDownsample {
         let [node_x] = ops.parents;
         let grad = grads.consume::<B>(&ops.node);
         if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::blur_downsample_backward(grad, ops.state));
+            grads.register::<B>(node.id, (self.adjoint)(grad, ops.state));
         }
     }
 }
 
-#[derive(Debug)]
-struct Upsample2x;
-
-impl<B: EncoBackend> Backward<B, 1> for Upsample2x {
-    type State = ();
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::upsample2x_backward(grad));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct InstanceNorm;
-
-impl<B: EncoBackend> Backward<B, 1> for InstanceNorm {
-    /// The output and the inverse standard deviations.
-    type State = (FloatTensor<B>, FloatTensor<B>);
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = node_x {
-            let (output, inv_std) = ops.state;
-            grads.register::<B>(node.id, B::instance_norm_backward(output, inv_std, grad));
-        }
-    }
-}
-
-#[derive(Debug)]
-struct ReflectPad;
-
-impl<B: EncoBackend> Backward<B, 1> for ReflectPad {
-    /// The padding.
-    type State = usize;
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        if let Some(node) = node_x {
-            grads.register::<B>(node.id, B::reflect_pad_backward(grad, ops.state));
-        }
+/// Records `output`, computed from `x`, as a [`UnaryNode`] whose backward pass is
+/// `adjoint(grad, state)` (the state is kept only when `x` is tracked).
+fn unary<B, C, S>(
+    x: &FloatTensor<Autodiff<B, C>>,
+    output: FloatTensor<B>,
+    state: S,
+    adjoint: fn(FloatTensor<B>, S) -> FloatTensor<B>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: Backend,
+    C: CheckpointStrategy,
+    S: Clone + Send + core::fmt::Debug + 'static,
+{
+    let node = UnaryNode { adjoint };
+    match node
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
     }
 }
 
 impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
     fn instance_norm(x: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let (output, inv_std) = B::instance_norm(x.primitive, epsilon);
-        let output = match InstanceNorm
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((output.clone(), inv_std.clone()), output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        };
+        let (output, inv_std) = B::instance_norm(x.primitive.clone(), epsilon);
+        let output = unary::<B, C, _>(
+            &x,
+            output.clone(),
+            (output, inv_std.clone()),
+            |grad, (output, inv_std)| B::instance_norm_backward(output, inv_std, grad),
+        );
         (output, <Self as AutodiffBackend>::from_inner(inv_std))
     }
 
     fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
-        match ReflectPad
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(padding, B::reflect_pad(x.primitive, padding)),
-            OpsKind::UnTracked(prep) => prep.finish(B::reflect_pad(x.primitive, padding)),
-        }
+        let output = B::reflect_pad(x.primitive.clone(), padding);
+        unary::<B, C, _>(&x, output, padding, |grad, padding| {
+            B::reflect_pad_backward(grad, padding)
+        })
     }
 
     fn enco_conv2d(
@@ -264,27 +230,15 @@ impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
     }
 
     fn blur_downsample(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match BlurDownsample
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let shape = x.primitive.shape();
-                prep.finish(shape, B::blur_downsample(x.primitive))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(B::blur_downsample(x.primitive)),
-        }
+        let shape = x.primitive.shape();
+        let output = B::blur_downsample(x.primitive.clone());
+        unary::<B, C, _>(&x, output, shape, |grad, shape| {
+            B::blur_downsample_backward(grad, shape)
+        })
     }
 
     fn upsample2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        match Upsample2x
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((), B::upsample2x(x.primitive)),
-            OpsKind::UnTracked(prep) => prep.finish(B::upsample2x(x.primitive)),
-        }
+        let output = B::upsample2x(x.primitive.clone());
+        unary::<B, C, _>(&x, output, (), |grad, ()| B::upsample2x_backward(grad))
     }
 }

@@ -26,7 +26,16 @@ pub fn conv2d<B: EncoBackend>(
 }
 
 /// The official `Downsample` (spec §1.3) through [`EncoBackend::blur_downsample`].
+///
+/// # Panics
+/// If H or W is below 2 (reflect padding of 1 needs two samples), like Burn's tensor operations
+/// on shapes they do not accept; the networks check their inputs and return errors instead.
 pub fn blur_downsample<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let dims = x.dims();
+    assert!(
+        dims[2] >= 2 && dims[3] >= 2,
+        "blur_downsample needs H and W of at least 2, got {dims:?}"
+    );
     Tensor::from_primitive(TensorPrimitive::Float(B::blur_downsample(float(x))))
 }
 
@@ -43,6 +52,15 @@ pub fn instance_norm<B: EncoBackend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B,
 }
 
 /// `nn.ReflectionPad2d` (spec §1.1) through [`EncoBackend::reflect_pad`].
+///
+/// # Panics
+/// If `padding` is not below H and W (a reflection cannot reach further), as Burn's `pad` does;
+/// the networks check their inputs and return errors instead.
 pub fn reflect_pad<B: EncoBackend>(x: Tensor<B, 4>, padding: usize) -> Tensor<B, 4> {
+    let dims = x.dims();
+    assert!(
+        padding < dims[2] && padding < dims[3],
+        "reflect padding {padding} needs H and W above it, got {dims:?}"
+    );
     Tensor::from_primitive(TensorPrimitive::Float(B::reflect_pad(float(x), padding)))
 }

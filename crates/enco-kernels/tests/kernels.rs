@@ -29,6 +29,10 @@ fn max_rel_diff<const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f32 {
     (a - b).abs().max().into_scalar() / scale
 }
 
+/// A convolution: `(x, weight, bias, options) → output`.
+type ConvForward =
+    fn(FloatTensor<B>, FloatTensor<B>, Option<FloatTensor<B>>, ConvOptions<2>) -> FloatTensor<B>;
+
 /// A convolution gradient: `(x, weight, output gradient, options) → gradient`.
 type ConvGrad =
     fn(FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, ConvOptions<2>) -> FloatTensor<B>;
@@ -99,6 +103,51 @@ const CASES: [Case; 6] = [
     },
 ];
 
+/// Asserts that `enco_conv2d` matches Burn's `conv2d` (shape and values).
+fn assert_forward_matches(
+    x: &Tensor<B, 4>,
+    weight: &Tensor<B, 4>,
+    bias: Option<&Tensor<B, 1>>,
+    options: &ConvOptions<2>,
+    what: &str,
+) {
+    let run = |f: ConvForward| -> Tensor<B, 4> {
+        tensor(f(
+            prim(x.clone()),
+            prim(weight.clone()),
+            bias.map(|b| b.clone().into_primitive().tensor()),
+            options.clone(),
+        ))
+    };
+    let (y, y_ref) = (run(B::enco_conv2d), run(B::conv2d));
+    assert_eq!(y.dims(), y_ref.dims(), "{what}");
+    let d = max_rel_diff(y, y_ref);
+    assert!(d < 1e-5, "{what}: output differs by {d}");
+}
+
+/// Asserts that `enco_conv2d_weight_backward` matches Burn's `conv2d_weight_backward`.
+fn assert_weight_grad_matches(
+    x: &Tensor<B, 4>,
+    weight: &Tensor<B, 4>,
+    grad: &Tensor<B, 4>,
+    options: &ConvOptions<2>,
+    what: &str,
+) {
+    let run = |f: ConvGrad| -> Tensor<B, 4> {
+        tensor(f(
+            prim(x.clone()),
+            prim(weight.clone()),
+            prim(grad.clone()),
+            options.clone(),
+        ))
+    };
+    let d = max_rel_diff(
+        run(B::enco_conv2d_weight_backward),
+        run(B::conv2d_weight_backward),
+    );
+    assert!(d < 1e-5, "{what}: weight gradient differs by {d}");
+}
+
 #[test]
 fn conv_forward_matches_burns_conv() {
     for (i, case) in CASES.iter().enumerate() {
@@ -109,26 +158,8 @@ fn conv_forward_matches_burns_conv() {
         );
         let bias = random::<B>([1, 1, 1, case.out_channels], 92).reshape([case.out_channels]);
         let options = ConvOptions::new([case.stride; 2], [case.padding; 2], [case.dilation; 2], 1);
-        for bias in [None, Some(bias)] {
-            let bias_prim = || {
-                bias.clone()
-                    .map(|b: Tensor<B, 1>| b.into_primitive().tensor())
-            };
-            let y: Tensor<B, 4> = tensor(B::enco_conv2d(
-                prim(x.clone()),
-                prim(weight.clone()),
-                bias_prim(),
-                options.clone(),
-            ));
-            let y_ref: Tensor<B, 4> = tensor(B::conv2d(
-                prim(x.clone()),
-                prim(weight.clone()),
-                bias_prim(),
-                options.clone(),
-            ));
-            assert_eq!(y.dims(), y_ref.dims(), "case {i}");
-            let d = max_rel_diff(y, y_ref);
-            assert!(d < 1e-5, "case {i}: output differs by {d}");
+        for bias in [None, Some(&bias)] {
+            assert_forward_matches(&x, &weight, bias, &options, &format!("case {i}"));
         }
     }
 }
@@ -193,34 +224,8 @@ fn im2col_tiles_large_planes() {
     let weight = random::<B>([8, 64, 7, 7], 2);
     let grad = random::<B>([1, 8, 128, 128], 3);
     let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-    let y: Tensor<B, 4> = tensor(B::enco_conv2d(
-        prim(x.clone()),
-        prim(weight.clone()),
-        None,
-        options.clone(),
-    ));
-    let y_ref: Tensor<B, 4> = tensor(B::conv2d(
-        prim(x.clone()),
-        prim(weight.clone()),
-        None,
-        options.clone(),
-    ));
-    let d = max_rel_diff(y, y_ref);
-    assert!(d < 1e-5, "output differs by {d}");
-    let dw: Tensor<B, 4> = tensor(B::enco_conv2d_weight_backward(
-        prim(x.clone()),
-        prim(weight.clone()),
-        prim(grad.clone()),
-        options.clone(),
-    ));
-    let dw_ref: Tensor<B, 4> = tensor(B::conv2d_weight_backward(
-        prim(x),
-        prim(weight),
-        prim(grad),
-        options,
-    ));
-    let d = max_rel_diff(dw, dw_ref);
-    assert!(d < 1e-5, "weight gradient differs by {d}");
+    assert_forward_matches(&x, &weight, None, &options, "tiled");
+    assert_weight_grad_matches(&x, &weight, &grad, &options, "tiled");
 }
 
 #[test]
@@ -365,41 +370,10 @@ fn winograd_chunks_cross_images_and_odd_edges() {
     let weight = random::<B>([256, 256, 3, 3], 8);
     let bias = random::<B>([1, 1, 1, 256], 9).reshape([256]);
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let y: Tensor<B, 4> = tensor(B::enco_conv2d(
-        prim(x.clone()),
-        prim(weight.clone()),
-        Some(bias.clone().into_primitive().tensor()),
-        options.clone(),
-    ));
-    let y_ref: Tensor<B, 4> = tensor(B::conv2d(
-        prim(x),
-        prim(weight),
-        Some(bias.into_primitive().tensor()),
-        options,
-    ));
-    assert_eq!(y.dims(), [2, 256, 39, 37]);
-    let d = max_rel_diff(y, y_ref);
-    assert!(d < 1e-5, "output differs by {d}");
-
+    assert_forward_matches(&x, &weight, Some(&bias), &options, "chunked");
     // The weight gradient accumulates over the same chunks.
-    let x = random::<B>([2, 256, 39, 37], 10);
     let grad = random::<B>([2, 256, 39, 37], 11);
-    let weight = random::<B>([256, 256, 3, 3], 12);
-    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    let dw: Tensor<B, 4> = tensor(B::enco_conv2d_weight_backward(
-        prim(x.clone()),
-        prim(weight.clone()),
-        prim(grad.clone()),
-        options.clone(),
-    ));
-    let dw_ref: Tensor<B, 4> = tensor(B::conv2d_weight_backward(
-        prim(x),
-        prim(weight),
-        prim(grad),
-        options,
-    ));
-    let d = max_rel_diff(dw, dw_ref);
-    assert!(d < 1e-5, "weight gradient differs by {d}");
+    assert_weight_grad_matches(&x, &weight, &grad, &options, "chunked");
 }
 
 #[test]
@@ -510,4 +484,10 @@ fn convolutions_run_concurrently_inside_rayon_tasks() {
     for y in results {
         assert!(max_rel_diff(y, expected.clone()) < 1e-5);
     }
+}
+
+#[test]
+#[should_panic(expected = "reflect padding 3 needs H and W above it")]
+fn reflect_pad_beyond_the_plane_names_the_problem() {
+    let _ = ops::reflect_pad(random::<B>([1, 1, 3, 5], 160), 3);
 }
