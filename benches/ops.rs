@@ -1,5 +1,5 @@
-//! Where a generator step spends its time: the building blocks of the ResNet generator at the
-//! shapes of a phase-1 step at 128 px (batch 2), timed forward and forward + backward (the
+//! Where a training step spends its time: the building blocks of the ResNet generator at the
+//! shapes of a phase-1 step at 128 px (batch 2) and the discriminator's convolutions (batch 1), timed forward and forward + backward (the
 //! gradient of the input and of the weights, as in training), through Burn's generic operations
 //! (`Conv2d::forward`, `enco::kernels::generic`) and through the backend extension the networks
 //! use (`enco::kernels::ops`). Each time includes making the random input.
@@ -80,9 +80,9 @@ fn main() {
         .unwrap_or(128);
     let device = default_device();
     let (s, h, q) = (size, size / 2, size / 4);
-    println!("backend {NAME}; generator blocks at {size} px, batch 2 (median of 3, ms)");
+    println!("backend {NAME}; blocks at {size} px (median of 3, ms)");
     println!(
-        "| block | input | count in G | generic forward | generic fwd + bwd | enco forward | enco fwd + bwd |"
+        "| block | input | count | generic forward | generic fwd + bwd | enco forward | enco fwd + bwd |"
     );
     println!("|---|---|---|---|---|---|---|");
     let measure = |shape: [usize; 4], f: Block| {
@@ -198,4 +198,22 @@ fn main() {
         &|x| cl.forward(generic_pad(3, x)),
         &|x| enco_conv(&cl, pad(3, x), 0),
     );
+    // The discriminator's 4×4 convolutions (zero padding 1), batch 1: it runs three times a
+    // step (on the fake and the real image for its own step, on the fake for G's).
+    let d = size;
+    for (cin, cout, side) in [
+        (3, 64, d),
+        (64, 128, d / 2),
+        (128, 256, d / 4),
+        (256, 512, d / 8),
+    ] {
+        let c4 = conv(cin, cout, 4, 1);
+        row(
+            &format!("D conv 4×4 {cin}→{cout}"),
+            [1, cin, side, side],
+            3,
+            &|x| c4.forward(x),
+            &|x| enco_conv(&c4, x, 1),
+        );
+    }
 }

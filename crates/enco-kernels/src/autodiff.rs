@@ -11,7 +11,7 @@ use burn::tensor::TensorMetadata;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 
-use crate::EncoBackend;
+use crate::{AdamStep, EncoBackend};
 
 /// Registers the input and weight gradients of a convolution node with the parents that track
 /// them.
@@ -240,5 +240,31 @@ impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
     fn upsample2x(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let output = B::upsample2x(x.primitive.clone());
         unary::<B, C, _>(&x, output, (), |grad, ()| B::upsample2x_backward(grad))
+    }
+
+    fn enco_leaky_relu(x: FloatTensor<Self>, negative_slope: f64) -> FloatTensor<Self> {
+        let output = B::enco_leaky_relu(x.primitive.clone(), negative_slope);
+        unary::<B, C, _>(
+            &x,
+            output.clone(),
+            (output, negative_slope),
+            |grad, (output, negative_slope)| B::leaky_relu_backward(output, grad, negative_slope),
+        )
+    }
+
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moments: Option<(FloatTensor<Self>, FloatTensor<Self>)>,
+        step: &AdamStep,
+    ) -> (FloatTensor<Self>, (FloatTensor<Self>, FloatTensor<Self>)) {
+        let (param, (m, v)) = B::adam_step(
+            param.primitive,
+            grad.primitive,
+            moments.map(|(m, v)| (m.primitive, v.primitive)),
+            step,
+        );
+        let untracked = <Self as AutodiffBackend>::from_inner;
+        (untracked(param), (untracked(m), untracked(v)))
     }
 }

@@ -4,7 +4,7 @@ use burn::tensor::Shape;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 
-use crate::generic;
+use crate::{AdamStep, generic};
 
 /// A Burn backend with the operations EnCo's networks spend their time in.
 ///
@@ -117,6 +117,37 @@ pub trait EncoBackend: Backend {
     /// gradient of its output `[N, C, 2H, 2W]`.
     fn upsample2x_backward(grad: FloatTensor<Self>) -> FloatTensor<Self> {
         generic::upsample2x_backward::<Self>(grad)
+    }
+
+    /// `nn.LeakyReLU(negative_slope)`: `x` where `x ≥ 0`, `negative_slope · x` elsewhere.
+    fn enco_leaky_relu(x: FloatTensor<Self>, negative_slope: f64) -> FloatTensor<Self> {
+        <Self as burn::tensor::ops::ActivationOps<Self>>::leaky_relu(x, negative_slope.into())
+    }
+
+    /// The gradient of [`enco_leaky_relu`](Self::enco_leaky_relu)'s input from its output `y` and the
+    /// output gradient `g`, as PyTorch's `leaky_relu_backward`: `g` where `y > 0`,
+    /// `negative_slope · g` elsewhere (`negative_slope > 0`, so `y` has the sign of `x`).
+    fn leaky_relu_backward(
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        negative_slope: f64,
+    ) -> FloatTensor<Self> {
+        generic::leaky_relu_backward::<Self>(output, grad, negative_slope)
+    }
+
+    /// One Adam update of a parameter tensor ([`AdamStep`], spec §7.1): the parameter `param`,
+    /// its gradient `grad` and the moments `(m, v)` of the previous step (`None` before the
+    /// first) give the updated parameter and moments, each of `param`'s shape.
+    ///
+    /// Parameters and optimiser state are not tracked by autodiff; the optimiser calls this on
+    /// the inner backend.
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moments: Option<(FloatTensor<Self>, FloatTensor<Self>)>,
+        step: &AdamStep,
+    ) -> (FloatTensor<Self>, (FloatTensor<Self>, FloatTensor<Self>)) {
+        generic::adam_step::<Self>(param, grad, moments, step)
     }
 }
 

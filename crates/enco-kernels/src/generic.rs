@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor, PadMode};
-use burn::tensor::{Shape, TensorData, TensorPrimitive};
+use burn::tensor::{Shape, TensorData, TensorMetadata, TensorPrimitive};
 
 /// The blur taps `[1, 2, 1] / 4` of `Downsample` along one axis (spec §1.3).
 pub(crate) const BLUR_TAPS: [f32; 3] = [0.25, 0.5, 0.25];
@@ -223,4 +223,60 @@ fn upsample_axis_adjoint<B: Backend>(grad: Tensor<B, 4>, axis: usize) -> Tensor<
         (next_even, prev_odd)
     };
     (even + odd) * 0.75 + (next_even + prev_odd) * 0.25
+}
+
+/// One Adam update as Burn's `Adam` computes it, one tensor operation at a time
+/// ([`AdamStep`](crate::AdamStep)); `moments` `(m, v)` is `None` before the first step.
+///
+/// Returns the updated parameter and moments, each of the parameter's shape.
+pub fn adam_step<B: Backend>(
+    param: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    moments: Option<(FloatTensor<B>, FloatTensor<B>)>,
+    step: &crate::AdamStep,
+) -> (FloatTensor<B>, (FloatTensor<B>, FloatTensor<B>)) {
+    let shape = param.shape();
+    let flat = |x: FloatTensor<B>| {
+        let len = x.shape().num_elements();
+        Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(B::float_reshape(
+            x,
+            Shape::new([len]),
+        )))
+    };
+    let unflat = |x: Tensor<B, 1>| B::float_reshape(x.into_primitive().tensor(), shape.clone());
+    let grad = flat(grad);
+    let (m, v) = match moments {
+        Some((m, v)) => (
+            flat(m)
+                .mul_scalar(step.beta_1)
+                .add(grad.clone().mul_scalar(1.0 - step.beta_1)),
+            flat(v)
+                .mul_scalar(step.beta_2)
+                .add(grad.square().mul_scalar(1.0 - step.beta_2)),
+        ),
+        None => (
+            grad.clone().mul_scalar(1.0 - step.beta_1),
+            grad.square().mul_scalar(1.0 - step.beta_2),
+        ),
+    };
+    let (combined, epsilon) = step.bias_corrections();
+    let delta = m
+        .clone()
+        .mul_scalar(combined)
+        .div(v.clone().sqrt().add_scalar(epsilon));
+    let param = flat(param) - delta.mul_scalar(step.learning_rate);
+    (unflat(param), (unflat(m), unflat(v)))
+}
+
+/// Adjoint of `nn.LeakyReLU` from its output `y`: `g` where `y > 0`, `negative_slope · g`
+/// elsewhere (PyTorch's `leaky_relu_backward`).
+pub fn leaky_relu_backward<B: Backend>(
+    output: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    negative_slope: f64,
+) -> FloatTensor<B> {
+    let y = tensor::<B>(output);
+    let g = tensor::<B>(grad);
+    let scaled = g.clone().mul_scalar(negative_slope);
+    primitive(g.mask_where(y.lower_equal_elem(0.0), scaled))
 }

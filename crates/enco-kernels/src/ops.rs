@@ -64,3 +64,15 @@ pub fn reflect_pad<B: EncoBackend>(x: Tensor<B, 4>, padding: usize) -> Tensor<B,
     );
     Tensor::from_primitive(TensorPrimitive::Float(B::reflect_pad(float(x), padding)))
 }
+
+/// `nn.LeakyReLU(negative_slope)` through [`EncoBackend::enco_leaky_relu`]: one node whose backward
+/// pass is a single [`EncoBackend::leaky_relu_backward`].
+pub fn leaky_relu<B: EncoBackend, const D: usize>(
+    x: Tensor<B, D>,
+    negative_slope: f64,
+) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::enco_leaky_relu(
+        float(x),
+        negative_slope,
+    )))
+}

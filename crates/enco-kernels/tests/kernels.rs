@@ -46,7 +46,7 @@ struct Case {
     dilation: usize,
 }
 
-const CASES: [Case; 6] = [
+const CASES: [Case; 7] = [
     // ResBlock 3×3 after an explicit reflect pad.
     Case {
         input: [2, 16, 10, 10],
@@ -69,6 +69,16 @@ const CASES: [Case; 6] = [
     Case {
         input: [2, 3, 9, 12],
         out_channels: 5,
+        kernel: 4,
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+    },
+    // The PatchGAN's inner 4×4 layers: Winograd F(2×2, 4×4) forward, input gradient and
+    // weight gradient (≥ 128 channels each way, ≥ 256 tiles), odd output sizes.
+    Case {
+        input: [1, 128, 34, 33],
+        out_channels: 128,
         kernel: 4,
         stride: 1,
         padding: 1,
@@ -263,7 +273,8 @@ fn autodiff_conv_node_matches_burns_conv() {
         };
         let (y, dx, dw, db) = run(true);
         let (y_ref, dx_ref, dw_ref, db_ref) = run(false);
-        assert!(max_rel_diff(y, y_ref) < 1e-6);
+        let d = max_rel_diff(y, y_ref);
+        assert!(d < 1e-6, "output differs by {d}");
         assert!(max_rel_diff(dx, dx_ref) < 1e-5);
         assert_eq!(dw.is_some(), train_weight);
         assert_eq!(db.is_some(), with_bias);
@@ -364,16 +375,23 @@ fn autodiff_resampler_nodes_use_the_adjoints() {
 
 #[test]
 fn winograd_chunks_cross_images_and_odd_edges() {
-    // 20 × 19 output tiles per image, 512 tiles per chunk at 256 + 256 channels: the second
+    // 24 × 23 output tiles per image, 512 tiles per chunk at 256 + 256 channels: the second
     // chunk starts inside the first image's tiles and ends in the second image's.
-    let x = random::<B>([2, 256, 39, 37], 7);
+    let x = random::<B>([2, 256, 47, 45], 7);
     let weight = random::<B>([256, 256, 3, 3], 8);
     let bias = random::<B>([1, 1, 1, 256], 9).reshape([256]);
     let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
     assert_forward_matches(&x, &weight, Some(&bias), &options, "chunked");
     // The weight gradient accumulates over the same chunks.
-    let grad = random::<B>([2, 256, 39, 37], 11);
+    let grad = random::<B>([2, 256, 47, 45], 11);
     assert_weight_grad_matches(&x, &weight, &grad, &options, "chunked");
+
+    // F(2×2, 4×4): 16 × 15 tiles per image, 327 tiles per chunk.
+    let x = random::<B>([2, 256, 33, 31], 12);
+    let weight = random::<B>([256, 256, 4, 4], 13);
+    assert_forward_matches(&x, &weight, Some(&bias), &options, "chunked 4×4");
+    let grad = random::<B>([2, 256, 32, 30], 14);
+    assert_weight_grad_matches(&x, &weight, &grad, &options, "chunked 4×4");
 }
 
 #[test]
@@ -490,4 +508,82 @@ fn convolutions_run_concurrently_inside_rayon_tasks() {
 #[should_panic(expected = "reflect padding 3 needs H and W above it")]
 fn reflect_pad_beyond_the_plane_names_the_problem() {
     let _ = ops::reflect_pad(random::<B>([1, 1, 3, 5], 160), 3);
+}
+
+#[test]
+fn adam_step_matches_the_generic_update_over_steps() {
+    let adam = |time| enco_kernels::AdamStep {
+        learning_rate: 2e-4,
+        beta_1: 0.5,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+        time,
+    };
+    // More elements than one parallel chunk, and not a multiple of it.
+    let shape = [3, 7, 61, 73];
+    let initial = random::<B>(shape, 40);
+    let mut fused = (prim(initial.clone()), None);
+    let mut reference = (prim(initial.clone()), None);
+    for time in 1..=3 {
+        let grad = random::<B>(shape, 40 + time as u64);
+        let (param, moments) = B::adam_step(fused.0, prim(grad.clone()), fused.1, &adam(time));
+        fused = (param, Some(moments));
+        let (param, moments) =
+            generic::adam_step::<B>(reference.0, prim(grad), reference.1, &adam(time));
+        reference = (param, Some(moments));
+        let (m, v) = fused.1.clone().unwrap();
+        let (m_ref, v_ref) = reference.1.clone().unwrap();
+        assert_eq!(max_rel_diff::<4>(tensor(m), tensor(m_ref)), 0.0);
+        assert_eq!(max_rel_diff::<4>(tensor(v), tensor(v_ref)), 0.0);
+        let step = max_rel_diff::<4>(tensor(fused.0.clone()), tensor(reference.0.clone()));
+        assert!(step <= 1e-7, "step {time}: parameters differ by {step}");
+    }
+    // The parameters moved: each step changes them by about the learning rate.
+    let moved = max_rel_diff::<4>(tensor(fused.0), initial);
+    assert!(moved > 1e-4, "parameters did not move ({moved})");
+}
+
+#[test]
+fn autodiff_adam_step_is_untracked() {
+    let shape = [2, 3, 4, 5];
+    let adam = enco_kernels::AdamStep {
+        learning_rate: 0.1,
+        beta_1: 0.9,
+        beta_2: 0.99,
+        epsilon: 1e-8,
+        time: 1,
+    };
+    let param = random::<A>(shape, 7).require_grad();
+    let grad = random::<A>(shape, 8);
+    let (updated, _) = A::adam_step(prim(param.clone()), prim(grad.clone()), None, &adam);
+    let updated: Tensor<A, 4> = tensor(updated);
+    assert!(!updated.is_require_grad());
+    // First step: θ − lr·sign(g) up to ε (m/√v = g·(1 − β₁)/(|g|·√(1 − β₂)) · c = sign(g)).
+    let expected = param.inner() - grad.inner().sign() * 0.1;
+    let diff = max_rel_diff::<4>(updated.inner(), expected);
+    assert!(diff < 1e-5, "first Adam step off by {diff}");
+}
+
+#[test]
+fn leaky_relu_node_matches_burns_activation_and_its_gradient() {
+    let shape = [2, 5, 33, 47];
+    let x = random::<A>(shape, 50).require_grad();
+    let target = random::<A>(shape, 51);
+    let y = ops::leaky_relu(x.clone(), 0.2);
+    let y_ref = burn::tensor::activation::leaky_relu(x.clone(), 0.2);
+    assert_eq!(max_rel_diff(y.clone().inner(), y_ref.clone().inner()), 0.0);
+    let gx = x.grad(&(y * target.clone()).sum().backward()).unwrap();
+    let gx_ref = x.grad(&(y_ref * target).sum().backward()).unwrap();
+    assert_eq!(max_rel_diff(gx, gx_ref), 0.0);
+
+    // The flex adjoint against the generic one, on an output with zeros.
+    let output = prim(burn::tensor::activation::relu(random::<B>(shape, 52)));
+    let grad = random::<B>(shape, 53);
+    let dx: Tensor<B, 4> = tensor(B::leaky_relu_backward(
+        output.clone(),
+        prim(grad.clone()),
+        0.2,
+    ));
+    let dx_ref: Tensor<B, 4> = tensor(generic::leaky_relu_backward::<B>(output, prim(grad), 0.2));
+    assert_eq!(max_rel_diff(dx, dx_ref), 0.0);
 }

@@ -33,7 +33,7 @@ pub enum Layer<B: EncoBackend> {
     InstanceNorm(InstanceNorm2d),
     /// `nn.ReLU`.
     Relu(Relu),
-    /// `nn.LeakyReLU`.
+    /// `nn.LeakyReLU`, run as one node of the backend extension (`enco_kernels::ops::leaky_relu`).
     LeakyRelu(LeakyRelu),
     /// `nn.Tanh`.
     Tanh(Tanh),
@@ -55,7 +55,7 @@ impl<B: EncoBackend> Layer<B> {
             Layer::ConvTranspose(m) => m.forward(x),
             Layer::InstanceNorm(m) => m.forward(x),
             Layer::Relu(m) => m.forward(x),
-            Layer::LeakyRelu(m) => m.forward(x),
+            Layer::LeakyRelu(m) => enco_kernels::ops::leaky_relu(x, m.negative_slope),
             Layer::Tanh(m) => m.forward(x),
             Layer::Downsample(m) => m.forward(x),
             Layer::Upsample(m) => m.forward(x),

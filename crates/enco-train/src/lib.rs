@@ -1,6 +1,7 @@
 //! EnCo training: the model (G, D, heads), the losses of one iteration, and the training step
 //! with three Adam optimisers and their own learning rates (spec §5–§7).
 
+mod adam;
 mod checkpoint;
 mod config;
 mod error;
@@ -11,6 +12,7 @@ mod run;
 mod schedule;
 mod step;
 
+pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
     TrainingPosition, checkpoint_config, load_checkpoint, load_generator, prune_checkpoints,
     save_checkpoint,

@@ -1,27 +1,28 @@
 //! One full EnCo training iteration with three Adam optimisers (spec §6, §7.1).
 
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use enco_nn::EncoAutodiffBackend;
 use enco_nn::{EncoHeads, NLayerDiscriminator, ResnetGenerator};
 use rand::Rng;
 
+use crate::adam::{FusedAdam, FusedAdamConfig};
 use crate::config::EncoConfig;
 use crate::error::TrainError;
 use crate::model::EncoModel;
 
 /// Adam as the official code uses it: `torch.optim.Adam(β₁, β₂, eps)`, no weight decay
-/// (spec §7.1). Burn's defaults (β₁ 0.9, ε 1e-5) differ, so both are set explicitly.
-pub fn official_adam(config: &EncoConfig) -> AdamConfig {
-    AdamConfig::new()
+/// (spec §7.1), with the β and ε of `config`.
+pub fn official_adam(config: &EncoConfig) -> FusedAdamConfig {
+    FusedAdamConfig::new()
         .with_beta_1(config.beta1)
         .with_beta_2(config.beta2)
         .with_epsilon(config.adam_epsilon)
 }
 
 /// The Adam optimiser of one network.
-pub type AdamOf<M, B> = OptimizerAdaptor<Adam, M, B>;
+pub type AdamOf<M, B> = OptimizerAdaptor<FusedAdam, M, B>;
 
 /// The state of [`AdamOf`], as stored in checkpoints.
 pub type AdamRecord<M, B> = <AdamOf<M, B> as Optimizer<M, B>>::Record;
@@ -84,12 +85,9 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
     /// Restores the optimiser states (G, D, heads), e.g. from a checkpoint.
     pub fn load_optimizer_records(
         &mut self,
-        g: <OptimizerAdaptor<Adam, ResnetGenerator<B>, B> as Optimizer<ResnetGenerator<B>, B>>::Record,
-        d: <OptimizerAdaptor<Adam, NLayerDiscriminator<B>, B> as Optimizer<
-            NLayerDiscriminator<B>,
-            B,
-        >>::Record,
-        f: <OptimizerAdaptor<Adam, EncoHeads<B>, B> as Optimizer<EncoHeads<B>, B>>::Record,
+        g: AdamRecord<ResnetGenerator<B>, B>,
+        d: AdamRecord<NLayerDiscriminator<B>, B>,
+        f: AdamRecord<EncoHeads<B>, B>,
     ) {
         let optim_g = std::mem::replace(&mut self.optim_g, official_adam(&self.config).init());
         self.optim_g = optim_g.load_record(g);

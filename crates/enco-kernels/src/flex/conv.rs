@@ -7,6 +7,8 @@
 
 use std::cell::RefCell;
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// Floats in one column tile (16 MiB).
@@ -31,6 +33,19 @@ pub(crate) fn with_columns<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T 
         }
         Err(_) => f(&mut vec![0f32; len]),
     })
+}
+
+/// A vector of `len` floats written by `fill`, without zero-filling it first.
+///
+/// # Safety
+///
+/// `fill` must initialise every element of the slice it is given.
+pub(crate) unsafe fn filled_by(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len);
+    fill(&mut out.spare_capacity_mut()[..len]);
+    // SAFETY: `fill` initialised the first `len` elements (the caller's obligation).
+    unsafe { out.set_len(len) };
+    out
 }
 
 /// The geometry of a convolution: input `[N, C_in, H, W]`, output `[N, C_out, H', W']`.

@@ -1,9 +1,13 @@
-//! [`EncoBackend`] for the `flex` CPU backend. Convolutions go to Winograd F(2×2, 3×3) for 3×3
-//! stride-1 kernels, to direct kernels for ≤ 4 output channels, and to tiled im2col + GEMM
-//! otherwise; the input gradient of a stride-1 convolution is the convolution of the output
-//! gradient with the flipped kernel. Instance norm, reflect padding and the resamplers are single
-//! passes over each plane. Other dtypes and geometries fall back to Burn's flex operations.
+//! [`EncoBackend`] for the `flex` CPU backend. Convolutions go to direct kernels for ≤ 4 output
+//! channels, to Winograd F(2×2, 3×3) for 3×3 stride-1 kernels and F(2×2, 4×4) for the wide 4×4
+//! stride-1 ones (see `winograd::applies`), and to
+//! tiled im2col + GEMM otherwise; the input gradient of a stride-1 convolution is the convolution
+//! of the output gradient with the flipped kernel. Instance norm, reflect padding, the resamplers
+//! and the LeakyReLU adjoint are single passes over each plane; the Adam update is one pass, in
+//! place. Other dtypes and geometries fall back to Burn's flex operations.
 
+mod activation;
+mod adam;
 mod conv;
 mod direct;
 mod norm;
@@ -16,13 +20,19 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
 use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
 
-use crate::EncoBackend;
+use crate::{AdamStep, EncoBackend};
 
 /// A contiguous f32 copy (or view) of a flex tensor's data, with its shape.
 fn f32_data(tensor: &FlexTensor) -> (FlexTensor, [usize; 4]) {
     let tensor = tensor.to_contiguous();
     let dims: [usize; 4] = tensor.shape().dims();
     (tensor, dims)
+}
+
+/// `tensor` in a contiguous layout, owning its storage alone when nothing else shares it (so that
+/// [`FlexTensor::storage_mut`] updates it in place instead of copying).
+fn into_contiguous(tensor: FlexTensor) -> FlexTensor {
+    tensor.to_contiguous()
 }
 
 fn from_vec(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
@@ -83,7 +93,7 @@ impl EncoBackend for Flex {
         };
         let kernel = if direct::applies(&geometry) {
             direct::forward
-        } else if winograd::applies(&geometry) {
+        } else if winograd::applies(&geometry, winograd::Pass::Forward) {
             winograd::forward
         } else {
             conv::forward
@@ -155,7 +165,7 @@ impl EncoBackend for Flex {
         };
         let kernel = if direct::applies(&geometry) {
             direct::weight_grad
-        } else if winograd::applies(&geometry) {
+        } else if winograd::applies(&geometry, winograd::Pass::WeightGrad) {
             winograd::weight_grad
         } else {
             conv::weight_grad
@@ -270,5 +280,59 @@ impl EncoBackend for Flex {
             resample::upsample2x_backward(grad.storage::<f32>(), [n, c, h, w]),
             [n, c, h / 2, w / 2],
         )
+    }
+
+    fn leaky_relu_backward(
+        output: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        negative_slope: f64,
+    ) -> FloatTensor<Self> {
+        if output.dtype() != DType::F32 || grad.dtype() != DType::F32 {
+            return crate::generic::leaky_relu_backward::<Self>(output, grad, negative_slope);
+        }
+        let shape = output.shape();
+        let output = output.to_contiguous();
+        let grad = grad.to_contiguous();
+        from_vec(
+            activation::leaky_relu_backward(
+                output.storage::<f32>(),
+                grad.storage::<f32>(),
+                negative_slope as f32,
+            ),
+            shape,
+        )
+    }
+
+    fn adam_step(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moments: Option<(FloatTensor<Self>, FloatTensor<Self>)>,
+        step: &AdamStep,
+    ) -> (FloatTensor<Self>, (FloatTensor<Self>, FloatTensor<Self>)) {
+        let moments_f32 = moments
+            .as_ref()
+            .is_none_or(|(m, v)| m.dtype() == DType::F32 && v.dtype() == DType::F32);
+        let all_f32 = param.dtype() == DType::F32 && grad.dtype() == DType::F32 && moments_f32;
+        if !all_f32 {
+            return crate::generic::adam_step::<Self>(param, grad, moments, step);
+        }
+        let shape = param.shape();
+        let mut param = into_contiguous(param);
+        let grad = into_contiguous(grad);
+        let (mut m, mut v) = match moments {
+            Some((m, v)) => (into_contiguous(m), into_contiguous(v)),
+            None => (
+                FlexTensor::zeros(shape.clone(), DType::F32),
+                FlexTensor::zeros(shape, DType::F32),
+            ),
+        };
+        adam::adam_step(
+            param.storage_mut::<f32>(),
+            grad.storage::<f32>(),
+            m.storage_mut::<f32>(),
+            v.storage_mut::<f32>(),
+            step,
+        );
+        (param, (m, v))
     }
 }
