@@ -9,7 +9,8 @@
 /// ```
 ///
 /// which is PyTorch's `θ − lr/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + ε)` rearranged as Burn's
-/// `Adam` computes it; `m` and `v` start at zero and `t` counts from 1.
+/// `Adam` computes it (the generic implementation is Burn's `Adam` itself; the flex kernel does
+/// the same operations in the same order); `m` and `v` start at zero and `t` counts from 1.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamStep {
     /// The learning rate `lr` of this step.

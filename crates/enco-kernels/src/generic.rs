@@ -2,6 +2,7 @@
 //! defaults of [`EncoBackend`](crate::EncoBackend) and the reference the specialised kernels are
 //! tested against.
 
+use burn::optim::{AdamConfig, AdamState, AdaptiveMomentumState, SimpleOptimizer};
 use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor, PadMode};
 use burn::tensor::{Shape, TensorData, TensorMetadata, TensorPrimitive};
@@ -225,8 +226,8 @@ fn upsample_axis_adjoint<B: Backend>(grad: Tensor<B, 4>, axis: usize) -> Tensor<
     (even + odd) * 0.75 + (next_even + prev_odd) * 0.25
 }
 
-/// One Adam update as Burn's `Adam` computes it, one tensor operation at a time
-/// ([`AdamStep`](crate::AdamStep)); `moments` `(m, v)` is `None` before the first step.
+/// One Adam update by Burn's own `Adam` ([`AdamStep`](crate::AdamStep)); `moments` `(m, v)` is
+/// `None` before the first step.
 ///
 /// Returns the updated parameter and moments, each of the parameter's shape.
 pub fn adam_step<B: Backend>(
@@ -244,28 +245,22 @@ pub fn adam_step<B: Backend>(
         )))
     };
     let unflat = |x: Tensor<B, 1>| B::float_reshape(x.into_primitive().tensor(), shape.clone());
-    let grad = flat(grad);
-    let (m, v) = match moments {
-        Some((m, v)) => (
-            flat(m)
-                .mul_scalar(step.beta_1)
-                .add(grad.clone().mul_scalar(1.0 - step.beta_1)),
-            flat(v)
-                .mul_scalar(step.beta_2)
-                .add(grad.square().mul_scalar(1.0 - step.beta_2)),
-        ),
-        None => (
-            grad.clone().mul_scalar(1.0 - step.beta_1),
-            grad.square().mul_scalar(1.0 - step.beta_2),
-        ),
-    };
-    let (combined, epsilon) = step.bias_corrections();
-    let delta = m
-        .clone()
-        .mul_scalar(combined)
-        .div(v.clone().sqrt().add_scalar(epsilon));
-    let param = flat(param) - delta.mul_scalar(step.learning_rate);
-    (unflat(param), (unflat(m), unflat(v)))
+    let adam = AdamConfig::new()
+        .with_beta_1(step.beta_1)
+        .with_beta_2(step.beta_2)
+        .with_epsilon(step.epsilon)
+        .build();
+    // Burn's state counts the steps taken so far; `step.time` is the count after this one.
+    let state = moments.map(|(m, v)| {
+        let previous = step.time.saturating_sub(1);
+        AdamState::new(AdaptiveMomentumState::new(previous, flat(m), flat(v)))
+    });
+    let (param, state) = adam.step(step.learning_rate, flat(param), flat(grad), state);
+    let AdamState { momentum } = state.expect("Burn's Adam always returns its state");
+    (
+        unflat(param),
+        (unflat(momentum.moment_1), unflat(momentum.moment_2)),
+    )
 }
 
 /// Adjoint of `nn.LeakyReLU` from its output `y`: `g` where `y > 0`, `negative_slope · g`

@@ -40,8 +40,8 @@ impl FusedAdamConfig {
 /// [`EncoBackend::adam_step`]: the flex backend reads the parameter, gradient and both moments
 /// once and writes them back in place, where Burn's `Adam` runs a dozen tensor operations, each
 /// allocating a tensor. It computes what Burn's `Adam` computes (the same operations in the same
-/// order, see [`AdamStep`]) and keeps its state in Burn's [`AdamState`], so optimiser records
-/// (checkpoints) are the same as Burn's `Adam`'s.
+/// order, see [`AdamStep`]; backends without a kernel run Burn's `Adam` itself) and keeps its
+/// state in Burn's [`AdamState`].
 #[derive(Clone, Debug)]
 pub struct FusedAdam {
     beta_1: f32,

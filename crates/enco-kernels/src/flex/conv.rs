@@ -6,7 +6,6 @@
 //! whatever the image size, each tile accumulated into `dW` by one GEMM.
 
 use std::cell::RefCell;
-
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;

@@ -46,6 +46,11 @@ pub(crate) fn instance_norm_backward(
     grad: &[f32],
     plane: usize,
 ) -> Vec<f32> {
+    // Every chunk of `dx` must meet a plane of each input for `fill_dx` to write it.
+    assert!(
+        output.len() == grad.len() && inv_std.len() * plane == grad.len(),
+        "instance-norm adjoint: output, gradient and statistics sizes differ"
+    );
     let fill_dx = |dx: &mut [MaybeUninit<f32>]| {
         dx.par_chunks_mut(plane)
             .zip(output.par_chunks(plane).zip(grad.par_chunks(plane)))

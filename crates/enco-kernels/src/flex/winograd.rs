@@ -73,7 +73,7 @@ fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
     match g.kernel {
         [3, 3] => Some(Variant::F3),
         [4, 4] if g.input[1] >= F4_MIN_INPUT_CHANNELS => {
-            let tiles = Tiling::new(g, 25, 2).total;
+            let tiles = Tiling::new(g).total;
             (pass == Pass::WeightGrad || tiles >= F4_MIN_FORWARD_TILES).then_some(Variant::F4)
         }
         _ => None,
@@ -91,8 +91,8 @@ pub(crate) fn applies(g: &Geometry, pass: Pass) -> bool {
 /// the forward pass.
 pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     match variant(g, Pass::Forward) {
-        Some(Variant::F4) => forward_with::<F4, 5, 4, 2>(x, weight, bias, g),
-        _ => forward_with::<F3, 4, 3, 2>(x, weight, bias, g),
+        Some(Variant::F4) => forward_with::<F4, 5, 4>(x, weight, bias, g),
+        _ => forward_with::<F3, 4, 3>(x, weight, bias, g),
     }
 }
 
@@ -100,14 +100,16 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
 /// for the weight gradient.
 pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
     match variant(g, Pass::WeightGrad) {
-        Some(Variant::F4) => weight_grad_with::<F4, 5, 4, 2>(x, grad, g),
-        _ => weight_grad_with::<F3, 4, 3, 2>(x, grad, g),
+        Some(Variant::F4) => weight_grad_with::<F4, 5, 4>(x, grad, g),
+        _ => weight_grad_with::<F3, 4, 3>(x, grad, g),
     }
 }
 
-/// The five transforms of a scheme F(M×M, R×R) with α×α input tiles, `A = α = M + R − 1`
-/// (both schemes here have M = 2).
-trait Scheme<const A: usize, const R: usize, const M: usize> {
+/// The side of an output tile: both schemes compute 2×2 outputs per tile.
+const M: usize = 2;
+
+/// The five transforms of a scheme F(2×2, R×R) with α×α input tiles, `A = α = R + 1`.
+trait Scheme<const A: usize, const R: usize> {
     /// `G g Gᵀ` of one R×R kernel (row-major).
     fn kernel(k: &[f32]) -> [[f32; A]; A];
     /// `Bᵀ d B` of one input tile.
@@ -123,7 +125,7 @@ trait Scheme<const A: usize, const R: usize, const M: usize> {
 /// F(2×2, 3×3) with Lavin's transforms, written out.
 struct F3;
 
-impl Scheme<4, 3, 2> for F3 {
+impl Scheme<4, 3> for F3 {
     #[inline(always)]
     fn kernel(k: &[f32]) -> [[f32; 4]; 4] {
         let mut gg = [[0f32; 3]; 4];
@@ -282,7 +284,7 @@ fn sandwich<const P: usize, const Q: usize>(
     out
 }
 
-impl Scheme<5, 4, 2> for F4 {
+impl Scheme<5, 4> for F4 {
     #[inline(always)]
     fn kernel(k: &[f32]) -> [[f32; 5]; 5] {
         let mut kernel = [[0f32; 4]; 4];
@@ -318,19 +320,16 @@ struct Tiling {
     tiles_w: usize,
     tiles_per_image: usize,
     total: usize,
-    /// Transform positions per tile, α².
-    positions: usize,
 }
 
 impl Tiling {
-    fn new(g: &Geometry, positions: usize, m: usize) -> Self {
+    fn new(g: &Geometry) -> Self {
         let [batch, _, h_out, w_out] = g.output;
-        let (tiles_h, tiles_w) = (h_out.div_ceil(m), w_out.div_ceil(m));
+        let (tiles_h, tiles_w) = (h_out.div_ceil(M), w_out.div_ceil(M));
         Self {
             tiles_w,
             tiles_per_image: tiles_h * tiles_w,
             total: batch * tiles_h * tiles_w,
-            positions,
         }
     }
 
@@ -340,9 +339,10 @@ impl Tiling {
         (img, rem / self.tiles_w, rem % self.tiles_w)
     }
 
-    /// Tiles per chunk for `channels` transformed channels (inputs plus outputs).
-    fn chunk(&self, channels: usize) -> usize {
-        (CHUNK / (self.positions * channels)).clamp(16, self.total.max(16))
+    /// Tiles per chunk for `channels` transformed channels (inputs plus outputs) of
+    /// `positions` (α²) values each.
+    fn chunk(&self, positions: usize, channels: usize) -> usize {
+        (CHUNK / (positions * channels)).clamp(16, self.total.max(16))
     }
 }
 
@@ -355,7 +355,7 @@ fn leading(tc: usize) -> usize {
 
 /// `V [C_in][α²][ld]`: `Bᵀ d B` of the input tiles `t0..t0 + tc` (zero outside the input), with
 /// `ld = leading(tc)`.
-fn transform_inputs<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize>(
+fn transform_inputs<S: Scheme<A, R>, const A: usize, const R: usize>(
     x: &[f32],
     g: &Geometry,
     tiling: &Tiling,
@@ -372,7 +372,7 @@ fn transform_inputs<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
             for t in 0..tc {
                 let (img, ty, tx) = tiling.locate(t0 + t);
                 let plane = &x[(img * c_in + ci) * h * w..][..h * w];
-                let d = input_tile::<A, M>(plane, [h, w], [ty, tx], [ph, pw]);
+                let d = input_tile::<A>(plane, [h, w], [ty, tx], [ph, pw]);
                 let v = S::input(&d);
                 for r in 0..A {
                     for c in 0..A {
@@ -385,7 +385,7 @@ fn transform_inputs<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
 
 /// The α×α input tile of output tile `(ty, tx)` in a `[h, w]` plane with zero padding `pad`.
 #[inline(always)]
-fn input_tile<const A: usize, const M: usize>(
+fn input_tile<const A: usize>(
     plane: &[f32],
     [h, w]: [usize; 2],
     [ty, tx]: [usize; 2],
@@ -419,7 +419,7 @@ fn input_tile<const A: usize, const M: usize>(
 
 /// `y [N, C_out, H', W']` of `y = conv(x, W) + bias` for an R×R stride-1 kernel with zero
 /// padding `g.padding`, by scheme `S`.
-fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize>(
+fn forward_with<S: Scheme<A, R>, const A: usize, const R: usize>(
     x: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
@@ -430,7 +430,7 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
     let taps = R * R;
     let c_in = g.input[1];
     let [batch, c_out, h_out, w_out] = g.output;
-    let tiling = Tiling::new(g, p, M);
+    let tiling = Tiling::new(g);
     let (tiles_w, tiles_per_image, total_tiles) =
         (tiling.tiles_w, tiling.tiles_per_image, tiling.total);
 
@@ -453,7 +453,7 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
     let u = unsafe { filled_by(c_out * p * c_in, fill_u) };
 
     let plane_out = h_out * w_out;
-    let chunk = tiling.chunk(c_in + c_out);
+    let chunk = tiling.chunk(p, c_in + c_out);
     let ld_max = leading(chunk);
     let fill_y = |y: &mut [MaybeUninit<f32>]| {
         with_columns((c_in + c_out) * p * ld_max, |buffer| {
@@ -463,7 +463,7 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
                 let tc = chunk.min(total_tiles - t0);
                 let ld = leading(tc);
                 // V [C_in][P][ld].
-                transform_inputs::<S, A, R, M>(x, g, &tiling, t0, tc, &mut v[..c_in * p * ld]);
+                transform_inputs::<S, A, R>(x, g, &tiling, t0, tc, &mut v[..c_in * p * ld]);
                 // M_ξ = U_ξ · V_ξ for the P positions ξ, one single-threaded GEMM per task;
                 // M [C_out][P][ld].
                 let m_ptr = SharedMut(m.as_mut_ptr());
@@ -544,7 +544,7 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
 /// `V = Bᵀ d B` of the input tiles and `Z = A dY_tile Aᵀ` of the output-gradient tiles, the
 /// gradient of the kernel transforms is `dU_ξ = Σ_tiles Z_ξ · V_ξᵀ` (one GEMM of
 /// `[C_out × tiles] · [tiles × C_in]` per position ξ), and `dW = Gᵀ dU G`.
-fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize>(
+fn weight_grad_with<S: Scheme<A, R>, const A: usize, const R: usize>(
     x: &[f32],
     grad: &[f32],
     g: &Geometry,
@@ -554,7 +554,7 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
     let taps = R * R;
     let c_in = g.input[1];
     let [_, c_out, h_out, w_out] = g.output;
-    let tiling = Tiling::new(g, p, M);
+    let tiling = Tiling::new(g);
     let plane_out = h_out * w_out;
     if tiling.total == 0 {
         return vec![0.0; c_out * c_in * taps];
@@ -562,7 +562,7 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
     // dU [P][C_in][C_out] (C_out contiguous: the GEMM's column-major destination); the first
     // chunk's GEMMs write it (`read_dst` false), later ones accumulate.
     let mut du: Vec<f32> = Vec::with_capacity(p * c_in * c_out);
-    let chunk = tiling.chunk(c_in + c_out);
+    let chunk = tiling.chunk(p, c_in + c_out);
     let ld_max = leading(chunk);
     with_columns((c_in + c_out) * p * ld_max, |buffer| {
         let (v, z) = buffer.split_at_mut(c_in * p * ld_max);
@@ -571,7 +571,7 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
             let tc = chunk.min(tiling.total - t0);
             let ld = leading(tc);
             // V [C_in][P][ld].
-            transform_inputs::<S, A, R, M>(x, g, &tiling, t0, tc, &mut v[..c_in * p * ld]);
+            transform_inputs::<S, A, R>(x, g, &tiling, t0, tc, &mut v[..c_in * p * ld]);
             // Z [tc][P][C_out]: output channels contiguous, one tile per task.
             z[..tc * p * c_out]
                 .par_chunks_mut(p * c_out)
