@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo bench --bench train_step                               # flex, 128 and 256 px
 //! cargo bench --bench train_step -- --sizes 128 --iters 5
+//! cargo bench --bench train_step -- --sizes 128 --phases 2   # one phase (e.g. under a profiler)
 //! cargo bench --bench train_step --no-default-features --features cuda
 //! ```
 //!
@@ -23,6 +24,7 @@ use rand::SeedableRng;
 
 struct Args {
     sizes: Vec<usize>,
+    phases: Vec<u8>,
     iters: usize,
     warmup: usize,
 }
@@ -30,6 +32,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut args = Args {
         sizes: vec![128, 256],
+        phases: vec![1, 2],
         iters: 3,
         warmup: 1,
     };
@@ -38,6 +41,12 @@ fn parse_args() -> Args {
         match arg.as_str() {
             "--sizes" => {
                 args.sizes = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
+                    .unwrap_or_default()
+            }
+            "--phases" => {
+                args.phases = it
                     .next()
                     .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
                     .unwrap_or_default()
@@ -106,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &device,
             )
         };
-        for phase in [1u8, 2] {
+        for &phase in &args.phases {
             let identity = phase == 1;
             let mut times = Vec::new();
             for i in 0..args.warmup + args.iters {

@@ -135,12 +135,14 @@ fn assert_forward_matches(
     assert!(d < 1e-5, "{what}: output differs by {d}");
 }
 
-/// Asserts that `enco_conv2d_weight_backward` matches Burn's `conv2d_weight_backward`.
-fn assert_weight_grad_matches(
+/// Asserts that the gradient `enco` computes (`B::enco_conv2d_weight_backward`,
+/// `B::enco_conv2d_x_backward`) matches the one `burn` computes.
+fn assert_grad_matches(
     x: &Tensor<B, 4>,
     weight: &Tensor<B, 4>,
     grad: &Tensor<B, 4>,
     options: &ConvOptions<2>,
+    (enco, burn): (ConvGrad, ConvGrad),
     what: &str,
 ) {
     let run = |f: ConvGrad| -> Tensor<B, 4> {
@@ -151,11 +153,8 @@ fn assert_weight_grad_matches(
             options.clone(),
         ))
     };
-    let d = max_rel_diff(
-        run(B::enco_conv2d_weight_backward),
-        run(B::conv2d_weight_backward),
-    );
-    assert!(d < 1e-5, "{what}: weight gradient differs by {d}");
+    let d = max_rel_diff(run(enco), run(burn));
+    assert!(d < 1e-5, "{what} gradient differs by {d}");
 }
 
 #[test]
@@ -235,7 +234,11 @@ fn im2col_tiles_large_planes() {
     let grad = random::<B>([1, 8, 128, 128], 3);
     let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
     assert_forward_matches(&x, &weight, None, &options, "tiled");
-    assert_weight_grad_matches(&x, &weight, &grad, &options, "tiled");
+    let pair = (
+        B::enco_conv2d_weight_backward as ConvGrad,
+        B::conv2d_weight_backward as ConvGrad,
+    );
+    assert_grad_matches(&x, &weight, &grad, &options, pair, "tiled: weight");
 }
 
 #[test]
@@ -373,25 +376,69 @@ fn autodiff_resampler_nodes_use_the_adjoints() {
     assert!(max_rel_diff(gx, gx_ref) < 1e-6);
 }
 
+/// Asserts that the forward pass (with a bias), the weight gradient and the input gradient of
+/// a stride-1 `k × k` convolution of a random `x [input]` to `out_channels` channels with zero
+/// padding `padding` match Burn's.
+fn assert_stride1_conv_matches(
+    input: [usize; 4],
+    out_channels: usize,
+    [k, padding]: [usize; 2],
+    seed: u64,
+    what: &str,
+) {
+    let x = random::<B>(input, seed);
+    let weight = random::<B>([out_channels, input[1], k, k], seed + 1);
+    let bias = random::<B>([1, 1, 1, out_channels], seed + 2).reshape([out_channels]);
+    let options = ConvOptions::new([1, 1], [padding; 2], [1, 1], 1);
+    assert_forward_matches(&x, &weight, Some(&bias), &options, what);
+    let out = |n: usize| n + 2 * padding + 1 - k;
+    let grad_shape = [input[0], out_channels, out(input[2]), out(input[3])];
+    let grad = random::<B>(grad_shape, seed + 3);
+    let weight_grad = (
+        B::enco_conv2d_weight_backward as ConvGrad,
+        B::conv2d_weight_backward as ConvGrad,
+    );
+    assert_grad_matches(
+        &x,
+        &weight,
+        &grad,
+        &options,
+        weight_grad,
+        &format!("{what}: weight"),
+    );
+    let input_grad = (
+        B::enco_conv2d_x_backward as ConvGrad,
+        B::conv2d_x_backward as ConvGrad,
+    );
+    assert_grad_matches(
+        &x,
+        &weight,
+        &grad,
+        &options,
+        input_grad,
+        &format!("{what}: input"),
+    );
+}
+
 #[test]
 fn winograd_chunks_cross_images_and_odd_edges() {
     // 24 × 23 output tiles per image, 512 tiles per chunk at 256 + 256 channels: the second
-    // chunk starts inside the first image's tiles and ends in the second image's.
-    let x = random::<B>([2, 256, 47, 45], 7);
-    let weight = random::<B>([256, 256, 3, 3], 8);
-    let bias = random::<B>([1, 1, 1, 256], 9).reshape([256]);
-    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
-    assert_forward_matches(&x, &weight, Some(&bias), &options, "chunked");
-    // The weight gradient accumulates over the same chunks.
-    let grad = random::<B>([2, 256, 47, 45], 11);
-    assert_weight_grad_matches(&x, &weight, &grad, &options, "chunked");
-
+    // chunk starts inside the first image's tiles and ends in the second image's (the weight
+    // gradient accumulates over the chunks).
+    assert_stride1_conv_matches([2, 256, 47, 45], 256, [3, 1], 7, "chunked");
     // F(2×2, 4×4): 16 × 15 tiles per image, 327 tiles per chunk.
-    let x = random::<B>([2, 256, 33, 31], 12);
-    let weight = random::<B>([256, 256, 4, 4], 13);
-    assert_forward_matches(&x, &weight, Some(&bias), &options, "chunked 4×4");
-    let grad = random::<B>([2, 256, 32, 30], 14);
-    assert_weight_grad_matches(&x, &weight, &grad, &options, "chunked 4×4");
+    assert_stride1_conv_matches([2, 256, 33, 31], 256, [4, 1], 11, "chunked 4×4");
+}
+
+#[test]
+fn winograd_tile_runs_inside_and_across_plane_edges() {
+    // 3×3 without padding, 68 × 66 outputs: 33 tiles per row, in runs of 16 tiles whose input
+    // windows lie inside the plane, then one tile at the edge; 24 output channels (a partial
+    // group of 16 in the kernel and kernel-gradient transforms). The input gradient (padding
+    // 2) starts every row with a run across the edge.
+    assert_stride1_conv_matches([1, 32, 70, 68], 24, [3, 0], 15, "3×3 runs");
+    // F(2×2, 4×4) without padding: 37 × 37 outputs, 19 tiles per row.
+    assert_stride1_conv_matches([1, 128, 40, 40], 128, [4, 0], 19, "4×4 runs");
 }
 
 #[test]

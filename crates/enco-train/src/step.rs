@@ -104,7 +104,10 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
     /// `lr_factor` scales the three base learning rates (the schedule of spec §7.2);
     /// `identity_phase` runs G on real_B too and adds the identity loss. `injected_ids`
     /// replaces DAG sampling (`[pair][batch]`).
-    pub fn step<R: Rng + ?Sized>(
+    ///
+    /// The step runs through [`EncoBackend::run_batched`](enco_nn::EncoBackend::run_batched)
+    /// (on flex, the first thread that runs a step becomes a thread of the kernels' rayon pool).
+    pub fn step<R: Rng + Send + ?Sized>(
         &mut self,
         real_a: Tensor<B, 4>,
         real_b: Tensor<B, 4>,
@@ -113,46 +116,48 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
         injected_ids: Option<&[Vec<Vec<usize>>]>,
         rng: &mut R,
     ) -> Result<StepLosses, TrainError> {
-        let config = &self.config;
-        let pass = self
-            .model
-            .generate(config, real_a, real_b.clone(), identity_phase)?;
+        B::run_batched(|| {
+            let config = &self.config;
+            let pass = self
+                .model
+                .generate(config, real_a, real_b.clone(), identity_phase)?;
 
-        // D step.
-        let d_losses = self
-            .model
-            .discriminator_losses(config, &pass, real_b.clone())?;
-        let grads = d_losses.loss.backward();
-        let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
-        let discriminator = self.model.discriminator.clone();
-        self.model.discriminator =
-            self.optim_d
-                .step(config.lr_d * lr_factor, discriminator, grads_d);
+            // D step.
+            let d_losses = self
+                .model
+                .discriminator_losses(config, &pass, real_b.clone())?;
+            let grads = d_losses.loss.backward();
+            let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
+            let discriminator = self.model.discriminator.clone();
+            self.model.discriminator =
+                self.optim_d
+                    .step(config.lr_d * lr_factor, discriminator, grads_d);
 
-        // G step with D frozen: gradients flow through D into G, none into D's parameters.
-        let frozen = EncoModel {
-            generator: self.model.generator.clone(),
-            discriminator: self.model.discriminator.clone().no_grad(),
-            heads: self.model.heads.clone(),
-        };
-        let g_losses = frozen.generator_losses(config, &pass, real_b, injected_ids, rng)?;
-        let mut grads = g_losses.loss.backward();
-        let grads_g = GradientsParams::from_module(&mut grads, &self.model.generator);
-        let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
-        let generator = self.model.generator.clone();
-        self.model.generator = self
-            .optim_g
-            .step(config.lr_g * lr_factor, generator, grads_g);
-        let heads = self.model.heads.clone();
-        self.model.heads = self.optim_f.step(config.lr_f * lr_factor, heads, grads_f);
+            // G step with D frozen: gradients flow through D into G, none into D's parameters.
+            let frozen = EncoModel {
+                generator: self.model.generator.clone(),
+                discriminator: self.model.discriminator.clone().no_grad(),
+                heads: self.model.heads.clone(),
+            };
+            let g_losses = frozen.generator_losses(config, &pass, real_b, injected_ids, rng)?;
+            let mut grads = g_losses.loss.backward();
+            let grads_g = GradientsParams::from_module(&mut grads, &self.model.generator);
+            let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
+            let generator = self.model.generator.clone();
+            self.model.generator = self
+                .optim_g
+                .step(config.lr_g * lr_factor, generator, grads_g);
+            let heads = self.model.heads.clone();
+            self.model.heads = self.optim_f.step(config.lr_f * lr_factor, heads, grads_f);
 
-        let scalar = |t: Tensor<B, 1>| t.into_scalar().elem::<f32>();
-        Ok(StepLosses {
-            d: scalar(d_losses.loss),
-            g_gan: scalar(g_losses.gan),
-            content: scalar(g_losses.content),
-            identity: g_losses.identity.map(scalar).unwrap_or(0.0),
-            g: scalar(g_losses.loss),
+            let scalar = |t: Tensor<B, 1>| t.into_scalar().elem::<f32>();
+            Ok(StepLosses {
+                d: scalar(d_losses.loss),
+                g_gan: scalar(g_losses.gan),
+                content: scalar(g_losses.content),
+                identity: g_losses.identity.map(scalar).unwrap_or(0.0),
+                g: scalar(g_losses.loss),
+            })
         })
     }
 }

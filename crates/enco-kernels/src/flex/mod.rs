@@ -8,11 +8,13 @@
 
 mod activation;
 mod adam;
+mod batched;
 mod conv;
 mod direct;
 mod norm;
 mod pad;
 mod resample;
+mod simd;
 mod winograd;
 
 use burn::backend::Flex;
@@ -48,6 +50,10 @@ fn conv_out(n: usize, k: usize, stride: usize, padding: usize, dilation: usize) 
 }
 
 impl EncoBackend for Flex {
+    fn run_batched<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+        batched::run(work)
+    }
+
     fn enco_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -124,6 +130,27 @@ impl EncoBackend for Flex {
         }
         // For a stride-1 convolution, the input gradient is the "full" correlation of the
         // output gradient with the kernel flipped in space and transposed in channels.
+        let padding = [kh - 1 - options.padding[0], kw - 1 - options.padding[1]];
+        if weight.dtype() == DType::F32 && output_grad.dtype() == DType::F32 {
+            // A stride-1 convolution's "full" correlation gives back the input size.
+            let [n, c_in, h, w]: [usize; 4] = x.shape().dims();
+            let (grad, grad_dims) = f32_data(&output_grad);
+            let geometry = conv::Geometry {
+                input: grad_dims,
+                output: [n, c_in, h, w],
+                kernel: [kh, kw],
+                stride: [1, 1],
+                padding,
+                dilation: [1, 1],
+            };
+            if !direct::applies(&geometry) && winograd::applies(&geometry, winograd::Pass::Forward)
+            {
+                let weight = weight.to_contiguous();
+                let dx =
+                    winograd::input_grad(grad.storage::<f32>(), weight.storage::<f32>(), &geometry);
+                return from_vec(dx, geometry.output);
+            }
+        }
         let flipped = if weight.dtype() == DType::F32 {
             let (weight, dims) = f32_data(&weight);
             let [c_out, c_in, kh, kw] = dims;
@@ -134,7 +161,6 @@ impl EncoBackend for Flex {
         } else {
             Self::float_flip(Self::float_swap_dims(weight, 0, 1), &[2, 3])
         };
-        let padding = [kh - 1 - options.padding[0], kw - 1 - options.padding[1]];
         Self::enco_conv2d(
             output_grad,
             flipped,

@@ -3,7 +3,14 @@
 //! channel sums become α² GEMMs of `[C_out × C_in] · [C_in × tiles]`. F(2×2, 3×3) (α = 4, the
 //! generator's 3×3 kernels) does 2.25× fewer multiplications than im2col + GEMM; F(2×2, 4×4)
 //! (α = 5, the discriminator's 4×4 kernels) 2.56×. The weight gradient uses the same
-//! transforms in reverse (α² GEMMs over the tiles).
+//! transforms in reverse (α² GEMMs over the tiles), and the input gradient is the convolution
+//! with the kernel transposed in channels and flipped in space, which the kernel transform
+//! reads in place.
+//!
+//! Every transform works on [`LANES`] tiles at once, one per lane: a run of consecutive tiles
+//! of one tile row, whose α-wide input windows start two samples apart, so that one row of all
+//! their windows is two vector loads and a de-interleave, and each transformed position is
+//! stored as one vector.
 //!
 //! F(2×2, 3×3) uses Lavin's transforms (entries 0, ±1, ±½). F(2×2, 4×4) uses the Toom–Cook
 //! points 0, 1, −1, 2 and ∞: its input and output transforms have small integer entries, and
@@ -13,11 +20,13 @@
 // The transforms index small fixed-size tiles by row and column, as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
 use super::conv::{Geometry, filled_by, with_columns};
+use super::simd::{Kernel, LANES, Lanes, dispatch};
 
 /// Floats of transformed input and output per tile chunk (16 MiB).
 const CHUNK: usize = 1 << 22;
@@ -33,7 +42,7 @@ impl SharedMut {
     }
 }
 
-// SAFETY: the tasks that share it write disjoint elements (one transform position each).
+// SAFETY: the tasks that share it write disjoint elements (as each use says).
 unsafe impl Send for SharedMut {}
 // SAFETY: as above.
 unsafe impl Sync for SharedMut {}
@@ -90,9 +99,21 @@ pub(crate) fn applies(g: &Geometry, pass: Pass) -> bool {
 /// `y [N, C_out, H', W']` of `y = conv(x, W) + bias`, for a geometry [`applies`] accepts for
 /// the forward pass.
 pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    convolve(x, Kernels::Direct(weight), bias, g)
+}
+
+/// `dX [N, C_in, H, W]` of a stride-1 convolution with kernel `W [C_out, C_in, R, R]` given
+/// `dY`: the convolution of `dY` with `W` transposed in channels and flipped in space, whose
+/// geometry `g` (input `dY`, output `dX`, padding `R − 1 − p`) [`applies`] accepts for the
+/// forward pass. The kernel transform reads `W` in place.
+pub(crate) fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    convolve(grad, Kernels::TransposedFlipped(weight), None, g)
+}
+
+fn convolve(x: &[f32], kernels: Kernels, bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     match variant(g, Pass::Forward) {
-        Some(Variant::F4) => forward_with::<F4, 5, 4>(x, weight, bias, g),
-        _ => forward_with::<F3, 4, 3>(x, weight, bias, g),
+        Some(Variant::F4) => forward_with::<F4, 5, 4>(x, kernels, bias, g),
+        _ => forward_with::<F3, 4, 3>(x, kernels, bias, g),
     }
 }
 
@@ -108,18 +129,22 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
 /// The side of an output tile: both schemes compute 2×2 outputs per tile.
 const M: usize = 2;
 
-/// The five transforms of a scheme F(2×2, R×R) with α×α input tiles, `A = α = R + 1`.
+/// An N×N tile of [`LANES`] tiles side by side, one per lane.
+type Tile<const N: usize> = [[Lanes; N]; N];
+
+/// The five transforms of a scheme F(2×2, R×R) with α×α input tiles, `A = α = R + 1`, each
+/// applied to [`LANES`] tiles at once.
 trait Scheme<const A: usize, const R: usize> {
-    /// `G g Gᵀ` of one R×R kernel (row-major).
-    fn kernel(k: &[f32]) -> [[f32; A]; A];
-    /// `Bᵀ d B` of one input tile.
-    fn input(d: &[[f32; A]; A]) -> [[f32; A]; A];
-    /// `Aᵀ m A` of one product tile: the 2×2 outputs.
-    fn output(m: &[[f32; A]; A]) -> [[f32; M]; M];
-    /// `A z Aᵀ` of one 2×2 output-gradient tile: the gradient of the product tile.
-    fn output_grad(dy: &[[f32; M]; M]) -> [[f32; A]; A];
-    /// `Gᵀ dU G`: the kernel gradient from the gradient of its transform.
-    fn kernel_grad(du: &[[f32; A]; A]) -> [[f32; R]; R];
+    /// `G g Gᵀ` of R×R kernels.
+    fn kernel(k: &Tile<R>) -> Tile<A>;
+    /// `Bᵀ d B` of input tiles.
+    fn input(d: &Tile<A>) -> Tile<A>;
+    /// `Aᵀ m A` of product tiles: the 2×2 outputs.
+    fn output(m: &Tile<A>) -> Tile<M>;
+    /// `A z Aᵀ` of 2×2 output-gradient tiles: the gradients of the product tiles.
+    fn output_grad(dy: &Tile<M>) -> Tile<A>;
+    /// `Gᵀ dU G`: the kernel gradients from the gradients of their transforms.
+    fn kernel_grad(du: &Tile<A>) -> Tile<R>;
 }
 
 /// F(2×2, 3×3) with Lavin's transforms, written out.
@@ -127,54 +152,70 @@ struct F3;
 
 impl Scheme<4, 3> for F3 {
     #[inline(always)]
-    fn kernel(k: &[f32]) -> [[f32; 4]; 4] {
-        let mut gg = [[0f32; 3]; 4];
+    fn kernel(k: &Tile<3>) -> Tile<4> {
+        let mut gg = [[Lanes::ZERO; 3]; 4];
         for c in 0..3 {
-            let (a, b, d) = (k[c], k[3 + c], k[6 + c]);
+            let (a, b, d) = (k[0][c], k[1][c], k[2][c]);
             gg[0][c] = a;
-            gg[1][c] = 0.5 * (a + b + d);
-            gg[2][c] = 0.5 * (a - b + d);
+            gg[1][c] = (a + b + d) * 0.5;
+            gg[2][c] = (a - b + d) * 0.5;
             gg[3][c] = d;
         }
-        gg.map(|[a, b, d]| [a, 0.5 * (a + b + d), 0.5 * (a - b + d), d])
+        let mut out = [[Lanes::ZERO; 4]; 4];
+        for r in 0..4 {
+            let [a, b, d] = gg[r];
+            out[r] = [a, (a + b + d) * 0.5, (a - b + d) * 0.5, d];
+        }
+        out
     }
 
     #[inline(always)]
-    fn input(d: &[[f32; 4]; 4]) -> [[f32; 4]; 4] {
-        let mut t = [[0f32; 4]; 4];
+    fn input(d: &Tile<4>) -> Tile<4> {
+        let mut t = [[Lanes::ZERO; 4]; 4];
         for c in 0..4 {
             t[0][c] = d[0][c] - d[2][c];
             t[1][c] = d[1][c] + d[2][c];
             t[2][c] = d[2][c] - d[1][c];
             t[3][c] = d[1][c] - d[3][c];
         }
-        t.map(|row| {
-            [
+        let mut out = [[Lanes::ZERO; 4]; 4];
+        for r in 0..4 {
+            let row = t[r];
+            out[r] = [
                 row[0] - row[2],
                 row[1] + row[2],
                 row[2] - row[1],
                 row[1] - row[3],
-            ]
-        })
+            ];
+        }
+        out
     }
 
     #[inline(always)]
-    fn output(m: &[[f32; 4]; 4]) -> [[f32; 2]; 2] {
-        let mut t = [[0f32; 4]; 2];
+    fn output(m: &Tile<4>) -> Tile<2> {
+        let mut t = [[Lanes::ZERO; 4]; 2];
         for c in 0..4 {
             t[0][c] = m[0][c] + m[1][c] + m[2][c];
             t[1][c] = m[1][c] - m[2][c] - m[3][c];
         }
-        t.map(|row| [row[0] + row[1] + row[2], row[1] - row[2] - row[3]])
+        let mut out = [[Lanes::ZERO; 2]; 2];
+        for r in 0..2 {
+            let row = t[r];
+            out[r] = [row[0] + row[1] + row[2], row[1] - row[2] - row[3]];
+        }
+        out
     }
 
     #[inline(always)]
-    fn output_grad(dy: &[[f32; 2]; 2]) -> [[f32; 4]; 4] {
+    fn output_grad(dy: &Tile<2>) -> Tile<4> {
         // A = [[1, 0], [1, 1], [1, −1], [0, −1]].
-        let col = |a: f32, b: f32| [a, a + b, a - b, -b];
+        #[inline(always)]
+        fn col(a: Lanes, b: Lanes) -> [Lanes; 4] {
+            [a, a + b, a - b, -b]
+        }
         let left = col(dy[0][0], dy[1][0]);
         let right = col(dy[0][1], dy[1][1]);
-        let mut z = [[0f32; 4]; 4];
+        let mut z = [[Lanes::ZERO; 4]; 4];
         for (r, row) in z.iter_mut().enumerate() {
             *row = col(left[r], right[r]);
         }
@@ -182,12 +223,18 @@ impl Scheme<4, 3> for F3 {
     }
 
     #[inline(always)]
-    fn kernel_grad(du: &[[f32; 4]; 4]) -> [[f32; 3]; 3] {
+    fn kernel_grad(du: &Tile<4>) -> Tile<3> {
         // Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]], applied to columns then rows.
-        let reduce =
-            |a: f32, b: f32, c: f32, d: f32| [a + 0.5 * (b + c), 0.5 * (b - c), 0.5 * (b + c) + d];
-        let t = du.map(|[a, b, c, d]| reduce(a, b, c, d));
-        let mut out = [[0f32; 3]; 3];
+        #[inline(always)]
+        fn reduce(a: Lanes, b: Lanes, c: Lanes, d: Lanes) -> [Lanes; 3] {
+            [a + (b + c) * 0.5, (b - c) * 0.5, (b + c) * 0.5 + d]
+        }
+        let mut t = [[Lanes::ZERO; 3]; 4];
+        for r in 0..4 {
+            let [a, b, c, d] = du[r];
+            t[r] = reduce(a, b, c, d);
+        }
+        let mut out = [[Lanes::ZERO; 3]; 3];
         for c in 0..3 {
             let col = reduce(t[0][c], t[1][c], t[2][c], t[3][c]);
             for r in 0..3 {
@@ -208,53 +255,54 @@ impl Scheme<4, 3> for F3 {
 /// ```
 struct F4;
 
+/// ⅙ in f32.
+const SIXTH: f32 = 1.0 / 6.0;
+
 impl F4 {
     /// `Bᵀ d` of a 5-vector.
     #[inline(always)]
-    fn bt([d0, d1, d2, d3, d4]: [f32; 5]) -> [f32; 5] {
+    fn bt([d0, d1, d2, d3, d4]: [Lanes; 5]) -> [Lanes; 5] {
         [
-            2.0 * (d0 - d2) - d1 + d3,
-            d3 - d2 - 2.0 * d1,
-            2.0 * d1 - 3.0 * d2 + d3,
+            (d0 - d2) * 2.0 - d1 + d3,
+            d3 - d2 - d1 * 2.0,
+            d1 * 2.0 - d2 * 3.0 + d3,
             d3 - d1,
-            2.0 * (d1 - d3) - d2 + d4,
+            (d1 - d3) * 2.0 - d2 + d4,
         ]
     }
 
     /// `G k` of a 4-vector.
     #[inline(always)]
-    fn g([a, b, c, d]: [f32; 4]) -> [f32; 5] {
-        const SIXTH: f32 = 1.0 / 6.0;
+    fn g([a, b, c, d]: [Lanes; 4]) -> [Lanes; 5] {
         [
-            0.5 * a,
-            -0.5 * (a + b + c + d),
-            SIXTH * (b + d - a - c),
-            SIXTH * (a + 2.0 * b + 4.0 * c + 8.0 * d),
+            a * 0.5,
+            (a + b + c + d) * -0.5,
+            (b + d - a - c) * SIXTH,
+            (a + b * 2.0 + c * 4.0 + d * 8.0) * SIXTH,
             d,
         ]
     }
 
     /// `Aᵀ m` of a 5-vector.
     #[inline(always)]
-    fn at([m0, m1, m2, m3, m4]: [f32; 5]) -> [f32; 2] {
-        [m0 + m1 + m2 + m3, m1 - m2 + 2.0 * m3 + m4]
+    fn at([m0, m1, m2, m3, m4]: [Lanes; 5]) -> [Lanes; 2] {
+        [m0 + m1 + m2 + m3, m1 - m2 + m3 * 2.0 + m4]
     }
 
     /// `A y` of a 2-vector.
     #[inline(always)]
-    fn a([y0, y1]: [f32; 2]) -> [f32; 5] {
-        [y0, y0 + y1, y0 - y1, y0 + 2.0 * y1, y1]
+    fn a([y0, y1]: [Lanes; 2]) -> [Lanes; 5] {
+        [y0, y0 + y1, y0 - y1, y0 + y1 * 2.0, y1]
     }
 
     /// `Gᵀ u` of a 5-vector.
     #[inline(always)]
-    fn gt([u0, u1, u2, u3, u4]: [f32; 5]) -> [f32; 4] {
-        const SIXTH: f32 = 1.0 / 6.0;
+    fn gt([u0, u1, u2, u3, u4]: [Lanes; 5]) -> [Lanes; 4] {
         [
-            0.5 * (u0 - u1) + SIXTH * (u3 - u2),
-            -0.5 * u1 + SIXTH * (u2 + 2.0 * u3),
-            -0.5 * u1 + SIXTH * (4.0 * u3 - u2),
-            -0.5 * u1 + SIXTH * (u2 + 8.0 * u3) + u4,
+            (u0 - u1) * 0.5 + (u3 - u2) * SIXTH,
+            u1 * -0.5 + (u2 + u3 * 2.0) * SIXTH,
+            u1 * -0.5 + (u3 * 4.0 - u2) * SIXTH,
+            u1 * -0.5 + (u2 + u3 * 8.0) * SIXTH + u4,
         ]
     }
 }
@@ -263,12 +311,12 @@ impl F4 {
 /// map `f = F·`.
 #[inline(always)]
 fn sandwich<const P: usize, const Q: usize>(
-    x: &[[f32; P]; P],
-    f: impl Fn([f32; P]) -> [f32; Q],
-) -> [[f32; Q]; Q] {
-    let mut cols = [[0f32; P]; Q];
+    x: &Tile<P>,
+    f: impl Fn([Lanes; P]) -> [Lanes; Q],
+) -> Tile<Q> {
+    let mut cols = [[Lanes::ZERO; P]; Q];
     for c in 0..P {
-        let mut col = [0f32; P];
+        let mut col = [Lanes::ZERO; P];
         for r in 0..P {
             col[r] = x[r][c];
         }
@@ -277,7 +325,7 @@ fn sandwich<const P: usize, const Q: usize>(
             cols[r][c] = col[r];
         }
     }
-    let mut out = [[0f32; Q]; Q];
+    let mut out = [[Lanes::ZERO; Q]; Q];
     for r in 0..Q {
         out[r] = f(cols[r]);
     }
@@ -286,31 +334,27 @@ fn sandwich<const P: usize, const Q: usize>(
 
 impl Scheme<5, 4> for F4 {
     #[inline(always)]
-    fn kernel(k: &[f32]) -> [[f32; 5]; 5] {
-        let mut kernel = [[0f32; 4]; 4];
-        for (r, row) in kernel.iter_mut().enumerate() {
-            row.copy_from_slice(&k[4 * r..4 * r + 4]);
-        }
-        sandwich(&kernel, Self::g)
+    fn kernel(k: &Tile<4>) -> Tile<5> {
+        sandwich(k, Self::g)
     }
 
     #[inline(always)]
-    fn input(d: &[[f32; 5]; 5]) -> [[f32; 5]; 5] {
+    fn input(d: &Tile<5>) -> Tile<5> {
         sandwich(d, Self::bt)
     }
 
     #[inline(always)]
-    fn output(m: &[[f32; 5]; 5]) -> [[f32; 2]; 2] {
+    fn output(m: &Tile<5>) -> Tile<2> {
         sandwich(m, Self::at)
     }
 
     #[inline(always)]
-    fn output_grad(dy: &[[f32; 2]; 2]) -> [[f32; 5]; 5] {
+    fn output_grad(dy: &Tile<2>) -> Tile<5> {
         sandwich(dy, Self::a)
     }
 
     #[inline(always)]
-    fn kernel_grad(du: &[[f32; 5]; 5]) -> [[f32; 4]; 4] {
+    fn kernel_grad(du: &Tile<5>) -> Tile<4> {
         sandwich(du, Self::gt)
     }
 }
@@ -342,15 +386,162 @@ impl Tiling {
     /// Tiles per chunk for `channels` transformed channels (inputs plus outputs) of
     /// `positions` (α²) values each.
     fn chunk(&self, positions: usize, channels: usize) -> usize {
-        (CHUNK / (positions * channels)).clamp(16, self.total.max(16))
+        (CHUNK / (positions * channels)).clamp(LANES, self.total.max(LANES))
     }
+
+    /// The tiles `t0..t0 + tc` in runs of at most [`LANES`] consecutive tiles of one tile row:
+    /// (offset in the chunk, image, tile row, tile column, run length).
+    fn runs(&self, t0: usize, tc: usize) -> impl Iterator<Item = Run> + '_ {
+        let mut t = 0;
+        std::iter::from_fn(move || {
+            (t < tc).then(|| {
+                let (img, ty, tx) = self.locate(t0 + t);
+                let run = Run {
+                    offset: t,
+                    img,
+                    ty,
+                    tx,
+                    len: LANES.min(tc - t).min(self.tiles_w - tx),
+                };
+                t += run.len;
+                run
+            })
+        })
+    }
+}
+
+/// Up to [`LANES`] consecutive tiles of one tile row, transformed together (one per lane).
+#[derive(Clone, Copy)]
+struct Run {
+    /// The first tile's index in its chunk.
+    offset: usize,
+    img: usize,
+    ty: usize,
+    tx: usize,
+    len: usize,
 }
 
 /// Row stride of the transformed buffers for a chunk of `tc` tiles: padded past a multiple of
 /// 16 floats so that the α² transform positions of a tile do not all map onto the same cache
-/// sets (a power-of-two stride would).
+/// sets (a power-of-two stride would), and so that a run of [`LANES`] tiles starting at any
+/// tile of the chunk fits in a row.
 fn leading(tc: usize) -> usize {
     tc.next_multiple_of(16) + 16
+}
+
+/// The samples that a run of [`LANES`] tiles (stride 2 apart) reads from one row, for windows
+/// of at most 6 samples.
+const ROW_WINDOW: usize = 2 * LANES + 4;
+
+/// Sample `c` of the windows of [`LANES`] tiles whose windows start 2 apart in `src` (lane `j`:
+/// `src[2j + c]`), for `c < N`; `src` holds at least `2·(LANES − 1) + N` samples.
+#[inline(always)]
+fn strided_lanes<const N: usize>(src: &[f32]) -> [Lanes; N] {
+    let mut out = [Lanes::ZERO; N];
+    for c in (0..N).step_by(2) {
+        if c + 1 < N {
+            let pair: &[f32; 2 * LANES] = src[c..][..2 * LANES].try_into().unwrap();
+            (out[c], out[c + 1]) = Lanes::deinterleave(pair);
+        } else {
+            let last: &[f32; 2 * LANES - 1] = src[c..][..2 * LANES - 1].try_into().unwrap();
+            out[c] = Lanes::from_fn(|j| last[2 * j]);
+        }
+    }
+    out
+}
+
+/// Row `y` of the N-wide windows of [`LANES`] tiles starting at columns `x0, x0 + 2, …` of a
+/// `[h, w]` plane (lane `j`, element `c`: sample `(y, x0 + 2j + c)`), zero outside the plane.
+#[inline(always)]
+fn tile_row_lanes<const N: usize>(
+    plane: &[f32],
+    [h, w]: [usize; 2],
+    y: isize,
+    x0: isize,
+) -> [Lanes; N] {
+    let need = 2 * (LANES - 1) + N;
+    if y >= 0 && (y as usize) < h && x0 >= 0 && x0 as usize + need <= w {
+        let start = y as usize * w + x0 as usize;
+        return strided_lanes(&plane[start..][..need]);
+    }
+    let mut window = [0f32; ROW_WINDOW];
+    if y >= 0 && (y as usize) < h {
+        // The window's samples inside the row: window[lo..hi] = row[x0 + lo..x0 + hi].
+        let lo = (-x0).clamp(0, need as isize) as usize;
+        let hi = (w as isize - x0).clamp(lo as isize, need as isize) as usize;
+        if lo < hi {
+            let start = y as usize * w + (x0 + lo as isize) as usize;
+            window[lo..hi].copy_from_slice(&plane[start..][..hi - lo]);
+        }
+    }
+    strided_lanes(&window[..need])
+}
+
+/// The transform a [`TileTransform`] applies to the N×N windows it reads.
+trait WindowMap<const N: usize, const A: usize> {
+    /// The α×α transform of [`LANES`] windows.
+    fn apply(windows: &Tile<N>) -> Tile<A>;
+}
+
+/// `Bᵀ d B` of α×α input windows.
+struct InputWindows<S, const R: usize>(PhantomData<S>);
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> WindowMap<A, A> for InputWindows<S, R> {
+    #[inline(always)]
+    fn apply(windows: &Tile<A>) -> Tile<A> {
+        S::input(windows)
+    }
+}
+
+/// `A dY_tile Aᵀ` of 2×2 output-gradient windows.
+struct OutputGradWindows<S, const R: usize>(PhantomData<S>);
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> WindowMap<M, A> for OutputGradWindows<S, R> {
+    #[inline(always)]
+    fn apply(windows: &Tile<M>) -> Tile<A> {
+        S::output_grad(windows)
+    }
+}
+
+/// `T` of the N×N windows of the chunk's tiles in one channel of `planes [N, C, H, W]` (tile
+/// `(ty, tx)` reads the window at `(2·ty − pad, 2·tx − pad)`, zero outside the plane):
+/// `block [α²][ld]`.
+struct TileTransform<'a, T, const N: usize, const A: usize> {
+    planes: &'a [f32],
+    dims: [usize; 4],
+    padding: [usize; 2],
+    tiling: &'a Tiling,
+    channel: usize,
+    chunk: [usize; 2],
+    block: &'a mut [f32],
+    map: PhantomData<T>,
+}
+
+impl<T: WindowMap<N, A>, const N: usize, const A: usize> Kernel for TileTransform<'_, T, N, A> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let [_, channels, h, w] = self.dims;
+        let [ph, pw] = self.padding;
+        let [t0, tc] = self.chunk;
+        let ld = leading(tc);
+        for run in self.tiling.runs(t0, tc) {
+            let plane = &self.planes[(run.img * channels + self.channel) * h * w..][..h * w];
+            let y0 = (M * run.ty) as isize - ph as isize;
+            let x0 = (M * run.tx) as isize - pw as isize;
+            let mut windows = [[Lanes::ZERO; N]; N];
+            for (r, row) in windows.iter_mut().enumerate() {
+                *row = tile_row_lanes(plane, [h, w], y0 + r as isize, x0);
+            }
+            let v = T::apply(&windows);
+            for r in 0..A {
+                for c in 0..A {
+                    v[r][c].store(&mut self.block[(r * A + c) * ld + run.offset..]);
+                }
+            }
+        }
+    }
 }
 
 /// `V [C_in][α²][ld]`: `Bᵀ d B` of the input tiles `t0..t0 + tc` (zero outside the input), with
@@ -359,115 +550,201 @@ fn transform_inputs<S: Scheme<A, R>, const A: usize, const R: usize>(
     x: &[f32],
     g: &Geometry,
     tiling: &Tiling,
-    t0: usize,
-    tc: usize,
+    chunk: [usize; 2],
     v: &mut [f32],
 ) {
-    let ld = leading(tc);
-    let [_, c_in, h, w] = g.input;
-    let [ph, pw] = g.padding;
+    let ld = leading(chunk[1]);
     v.par_chunks_mut(A * A * ld)
         .enumerate()
-        .for_each(|(ci, block)| {
-            for t in 0..tc {
-                let (img, ty, tx) = tiling.locate(t0 + t);
-                let plane = &x[(img * c_in + ci) * h * w..][..h * w];
-                let d = input_tile::<A>(plane, [h, w], [ty, tx], [ph, pw]);
-                let v = S::input(&d);
-                for r in 0..A {
-                    for c in 0..A {
-                        block[(r * A + c) * ld + t] = v[r][c];
-                    }
-                }
-            }
+        .for_each(|(channel, block)| {
+            dispatch(TileTransform::<InputWindows<S, R>, A, A> {
+                planes: x,
+                dims: g.input,
+                padding: g.padding,
+                tiling,
+                channel,
+                chunk,
+                block,
+                map: PhantomData,
+            })
         });
 }
 
-/// The α×α input tile of output tile `(ty, tx)` in a `[h, w]` plane with zero padding `pad`.
-#[inline(always)]
-fn input_tile<const A: usize>(
-    plane: &[f32],
-    [h, w]: [usize; 2],
-    [ty, tx]: [usize; 2],
-    [ph, pw]: [usize; 2],
-) -> [[f32; A]; A] {
-    let mut d = [[0f32; A]; A];
-    let y0 = (M * ty) as isize - ph as isize;
-    let x0 = (M * tx) as isize - pw as isize;
-    if y0 >= 0 && x0 >= 0 && y0 as usize + A <= h && x0 as usize + A <= w {
-        let (y0, x0) = (y0 as usize, x0 as usize);
-        for (r, row) in d.iter_mut().enumerate() {
-            row.copy_from_slice(&plane[(y0 + r) * w + x0..][..A]);
-        }
-    } else {
-        for (r, row) in d.iter_mut().enumerate() {
-            let iy = y0 + r as isize;
-            if iy < 0 || iy >= h as isize {
-                continue;
+/// Where the kernels of a convolution come from.
+#[derive(Clone, Copy)]
+enum Kernels<'a> {
+    /// `W [C_out, C_in, R, R]` as given.
+    Direct(&'a [f32]),
+    /// The input-gradient convolution of the convolution with kernel `W [C_in, C_out, R, R]`
+    /// (its `C_out` is this convolution's `C_in`): `W` transposed in channels and flipped in
+    /// space, read in place.
+    TransposedFlipped(&'a [f32]),
+}
+
+/// `U [α²][C_in]` of one output channel: `G g Gᵀ` of its `C_in` kernels, [`LANES`] input
+/// channels at a time.
+struct KernelTransform<'a, S, const A: usize, const R: usize> {
+    kernels: Kernels<'a>,
+    /// `[C_out, C_in]` of the convolution.
+    channels: [usize; 2],
+    out_channel: usize,
+    block: &'a mut [f32],
+    scheme: PhantomData<S>,
+}
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for KernelTransform<'_, S, A, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let taps = R * R;
+        let [c_out, c_in] = self.channels;
+        let co = self.out_channel;
+        for ci0 in (0..c_in).step_by(LANES) {
+            let n = LANES.min(c_in - ci0);
+            // Kernel j of the group starts at `src[j · stride]`; tap (r, c) of the flipped
+            // kernel is tap (R − 1 − r, R − 1 − c) of the stored one.
+            let (weight, start, stride, flipped) = match self.kernels {
+                Kernels::Direct(weight) => (weight, (co * c_in + ci0) * taps, taps, false),
+                Kernels::TransposedFlipped(weight) => {
+                    (weight, (ci0 * c_out + co) * taps, c_out * taps, true)
+                }
+            };
+            let mut k = [[Lanes::ZERO; R]; R];
+            for r in 0..R {
+                for c in 0..R {
+                    let tap = if flipped {
+                        taps - 1 - (r * R + c)
+                    } else {
+                        r * R + c
+                    };
+                    let src = &weight[start + tap..];
+                    k[r][c] = if n == LANES {
+                        Lanes::gather(src, stride)
+                    } else {
+                        Lanes::from_fn(|j| if j < n { src[j * stride] } else { 0.0 })
+                    };
+                }
             }
-            let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-            for (c, value) in row.iter_mut().enumerate() {
-                let ix = x0 + c as isize;
-                if ix >= 0 && ix < w as isize {
-                    *value = src[ix as usize];
+            let u = S::kernel(&k);
+            for r in 0..A {
+                for c in 0..A {
+                    let dst = &mut self.block[(r * A + c) * c_in + ci0..][..n];
+                    dst.copy_from_slice(&u[r][c].0[..n]);
                 }
             }
         }
     }
-    d
+}
+
+/// The output tiles of one output plane `out [H', W']` (image and channel `plane_index`) among
+/// the chunk's tiles, from the products `M [C_out][α²][ld]`: `Aᵀ m A + bias`.
+struct OutputTransform<'a, S, const A: usize, const R: usize> {
+    m: &'a [f32],
+    g: &'a Geometry,
+    tiling: &'a Tiling,
+    chunk: [usize; 2],
+    plane_index: usize,
+    bias: f32,
+    out: &'a mut [MaybeUninit<f32>],
+    scheme: PhantomData<S>,
+}
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for OutputTransform<'_, S, A, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let [_, c_out, h_out, w_out] = self.g.output;
+        let [t0, tc] = self.chunk;
+        let ld = leading(tc);
+        let p = A * A;
+        let (img, co) = (self.plane_index / c_out, self.plane_index % c_out);
+        let tiling = self.tiling;
+        let first = img * tiling.tiles_per_image;
+        let lo = t0.max(first);
+        let hi = (t0 + tc).min(first + tiling.tiles_per_image);
+        if lo >= hi {
+            return;
+        }
+        let bias = Lanes([self.bias; LANES]);
+        let products = &self.m[co * p * ld..][..p * ld];
+        for run in tiling.runs(lo, hi - lo) {
+            let t = lo - t0 + run.offset;
+            let mut mt = [[Lanes::ZERO; A]; A];
+            for (r, row) in mt.iter_mut().enumerate() {
+                for (c, value) in row.iter_mut().enumerate() {
+                    *value = Lanes::load(&products[(r * A + c) * ld + t..]);
+                }
+            }
+            let o = S::output(&mt);
+            let ox = M * run.tx;
+            let width = (M * run.len).min(w_out - ox);
+            for dy in 0..M {
+                let oy = M * run.ty + dy;
+                if oy >= h_out {
+                    break;
+                }
+                let (low, high) = Lanes::interleave(o[dy][0] + bias, o[dy][1] + bias);
+                let dst = &mut self.out[oy * w_out + ox..];
+                if width == M * LANES {
+                    low.store_uninit(&mut dst[..LANES]);
+                    high.store_uninit(&mut dst[LANES..2 * LANES]);
+                } else {
+                    let row = low.0.iter().chain(&high.0);
+                    for (d, &value) in dst[..width].iter_mut().zip(row) {
+                        d.write(value);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `y [N, C_out, H', W']` of `y = conv(x, W) + bias` for an R×R stride-1 kernel with zero
 /// padding `g.padding`, by scheme `S`.
 fn forward_with<S: Scheme<A, R>, const A: usize, const R: usize>(
     x: &[f32],
-    weight: &[f32],
+    kernels: Kernels,
     bias: Option<&[f32]>,
     g: &Geometry,
 ) -> Vec<f32> {
     assert!(g.kernel == [R, R] && g.stride == [1, 1] && g.dilation == [1, 1]);
     let p = A * A;
-    let taps = R * R;
     let c_in = g.input[1];
     let [batch, c_out, h_out, w_out] = g.output;
     let tiling = Tiling::new(g);
-    let (tiles_w, tiles_per_image, total_tiles) =
-        (tiling.tiles_w, tiling.tiles_per_image, tiling.total);
-
-    // U [C_out][P][C_in].
-    let fill_u = |u: &mut [MaybeUninit<f32>]| {
-        u.par_chunks_mut(p * c_in)
-            .enumerate()
-            .for_each(|(co, block)| {
-                for ci in 0..c_in {
-                    let t = S::kernel(&weight[(co * c_in + ci) * taps..][..taps]);
-                    for r in 0..A {
-                        for c in 0..A {
-                            block[(r * A + c) * c_in + ci].write(t[r][c]);
-                        }
-                    }
-                }
-            });
-    };
-    // SAFETY: `fill_u` writes every (output channel, position, input channel) element.
-    let u = unsafe { filled_by(c_out * p * c_in, fill_u) };
-
     let plane_out = h_out * w_out;
     let chunk = tiling.chunk(p, c_in + c_out);
     let ld_max = leading(chunk);
+    let u_len = c_out * p * c_in;
     let fill_y = |y: &mut [MaybeUninit<f32>]| {
-        with_columns((c_in + c_out) * p * ld_max, |buffer| {
+        with_columns(u_len + (c_in + c_out) * p * ld_max, |buffer| {
+            let (u, buffer) = buffer.split_at_mut(u_len);
             let (v, m) = buffer.split_at_mut(c_in * p * ld_max);
+            // U [C_out][P][C_in].
+            u.par_chunks_mut(p * c_in)
+                .enumerate()
+                .for_each(|(co, block)| {
+                    dispatch(KernelTransform::<S, A, R> {
+                        kernels,
+                        channels: [c_out, c_in],
+                        out_channel: co,
+                        block,
+                        scheme: PhantomData,
+                    })
+                });
+            let u = &*u;
             let mut t0 = 0;
-            while t0 < total_tiles {
-                let tc = chunk.min(total_tiles - t0);
+            while t0 < tiling.total {
+                let tc = chunk.min(tiling.total - t0);
                 let ld = leading(tc);
                 // V [C_in][P][ld].
-                transform_inputs::<S, A, R>(x, g, &tiling, t0, tc, &mut v[..c_in * p * ld]);
+                transform_inputs::<S, A, R>(x, g, &tiling, [t0, tc], &mut v[..c_in * p * ld]);
                 // M_ξ = U_ξ · V_ξ for the P positions ξ, one single-threaded GEMM per task;
                 // M [C_out][P][ld].
                 let m_ptr = SharedMut(m.as_mut_ptr());
-                let (u, v) = (&u, &*v);
+                let v = &*v;
                 (0..p).into_par_iter().for_each(|xi| {
                     // SAFETY: dst M_ξ (`c_out × tc`, row stride P·ld, columns xi·ld..xi·ld + tc of
                     // each row: disjoint across ξ) inside m, lhs U_ξ (`c_out × c_in`, row stride
@@ -496,40 +773,21 @@ fn forward_with<S: Scheme<A, R>, const A: usize, const R: usize>(
                         );
                     }
                 });
-                // Output tiles, one output channel per task.
+                // Output tiles, one output plane per task.
                 let m = &*m;
                 y.par_chunks_mut(plane_out)
                     .enumerate()
                     .for_each(|(plane_index, out)| {
-                        let (img, co) = (plane_index / c_out, plane_index % c_out);
-                        let first = img * tiles_per_image;
-                        let lo = t0.max(first);
-                        let hi = (t0 + tc).min(first + tiles_per_image);
-                        let b = bias.map_or(0.0, |b| b[co]);
-                        for tile in lo..hi {
-                            let t = tile - t0;
-                            let rem = tile - first;
-                            let (ty, tx) = (rem / tiles_w, rem % tiles_w);
-                            let mut mt = [[0f32; A]; A];
-                            for (r, row) in mt.iter_mut().enumerate() {
-                                for (c, value) in row.iter_mut().enumerate() {
-                                    *value = m[co * p * ld + (r * A + c) * ld + t];
-                                }
-                            }
-                            let o = S::output(&mt);
-                            for dy in 0..M {
-                                let oy = M * ty + dy;
-                                if oy >= h_out {
-                                    continue;
-                                }
-                                for dx in 0..M {
-                                    let ox = M * tx + dx;
-                                    if ox < w_out {
-                                        out[oy * w_out + ox].write(o[dy][dx] + b);
-                                    }
-                                }
-                            }
-                        }
+                        dispatch(OutputTransform::<S, A, R> {
+                            m,
+                            g,
+                            tiling: &tiling,
+                            chunk: [t0, tc],
+                            plane_index,
+                            bias: bias.map_or(0.0, |b| b[plane_index % c_out]),
+                            out,
+                            scheme: PhantomData,
+                        })
                     });
                 t0 += tc;
             }
@@ -538,6 +796,50 @@ fn forward_with<S: Scheme<A, R>, const A: usize, const R: usize>(
     // SAFETY: every output sample lies in one 2×2 tile, and the chunks cover every tile of
     // every plane.
     unsafe { filled_by(batch * c_out * plane_out, fill_y) }
+}
+
+/// The taps of input channel `in_channel` in `dW [C_out, C_in, R, R]` (written through `dw`)
+/// from the gradients of their kernel transforms, `du [α²][C_out]` of that input channel:
+/// `Gᵀ dU G`, [`LANES`] output channels at a time.
+struct KernelGradTransform<'a, S, const A: usize, const R: usize> {
+    du: &'a [f32],
+    c_in: usize,
+    in_channel: usize,
+    dw: SharedMut,
+    scheme: PhantomData<S>,
+}
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for KernelGradTransform<'_, S, A, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let taps = R * R;
+        let p = A * A;
+        let c_out = self.du.len() / p;
+        for co0 in (0..c_out).step_by(LANES) {
+            let n = LANES.min(c_out - co0);
+            let mut u = [[Lanes::ZERO; A]; A];
+            for xi in 0..p {
+                u[xi / A][xi % A] = Lanes::load_partial(&self.du[xi * c_out + co0..][..n]);
+            }
+            let k = S::kernel_grad(&u);
+            let mut columns = [[0f32; LANES]; 16];
+            for r in 0..R {
+                for c in 0..R {
+                    columns[r * R + c] = k[r][c].0;
+                }
+            }
+            for j in 0..n {
+                let start = ((co0 + j) * self.c_in + self.in_channel) * taps;
+                for (tap, column) in columns[..taps].iter().enumerate() {
+                    // SAFETY: `start + tap` indexes (output channel co0 + j, input channel
+                    // `in_channel`, tap) of dW, which only this task writes.
+                    unsafe { self.dw.get().add(start + tap).write(column[j]) };
+                }
+            }
+        }
+    }
 }
 
 /// `dW [C_out, C_in, R, R]` of an R×R stride-1 convolution given `dY`, by scheme `S`: with
@@ -553,118 +855,92 @@ fn weight_grad_with<S: Scheme<A, R>, const A: usize, const R: usize>(
     let p = A * A;
     let taps = R * R;
     let c_in = g.input[1];
-    let [_, c_out, h_out, w_out] = g.output;
+    let c_out = g.output[1];
     let tiling = Tiling::new(g);
-    let plane_out = h_out * w_out;
     if tiling.total == 0 {
         return vec![0.0; c_out * c_in * taps];
     }
-    // dU [P][C_in][C_out] (C_out contiguous: the GEMM's column-major destination); the first
-    // chunk's GEMMs write it (`read_dst` false), later ones accumulate.
-    let mut du: Vec<f32> = Vec::with_capacity(p * c_in * c_out);
     let chunk = tiling.chunk(p, c_in + c_out);
     let ld_max = leading(chunk);
-    with_columns((c_in + c_out) * p * ld_max, |buffer| {
-        let (v, z) = buffer.split_at_mut(c_in * p * ld_max);
-        let mut t0 = 0;
-        while t0 < tiling.total {
-            let tc = chunk.min(tiling.total - t0);
-            let ld = leading(tc);
-            // V [C_in][P][ld].
-            transform_inputs::<S, A, R>(x, g, &tiling, t0, tc, &mut v[..c_in * p * ld]);
-            // Z [tc][P][C_out]: output channels contiguous, one tile per task.
-            z[..tc * p * c_out]
-                .par_chunks_mut(p * c_out)
-                .enumerate()
-                .for_each(|(t, block)| {
-                    let (img, ty, tx) = tiling.locate(t0 + t);
-                    for co in 0..c_out {
-                        let plane = &grad[(img * c_out + co) * plane_out..][..plane_out];
-                        let mut dy = [[0f32; M]; M];
-                        for dr in 0..M {
-                            let oy = M * ty + dr;
-                            if oy >= h_out {
-                                continue;
-                            }
-                            for dc in 0..M {
-                                let ox = M * tx + dc;
-                                if ox < w_out {
-                                    dy[dr][dc] = plane[oy * w_out + ox];
-                                }
-                            }
-                        }
-                        let z = S::output_grad(&dy);
-                        for r in 0..A {
-                            for c in 0..A {
-                                block[(r * A + c) * c_out + co] = z[r][c];
-                            }
-                        }
+    let du_len = c_in * p * c_out;
+    let fill_dw = |dw: &mut [MaybeUninit<f32>]| {
+        with_columns(du_len + (c_in + c_out) * p * ld_max, |buffer| {
+            // dU [C_in][P][C_out] (C_out contiguous: the GEMMs' column-major destinations,
+            // column stride P·C_out); the first chunk's GEMMs write it (`read_dst` false),
+            // later ones accumulate.
+            let (du, buffer) = buffer.split_at_mut(du_len);
+            let (v, z) = buffer.split_at_mut(c_in * p * ld_max);
+            let du_ptr = SharedMut(du.as_mut_ptr());
+            let mut t0 = 0;
+            while t0 < tiling.total {
+                let tc = chunk.min(tiling.total - t0);
+                let ld = leading(tc);
+                // V [C_in][P][ld].
+                transform_inputs::<S, A, R>(x, g, &tiling, [t0, tc], &mut v[..c_in * p * ld]);
+                // Z [C_out][P][ld].
+                z[..c_out * p * ld]
+                    .par_chunks_mut(p * ld)
+                    .enumerate()
+                    .for_each(|(channel, block)| {
+                        dispatch(TileTransform::<OutputGradWindows<S, R>, M, A> {
+                            planes: grad,
+                            dims: g.output,
+                            padding: [0, 0],
+                            tiling: &tiling,
+                            channel,
+                            chunk: [t0, tc],
+                            block,
+                            map: PhantomData,
+                        })
+                    });
+                let (z, v) = (&*z, &*v);
+                let first = t0 == 0;
+                (0..p).into_par_iter().for_each(|xi| {
+                    // SAFETY: dst dU_ξ (`c_out × c_in`, column stride P·c_out, rows
+                    // xi·c_out..(xi + 1)·c_out of each column: disjoint across ξ) inside du,
+                    // lhs Z_ξ (`c_out × tc`, row stride P·ld) inside z, rhs V_ξᵀ
+                    // (`tc × c_in`, column stride P·ld) inside v.
+                    unsafe {
+                        gemm::gemm(
+                            c_out,
+                            c_in,
+                            tc,
+                            du_ptr.get().add(xi * c_out),
+                            (p * c_out) as isize,
+                            1,
+                            !first,
+                            z.as_ptr().add(xi * ld),
+                            1,
+                            (p * ld) as isize,
+                            v.as_ptr().add(xi * ld),
+                            (p * ld) as isize,
+                            1,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
                     }
                 });
-            let du_ptr = SharedMut(du.as_mut_ptr());
-            let (z, v) = (&*z, &*v);
-            let first = t0 == 0;
-            (0..p).into_par_iter().for_each(|xi| {
-                // SAFETY: dst dU_ξ (`c_out × c_in` column-major, the ξ-th block of du: disjoint
-                // across ξ), lhs Z_ξ (`c_out × tc`, column stride P·c_out) inside z, rhs V_ξᵀ
-                // (`tc × c_in`, column stride P·ld) inside v.
-                unsafe {
-                    gemm::gemm(
-                        c_out,
+                t0 += tc;
+            }
+            // dW = Gᵀ dU G, one input channel per task; the first chunk's GEMMs (there is one:
+            // tiles ≥ 1) wrote all of dU.
+            let dw = SharedMut(dw.as_mut_ptr().cast::<f32>());
+            du.par_chunks(p * c_out)
+                .enumerate()
+                .for_each(|(in_channel, du)| {
+                    dispatch(KernelGradTransform::<S, A, R> {
+                        du,
                         c_in,
-                        tc,
-                        du_ptr.get().add(xi * c_in * c_out),
-                        c_out as isize,
-                        1,
-                        !first,
-                        z.as_ptr().add(xi * c_out),
-                        (p * c_out) as isize,
-                        1,
-                        v.as_ptr().add(xi * ld),
-                        (p * ld) as isize,
-                        1,
-                        1.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-            });
-            t0 += tc;
-        }
-    });
-    // dW = Gᵀ dU G, a block of output channels per task: each (position, input channel) row
-    // of dU gives the block's values in one contiguous read.
-    // SAFETY: the GEMMs of the first chunk (there is one: tiles ≥ 1) wrote all of dU.
-    unsafe { du.set_len(p * c_in * c_out) };
-    const BLOCK: usize = 16;
-    let fill_dw = |dw: &mut [MaybeUninit<f32>]| {
-        dw.par_chunks_mut(BLOCK * c_in * taps)
-            .enumerate()
-            .for_each(|(block, rows)| {
-                let co0 = block * BLOCK;
-                let count = rows.len() / (c_in * taps);
-                for ci in 0..c_in {
-                    let mut u = [[[0f32; A]; A]; BLOCK];
-                    for xi in 0..p {
-                        let src = &du[(xi * c_in + ci) * c_out + co0..][..count];
-                        for (tile, &value) in u.iter_mut().zip(src) {
-                            tile[xi / A][xi % A] = value;
-                        }
-                    }
-                    for (j, tile) in u[..count].iter().enumerate() {
-                        let k = S::kernel_grad(tile);
-                        let dst = &mut rows[(j * c_in + ci) * taps..][..taps];
-                        for r in 0..R {
-                            for c in 0..R {
-                                dst[r * R + c].write(k[r][c]);
-                            }
-                        }
-                    }
-                }
-            });
+                        in_channel,
+                        dw,
+                        scheme: PhantomData,
+                    })
+                });
+        });
     };
     // SAFETY: `fill_dw` writes the R×R taps of every (output channel, input channel) pair.
     unsafe { filled_by(c_out * c_in * taps, fill_dw) }

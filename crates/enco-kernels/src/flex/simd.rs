@@ -1,0 +1,221 @@
+//! Sixteen-lane f32 arithmetic and the run-time choice of the instruction set a kernel is
+//! compiled for.
+//!
+//! [`Lanes`] is a plain `[f32; 16]` whose operations are written as element loops: inside a
+//! function compiled for AVX-512 each becomes one instruction on a 512-bit register, for AVX2
+//! two, and for the baseline target four SSE instructions. [`dispatch`] runs a [`Kernel`]
+//! compiled for the best of these the processor has.
+
+use std::mem::MaybeUninit;
+use std::ops::{Add, Mul, Neg, Sub};
+
+/// The number of lanes of [`Lanes`].
+pub(crate) const LANES: usize = 16;
+
+/// Sixteen f32 values operated on lane by lane (no fused multiply-add, so that every
+/// instruction set gives the same bits).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Lanes(pub(crate) [f32; LANES]);
+
+impl Lanes {
+    /// All lanes zero.
+    pub(crate) const ZERO: Self = Self([0.0; LANES]);
+
+    /// Lane `j` is `f(j)`.
+    #[inline(always)]
+    pub(crate) fn from_fn(mut f: impl FnMut(usize) -> f32) -> Self {
+        let mut out = [0f32; LANES];
+        for (j, value) in out.iter_mut().enumerate() {
+            *value = f(j);
+        }
+        Self(out)
+    }
+
+    /// The first `LANES` values of `src`.
+    #[inline(always)]
+    pub(crate) fn load(src: &[f32]) -> Self {
+        let mut out = [0f32; LANES];
+        out.copy_from_slice(&src[..LANES]);
+        Self(out)
+    }
+
+    /// The values of `src` (at most `LANES`) in the first lanes, zero in the others.
+    #[inline(always)]
+    pub(crate) fn load_partial(src: &[f32]) -> Self {
+        if src.len() >= LANES {
+            return Self::load(src);
+        }
+        let mut out = [0f32; LANES];
+        for (o, &value) in out.iter_mut().zip(src) {
+            *o = value;
+        }
+        Self(out)
+    }
+
+    /// Lane `j` is `src[j · stride]`.
+    #[inline(always)]
+    pub(crate) fn gather(src: &[f32], stride: usize) -> Self {
+        assert!(src.len() > (LANES - 1) * stride);
+        Self::from_fn(|j| src[j * stride])
+    }
+
+    /// The even and the odd elements of 32 consecutive values.
+    #[inline(always)]
+    pub(crate) fn deinterleave(src: &[f32; 2 * LANES]) -> (Self, Self) {
+        (
+            Self::from_fn(|j| src[2 * j]),
+            Self::from_fn(|j| src[2 * j + 1]),
+        )
+    }
+
+    /// `even[0], odd[0], even[1], odd[1], …` in two halves: the inverse of
+    /// [`Lanes::deinterleave`].
+    #[inline(always)]
+    pub(crate) fn interleave(even: Self, odd: Self) -> (Self, Self) {
+        let half = |offset: usize| {
+            Self::from_fn(|i| {
+                if i % 2 == 0 {
+                    even.0[offset + i / 2]
+                } else {
+                    odd.0[offset + i / 2]
+                }
+            })
+        };
+        (half(0), half(LANES / 2))
+    }
+
+    /// Writes the lanes to the first `LANES` elements of `dst`.
+    #[inline(always)]
+    pub(crate) fn store(self, dst: &mut [f32]) {
+        dst[..LANES].copy_from_slice(&self.0);
+    }
+
+    /// Writes the lanes to the first `LANES` elements of `dst`.
+    #[inline(always)]
+    pub(crate) fn store_uninit(self, dst: &mut [MaybeUninit<f32>]) {
+        for (d, value) in dst[..LANES].iter_mut().zip(self.0) {
+            d.write(value);
+        }
+    }
+}
+
+impl Add for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn add(mut self, rhs: Self) -> Self {
+        for j in 0..LANES {
+            self.0[j] += rhs.0[j];
+        }
+        self
+    }
+}
+
+impl Sub for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn sub(mut self, rhs: Self) -> Self {
+        for j in 0..LANES {
+            self.0[j] -= rhs.0[j];
+        }
+        self
+    }
+}
+
+impl Neg for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn neg(mut self) -> Self {
+        for a in &mut self.0 {
+            *a = -*a;
+        }
+        self
+    }
+}
+
+impl Mul<f32> for Lanes {
+    type Output = Self;
+    #[inline(always)]
+    fn mul(mut self, rhs: f32) -> Self {
+        for a in &mut self.0 {
+            *a *= rhs;
+        }
+        self
+    }
+}
+
+/// A loop nest to compile for several instruction sets. [`Kernel::run`] must be
+/// `#[inline(always)]` and call only `#[inline(always)]` functions in its hot loops (closures
+/// passed to them included), so that [`dispatch`] compiles all of it with the chosen features.
+pub(crate) trait Kernel {
+    /// What the kernel returns.
+    type Output;
+
+    /// Runs the kernel; `FMA` says whether fused multiply-add instructions are available (a
+    /// kernel may ignore it to give the same bits everywhere).
+    fn run<const FMA: bool>(self) -> Self::Output;
+}
+
+/// Runs `kernel` compiled for AVX-512 or AVX2 + FMA when the processor has them (checked at
+/// run time, cached by the standard library), for the baseline target otherwise.
+#[inline]
+pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        fn avx512<K: Kernel>(kernel: K) -> K::Output {
+            kernel.run::<true>()
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<K: Kernel>(kernel: K) -> K::Output {
+            kernel.run::<true>()
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the processor has the enabled features.
+            return unsafe { avx512(kernel) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the processor has the enabled features.
+            return unsafe { avx2(kernel) };
+        }
+    }
+    kernel.run::<false>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleave_inverts_deinterleave() {
+        let src: [f32; 32] = std::array::from_fn(|i| i as f32);
+        let (even, odd) = Lanes::deinterleave(&src);
+        assert_eq!(even.0[3], 6.0);
+        assert_eq!(odd.0[3], 7.0);
+        let (low, high) = Lanes::interleave(even, odd);
+        assert_eq!(low.0, src[..LANES]);
+        assert_eq!(high.0, src[LANES..]);
+    }
+
+    #[test]
+    fn partial_loads_zero_the_other_lanes() {
+        let lanes = Lanes::load_partial(&[1.0, 2.0, 3.0]);
+        assert_eq!(&lanes.0[..4], &[1.0, 2.0, 3.0, 0.0]);
+        assert_eq!((lanes * 2.0 - lanes + -lanes).0, [0.0; LANES]);
+    }
+
+    struct Sum<'a>(&'a [f32]);
+
+    impl Kernel for Sum<'_> {
+        type Output = f32;
+        #[inline(always)]
+        fn run<const FMA: bool>(self) -> f32 {
+            self.0.iter().sum()
+        }
+    }
+
+    #[test]
+    fn dispatch_runs_the_kernel() {
+        assert_eq!(dispatch(Sum(&[1.0, 2.0, 3.5])), 6.5);
+    }
+}
