@@ -13,49 +13,35 @@
 //! its thread, and so allocates from the same `malloc` arena, as it did before.
 
 use std::sync::OnceLock;
-use std::thread::{self, ThreadId};
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-/// The pool and the thread that is its thread 0.
-struct OwnPool {
-    owner: ThreadId,
-    pool: ThreadPool,
+/// A pool of as many threads as rayon's global pool whose thread 0 is the calling thread, from
+/// then on a member of it.
+fn pool_with_current_thread() -> Option<ThreadPool> {
+    ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .use_current_thread()
+        .thread_name(|i| format!("enco-kernels-{i}"))
+        .build()
+        .ok()
 }
 
-/// Set by the first call of [`run`] from a thread outside every rayon pool (`None` if the pool
-/// could not be started).
-static OWN_POOL: OnceLock<Option<OwnPool>> = OnceLock::new();
-
-/// Runs `work` on the calling thread, within the pool if this thread is its thread 0 (which the
-/// first caller becomes), as a plain call otherwise.
+/// Runs `work` on the calling thread. The first caller outside every rayon pool becomes thread
+/// 0 of a pool kept for the rest of the process, so that its `work` (this call's and every
+/// later one's) forks and joins within that pool; other threads run `work` as a plain call.
 pub(super) fn run<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        // Already a pool thread (of this pool after the first call, or of another pool).
-        return work();
+    static OWN_POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
+    if rayon::current_thread_index().is_none() {
+        OWN_POOL.get_or_init(pool_with_current_thread);
     }
-    let own = OWN_POOL.get_or_init(|| {
-        ThreadPoolBuilder::new()
-            .num_threads(rayon::current_num_threads())
-            .use_current_thread()
-            .thread_name(|i| format!("enco-kernels-{i}"))
-            .build()
-            .ok()
-            .map(|pool| OwnPool {
-                owner: thread::current().id(),
-                pool,
-            })
-    });
-    match own {
-        // The owner is the pool's thread 0: `install` runs `work` right here.
-        Some(own) if own.owner == thread::current().id() => own.pool.install(work),
-        _ => work(),
-    }
+    work()
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::thread;
 
     use super::*;
 
@@ -90,16 +76,31 @@ mod tests {
     }
 
     #[test]
-    fn the_first_caller_runs_its_work_as_thread_0_of_the_pool() {
-        let index = run(rayon::current_thread_index);
-        let owner = OWN_POOL
-            .get()
-            .and_then(|own| own.as_ref().map(|own| own.owner));
-        if owner == Some(thread::current().id()) {
-            assert_eq!(index, Some(0));
-        } else {
-            assert_eq!(index, None);
-        }
+    fn the_building_thread_is_thread_0_of_its_pool() {
+        let (inside, after, threads) = thread::spawn(|| {
+            assert_eq!(rayon::current_thread_index(), None);
+            let pool = pool_with_current_thread().expect("pool");
+            let inside = pool.install(rayon::current_thread_index);
+            (
+                inside,
+                rayon::current_thread_index(),
+                pool.current_num_threads(),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inside, Some(0));
+        assert_eq!(after, Some(0), "the thread stays a member of the pool");
+        assert_eq!(threads, rayon::current_num_threads());
+    }
+
+    #[test]
+    fn the_caller_belongs_to_a_pool_after_its_first_call() {
+        // Either this thread was first (thread 0 of the pool) or another one was, and this one
+        // stays outside every pool.
+        let inside = run(rayon::current_thread_index);
+        assert!(matches!(inside, None | Some(0)), "{inside:?}");
+        assert_eq!(inside, rayon::current_thread_index());
     }
 
     #[test]

@@ -134,7 +134,10 @@ impl EncoBackend for Flex {
         if weight.dtype() == DType::F32 && output_grad.dtype() == DType::F32 {
             // A stride-1 convolution's "full" correlation gives back the input size.
             let [n, c_in, h, w]: [usize; 4] = x.shape().dims();
+            let [c_out_w, c_in_w, _, _]: [usize; 4] = weight.shape().dims();
             let (grad, grad_dims) = f32_data(&output_grad);
+            // Mismatched shapes go on to Burn's path, which reports them.
+            let shapes_match = grad_dims[..2] == [n, c_out_w] && c_in_w == c_in;
             let geometry = conv::Geometry {
                 input: grad_dims,
                 output: [n, c_in, h, w],
@@ -143,7 +146,9 @@ impl EncoBackend for Flex {
                 padding,
                 dilation: [1, 1],
             };
-            if !direct::applies(&geometry) && winograd::applies(&geometry, winograd::Pass::Forward)
+            if shapes_match
+                && !direct::applies(&geometry)
+                && winograd::applies(&geometry, winograd::Pass::Forward)
             {
                 let weight = weight.to_contiguous();
                 let dx =

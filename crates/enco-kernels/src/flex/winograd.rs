@@ -389,8 +389,8 @@ impl Tiling {
         (CHUNK / (positions * channels)).clamp(LANES, self.total.max(LANES))
     }
 
-    /// The tiles `t0..t0 + tc` in runs of at most [`LANES`] consecutive tiles of one tile row:
-    /// (offset in the chunk, image, tile row, tile column, run length).
+    /// The tiles `t0..t0 + tc` as [`Run`]s of at most [`LANES`] consecutive tiles of one tile
+    /// row.
     fn runs(&self, t0: usize, tc: usize) -> impl Iterator<Item = Run> + '_ {
         let mut t = 0;
         std::iter::from_fn(move || {
