@@ -147,6 +147,8 @@ pub struct Report {
     pub worst: BTreeMap<String, (f32, String)>,
     pub failures: Vec<String>,
     pub compared: usize,
+    /// Explanations printed with the report (e.g. the kinks whose side was chosen).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -211,6 +213,9 @@ impl Report {
         println!("== {title}: {} tensors compared", self.compared);
         for (group, (err, name)) in &self.worst {
             println!("   {group:<10} worst rel error {err:.3e}  ({name})");
+        }
+        for note in &self.notes {
+            println!("   {note}");
         }
     }
 

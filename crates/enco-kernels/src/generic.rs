@@ -28,7 +28,7 @@ pub fn instance_norm<B: Backend>(
     let [n, c, h, w] = x.dims();
     let x = x.reshape([n, c, h * w]);
     let (var, mean) = x.clone().var_mean_bias(2);
-    let inv_std = (var + epsilon).sqrt().recip();
+    let inv_std = crate::ops::reciprocal((var + epsilon).sqrt());
     let y = (x - mean) * inv_std.clone();
     (
         y.reshape([n, c, h, w]).into_primitive().tensor(),

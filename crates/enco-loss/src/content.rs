@@ -1,6 +1,7 @@
 //! The EnCo content loss (spec §5.3, paper Eq. 3–4).
 
 use burn::prelude::*;
+use enco_kernels::ops::reciprocal;
 
 /// PyTorch's `F.cosine_similarity(q, k, dim=-1)`: each row divided by `max(‖row‖, eps)`, then
 /// the dot product (spec §1.7, eps 1e-8).
@@ -18,7 +19,7 @@ pub fn cosine_similarity<B: Backend>(q: Tensor<B, 2>, k: Tensor<B, 2>) -> Tensor
             .sum_dim(1)
             .clamp_min(EPS * EPS)
             .sqrt();
-        x / norm
+        x * reciprocal(norm)
     };
     (unit(q) * unit(k)).sum_dim(1).squeeze_dim(1)
 }

@@ -2,6 +2,7 @@
 
 use burn::module::Param;
 use burn::prelude::*;
+use enco_kernels::ops::reciprocal;
 
 /// Which normalisation the heads use (`--prj_norm`, spec §1.8 and §14.1).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -42,7 +43,7 @@ impl<B: Backend> BatchNorm1d<B> {
     /// - input and output `[N, features]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let (var, mean) = x.clone().var_mean_bias(0);
-        let y = (x - mean) / (var + self.epsilon).sqrt();
+        let y = (x - mean) * reciprocal((var + self.epsilon).sqrt());
         affine(y, &self.weight, &self.bias)
     }
 }
@@ -72,7 +73,7 @@ impl<B: Backend> LayerNorm<B> {
     /// - input and output `[N, features]`
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let (var, mean) = x.clone().var_mean_bias(1);
-        let y = (x - mean) / (var + self.epsilon).sqrt();
+        let y = (x - mean) * reciprocal((var + self.epsilon).sqrt());
         affine(y, &self.weight, &self.bias)
     }
 }
@@ -101,5 +102,5 @@ fn affine<B: Backend>(
 /// `pow(1/2)` gives NaN and poisons the heads.
 pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-30).sqrt();
-    x / (norm + 1e-7)
+    x * reciprocal(norm + 1e-7)
 }

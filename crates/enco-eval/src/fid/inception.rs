@@ -31,6 +31,7 @@ use burn_store::{
     ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
     SafetensorsStore,
 };
+use enco_kernels::ops::reciprocal;
 
 use super::error::FidError;
 use super::preprocess::{normalize, resize_bilinear};
@@ -108,13 +109,13 @@ impl<B: Backend> BasicConv2d<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x = self.conv.forward(x);
         let c = x.dims()[1];
-        let invstd = self
-            .bn
-            .running_var
-            .value()
-            .add_scalar(self.bn.epsilon)
-            .sqrt()
-            .recip();
+        let invstd = reciprocal(
+            self.bn
+                .running_var
+                .value()
+                .add_scalar(self.bn.epsilon)
+                .sqrt(),
+        );
         let alpha = invstd.mul(self.bn.gamma.val());
         let beta = self
             .bn
