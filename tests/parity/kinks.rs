@@ -38,7 +38,9 @@ use crate::common::{AB, device, to_vec};
 /// of the residual block at `l`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Site {
+    /// Module `l` of the network's `model` list.
     Top(usize),
+    /// Module `j` of the `conv_block` of the residual block at `model[l]`.
     Block(usize, usize),
 }
 
@@ -56,6 +58,7 @@ impl std::fmt::Display for Site {
 pub struct Kink {
     /// Which call: "G", "D(fake_B)", "D(real_B)", "D_after(fake_B)".
     pub call: &'static str,
+    /// The rectifier whose input this is.
     pub site: Site,
     /// Flat index into the pre-activation tensor.
     pub index: usize,
@@ -65,6 +68,23 @@ pub struct Kink {
     pub value_on_recorded: Option<f32>,
     /// The detection bound.
     pub margin: f32,
+}
+
+impl Kink {
+    /// The value of the element on the input the flip will use: this port's (`false`) or the
+    /// recorded one (`true`).
+    pub fn value_on(&self, recorded: bool) -> f32 {
+        match (recorded, self.value_on_recorded) {
+            (true, Some(v)) => v,
+            _ => self.value,
+        }
+    }
+
+    /// Whether the element is within rounding of zero on that input, so that flipping it there
+    /// moves the forward values by rounding only.
+    pub fn flippable_on(&self, recorded: bool) -> bool {
+        self.value_on(recorded).abs() <= self.margin
+    }
 }
 
 impl std::fmt::Display for Kink {
@@ -284,59 +304,60 @@ pub fn unchanged(_: Site, pre: Tensor<AB, 4>) -> Tensor<AB, 4> {
 /// A gradient map: parameter key → (shape, values).
 pub type GradientMap = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// `a − b`, key by key (keys of `a` missing from `b` are left out).
+/// `a − b`, key by key (a key of `a` missing from `b` counts as zeros there).
 pub fn sub_maps(a: &GradientMap, b: &GradientMap) -> GradientMap {
     combine(a, b, |x, y| x - y)
 }
 
-/// `a + b`, key by key (keys of `a` missing from `b` are left out).
+/// `a + b`, key by key (a key of `a` missing from `b` counts as zeros there).
 pub fn add_maps(a: &GradientMap, b: &GradientMap) -> GradientMap {
     combine(a, b, |x, y| x + y)
 }
 
 fn combine(a: &GradientMap, b: &GradientMap, op: impl Fn(f32, f32) -> f32) -> GradientMap {
     a.iter()
-        .filter_map(|(key, (shape, x))| {
-            let (_, y) = b.get(key)?;
-            Some((
-                key.clone(),
-                (
-                    shape.clone(),
-                    x.iter().zip(y).map(|(x, y)| op(*x, *y)).collect(),
-                ),
-            ))
+        .map(|(key, (shape, x))| {
+            let values = match b.get(key) {
+                Some((_, y)) => x.iter().zip(y).map(|(x, y)| op(*x, *y)).collect(),
+                None => x.iter().map(|x| op(*x, 0.0)).collect(),
+            };
+            (key.clone(), (shape.clone(), values))
         })
         .collect()
 }
 
 /// The kinks whose other side the reference took: the single kink, or else the pair, whose flip
-/// brings `error` of `actual` to at most `tol` (the smallest such error); `None` if there is
-/// none. Flips of different elements are combined to first order, `actual + Δ₁ + Δ₂`.
+/// brings `error` of `actual` to at most `tol` (the smallest such error), with the number of
+/// flips (singles, or else pairs) that do; `None` if there is none. Flips of different elements
+/// are combined to first order, `actual + Δ₁ + Δ₂`.
 pub fn official_side(
     actual: &GradientMap,
     candidates: &[(Kink, GradientMap)],
     tol: f32,
     error: impl Fn(&GradientMap) -> f32,
-) -> Option<(Vec<usize>, GradientMap)> {
-    let consider = |best: &mut Option<(f32, Vec<usize>, GradientMap)>,
-                    chosen: Vec<usize>,
-                    flipped: GradientMap| {
+) -> Option<(Vec<usize>, GradientMap, usize)> {
+    type Best = Option<(f32, Vec<usize>, GradientMap)>;
+    let consider = |best: &mut Best, solutions: &mut usize, chosen, flipped| {
         let e = error(&flipped);
-        if e <= tol && best.as_ref().is_none_or(|(b, _, _)| e < *b) {
-            *best = Some((e, chosen, flipped));
+        if e <= tol {
+            *solutions += 1;
+            if best.as_ref().is_none_or(|(b, _, _)| e < *b) {
+                *best = Some((e, chosen, flipped));
+            }
         }
     };
-    let mut best = None;
+    let (mut best, mut solutions) = (None, 0);
     for (i, (_, delta)) in candidates.iter().enumerate() {
-        consider(&mut best, vec![i], add_maps(actual, delta));
+        consider(&mut best, &mut solutions, vec![i], add_maps(actual, delta));
     }
-    if best.is_none() {
+    if solutions == 0 {
         for (i, (_, di)) in candidates.iter().enumerate() {
             let once = add_maps(actual, di);
             for (j, (_, dj)) in candidates.iter().enumerate().skip(i + 1) {
-                consider(&mut best, vec![i, j], add_maps(&once, dj));
+                let flipped = add_maps(&once, dj);
+                consider(&mut best, &mut solutions, vec![i, j], flipped);
             }
         }
     }
-    best.map(|(_, chosen, flipped)| (chosen, flipped))
+    best.map(|(_, chosen, flipped)| (chosen, flipped, solutions))
 }

@@ -25,8 +25,9 @@ pub fn conv2d<B: EncoBackend>(
     )))
 }
 
-/// `1 / x`, element-wise, by IEEE division: exactly rounded in the forward pass, and its
-/// gradient `−g / x²` by division too.
+/// `1 / x`, element-wise, by division (exactly rounded on the CPU backends, within the
+/// backend's division accuracy on GPUs: 2.5 ulp in WGSL), with its gradient `−g / x²` by
+/// division too.
 ///
 /// Burn's `Tensor::recip` (and the input gradient of a tensor–tensor division, which Burn's
 /// autodiff computes as `g · recip(rhs)`) is an approximation on some backends: burn-ndarray
