@@ -39,7 +39,8 @@ use common::*;
 use enco::burn;
 use enco::loss::{GanLoss, GanMode, LossWeighting};
 use enco::nn::{
-    HeadNorm, NLayerDiscriminator, NLayerDiscriminatorConfig, PytorchWeights, ResnetGeneratorConfig,
+    GeneratorOutput, HeadNorm, NLayerDiscriminator, NLayerDiscriminatorConfig, PytorchWeights,
+    ResnetGeneratorConfig,
 };
 use enco::sampling::DagSamplerConfig;
 use enco::train::{EncoConfig, EncoModel, GeneratorPass, official_adam};
@@ -458,34 +459,23 @@ fn recorded_generator_pass(
     let tensor = |name: &str| fx.get(name).tensor::<AB, 4>(&dev);
     let mut layers = config.nce_layers.clone();
     layers.sort_unstable();
-    let features: Vec<Tensor<AB, 4>> = layers
+    layers.dedup();
+    // Tap 0 is G's input; every other tap is recorded as `feat_<layer>`.
+    let features = layers
         .iter()
-        .map(|&l| {
-            if l == 0 {
-                tensor("G_input")
-            } else {
-                tensor(&format!("feat_{l}"))
-            }
+        .map(|&l| match l {
+            0 => tensor("G_input"),
+            l => tensor(&format!("feat_{l}")),
         })
         .collect();
-    let pair_features = enco::train::feature_pairs(&model.generator, &config.nce_layers)
-        .expect("feature pairs")
-        .iter()
-        .map(|p| {
-            let feature = |l: usize| {
-                let i = layers.binary_search(&l).expect("tapped layer");
-                features[i].clone().narrow(0, 0, batch)
-            };
-            (feature(p.encoder), feature(p.decoder))
-        })
-        .collect();
-    GeneratorPass {
-        fake_b: tensor("fake_B"),
-        idt_b: fx.has("idt_B").then(|| tensor("idt_B")),
-        pair_features,
+    let output = GeneratorOutput {
         output: tensor("fake"),
         features,
-    }
+        layers,
+    };
+    let identity_phase = fx.has("idt_B");
+    GeneratorPass::from_output(&model.generator, config, output, batch, identity_phase)
+        .expect("recorded generator pass")
 }
 
 fn load_model(dir: &Path, config: &EncoConfig) -> EncoModel<AB> {

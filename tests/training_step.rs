@@ -221,3 +221,17 @@ fn all_zero_rows_give_finite_gradients() {
     assert_eq!(&q[..3], &[0.0, 0.0, 0.0]);
     assert!((q[3] - 1.0 / 3.0).abs() < 1e-6);
 }
+
+#[test]
+fn a_generator_output_without_the_tapped_features_is_an_error() {
+    let config = tiny();
+    let model = config.init::<AB>(&device()).unwrap();
+    let (a, _) = images(3);
+    let output = model.generator.forward_features(a, &[]).unwrap();
+    let err = enco::train::GeneratorPass::from_output(&model.generator, &config, output, 1, false)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("lacks the feature of layer"),
+        "unexpected error: {err}"
+    );
+}

@@ -28,15 +28,15 @@ use std::collections::BTreeMap;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use enco::burn;
-use enco::nn::{BlockLayer, Layer, NLayerDiscriminator, ResnetGenerator};
-use enco::train::{EncoConfig, EncoModel, GeneratorPass, feature_pairs};
+use enco::nn::{BlockLayer, GeneratorOutput, Layer, NLayerDiscriminator, ResnetGenerator};
+use enco::train::{EncoConfig, EncoModel, GeneratorPass};
 
 use crate::FORWARD_TOL;
 use crate::common::{AB, device, to_vec};
 
 /// Where a rectifier sits: `Top(l)` is module `l` of the network's list, `Block(l, j)` module `j`
 /// of the residual block at `l`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Site {
     /// Module `l` of the network's `model` list.
     Top(usize),
@@ -173,25 +173,17 @@ pub fn generator_pass(
     } else {
         real_a
     };
+    let (output, features) = generator_forward(&model.generator, input, &config.nce_layers, hook);
     let mut layers = config.nce_layers.clone();
     layers.sort_unstable();
-    let (output, features) = generator_forward(&model.generator, input, &layers, hook);
-    let feature = |layer: usize| {
-        let i = layers.binary_search(&layer).expect("tapped layer");
-        features[i].clone().narrow(0, 0, batch)
-    };
-    let pair_features = feature_pairs(&model.generator, &config.nce_layers)
-        .expect("feature pairs")
-        .iter()
-        .map(|p| (feature(p.encoder), feature(p.decoder)))
-        .collect();
-    GeneratorPass {
-        fake_b: output.clone().narrow(0, 0, batch),
-        idt_b: identity_phase.then(|| output.clone().narrow(0, batch, batch)),
-        pair_features,
+    layers.dedup();
+    let output = GeneratorOutput {
         output,
         features,
-    }
+        layers,
+    };
+    GeneratorPass::from_output(&model.generator, config, output, batch, identity_phase)
+        .expect("generator pass")
 }
 
 /// A hook that records the kinks of every rectifier input it sees.

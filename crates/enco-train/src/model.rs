@@ -5,7 +5,8 @@ use burn::prelude::*;
 use enco_loss::{GanLoss, enco_content_loss, enco_pair_loss, identity_loss, negative_cosine};
 use enco_nn::EncoBackend;
 use enco_nn::{
-    EncoHeads, EncoHeadsConfig, NLayerDiscriminator, ResnetGenerator, WeightInit, gather_patches,
+    EncoHeads, EncoHeadsConfig, GeneratorOutput, NLayerDiscriminator, ResnetGenerator, WeightInit,
+    gather_patches,
 };
 use enco_sampling::{DagSampler, resize_bilinear};
 use rand::Rng;
@@ -112,6 +113,53 @@ pub struct GeneratorPass<B: EncoBackend> {
     pub features: Vec<Tensor<B, 4>>,
 }
 
+impl<B: EncoBackend> GeneratorPass<B> {
+    /// Splits one run of G over a batch of `batch` real_A images (followed, in the identity
+    /// phase, by as many real_B images) into the pass of an iteration: fake_B, idt_B and the
+    /// features of every pair on the real_A half. `output` must hold the features at
+    /// `config.nce_layers` ([`ResnetGenerator::forward_features`]).
+    pub fn from_output(
+        generator: &ResnetGenerator<B>,
+        config: &EncoConfig,
+        output: GeneratorOutput<B>,
+        batch: usize,
+        identity_phase: bool,
+    ) -> Result<Self, TrainError> {
+        let pairs = feature_pairs(generator, &config.nce_layers)?;
+        let feature = |layer: usize| {
+            let i = output.layers.binary_search(&layer).map_err(|_| {
+                TrainError::Config(format!(
+                    "the generator output lacks the feature of layer {layer}"
+                ))
+            })?;
+            Ok::<_, TrainError>(output.features[i].clone().narrow(0, 0, batch))
+        };
+        let mut pair_features = Vec::with_capacity(pairs.len());
+        for p in &pairs {
+            let (enc, dec) = (feature(p.encoder)?, feature(p.decoder)?);
+            if enc.dims() != dec.dims() {
+                return Err(TrainError::Config(format!(
+                    "layers {} and {} form a pair but their features are {:?} and {:?}",
+                    p.encoder,
+                    p.decoder,
+                    enc.dims(),
+                    dec.dims()
+                )));
+            }
+            pair_features.push((enc, dec));
+        }
+        let fake_b = output.output.clone().narrow(0, 0, batch);
+        let idt_b = identity_phase.then(|| output.output.clone().narrow(0, batch, batch));
+        Ok(GeneratorPass {
+            fake_b,
+            idt_b,
+            pair_features,
+            output: output.output,
+            features: output.features,
+        })
+    }
+}
+
 /// The discriminator step's losses (spec §5.1).
 #[derive(Debug, Clone)]
 pub struct DiscriminatorLosses<B: EncoBackend> {
@@ -174,36 +222,8 @@ impl<B: EncoBackend> EncoModel<B> {
         } else {
             real_a
         };
-        let pairs = feature_pairs(&self.generator, &config.nce_layers)?;
         let out = self.generator.forward_features(input, &config.nce_layers)?;
-        let feature = |layer: usize| {
-            let i = out.layers.binary_search(&layer).expect("tapped layer");
-            out.features[i].clone().narrow(0, 0, batch)
-        };
-        let pair_features: Vec<_> = pairs
-            .iter()
-            .map(|p| (feature(p.encoder), feature(p.decoder)))
-            .collect();
-        for (p, (enc, dec)) in pairs.iter().zip(&pair_features) {
-            if enc.dims() != dec.dims() {
-                return Err(TrainError::Config(format!(
-                    "layers {} and {} form a pair but their features are {:?} and {:?}",
-                    p.encoder,
-                    p.decoder,
-                    enc.dims(),
-                    dec.dims()
-                )));
-            }
-        }
-        let fake_b = out.output.clone().narrow(0, 0, batch);
-        let idt_b = identity_phase.then(|| out.output.clone().narrow(0, batch, batch));
-        Ok(GeneratorPass {
-            fake_b,
-            idt_b,
-            pair_features,
-            output: out.output,
-            features: out.features,
-        })
+        GeneratorPass::from_output(&self.generator, config, out, batch, identity_phase)
     }
 
     /// The discriminator loss on the detached fake and the real batch (spec §5.1, D step).
