@@ -8,8 +8,12 @@
 //! cargo bench --bench train_step                               # flex, 128 and 256 px
 //! cargo bench --bench train_step -- --sizes 128 --iters 5
 //! cargo bench --bench train_step -- --sizes 128 --phases 2   # one phase (e.g. under a profiler)
+//! cargo bench --bench train_step -- --models enco,cut,fastcut,cyclegan --sizes 128
 //! cargo bench --bench train_step --no-default-features --features cuda
 //! ```
+//!
+//! `--models` picks the models (default: all four, each with its official defaults); CUT,
+//! FastCUT and CycleGAN have one kind of iteration, reported as phase 1.
 //!
 //! Each row also lands as a JSON line in `target/bench/train_step.jsonl`.
 
@@ -19,10 +23,11 @@ use std::time::Instant;
 use enco::backend::{NAME, TrainBackend, default_device};
 use enco::burn::prelude::*;
 use enco::burn::tensor::Distribution;
-use enco::train::{EncoConfig, EncoTrainer};
+use enco::train::{ModelKind, ModelTrainer, StepLosses, TrainError};
 use rand::SeedableRng;
 
 struct Args {
+    models: Vec<ModelKind>,
     sizes: Vec<usize>,
     phases: Vec<u8>,
     iters: usize,
@@ -31,6 +36,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut args = Args {
+        models: ModelKind::ALL.to_vec(),
         sizes: vec![128, 256],
         phases: vec![1, 2],
         iters: 3,
@@ -47,6 +53,12 @@ fn parse_args() -> Args {
             }
             "--phases" => {
                 args.phases = it
+                    .next()
+                    .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
+                    .unwrap_or_default()
+            }
+            "--models" => {
+                args.models = it
                     .next()
                     .map(|v| v.split(',').filter_map(|s| s.parse().ok()).collect())
                     .unwrap_or_default()
@@ -99,53 +111,76 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.iters, args.warmup
     );
     println!(
-        "| size | phase | enco s/iter | PyTorch s/iter | ratio | enco peak RSS | PyTorch peak RSS |"
+        "| model | size | phase | s/iter | PyTorch EnCo s/iter | ratio | peak RSS | PyTorch EnCo peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for &size in &args.sizes {
-        reset_peak_rss();
-        let config = EncoConfig::new().with_seed(0);
-        let model = config.init::<TrainBackend>(&device)?;
-        let mut trainer = EncoTrainer::new(model, config);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-        let image = || {
-            Tensor::<TrainBackend, 4>::random(
-                [1, 3, size, size],
-                Distribution::Uniform(-1.0, 1.0),
-                &device,
-            )
-        };
-        for &phase in &args.phases {
-            let identity = phase == 1;
-            let mut times = Vec::new();
-            for i in 0..args.warmup + args.iters {
-                let (a, b) = (image(), image());
-                let start = Instant::now();
-                let losses = trainer.step(a, b, identity, 1.0, None, &mut rng)?;
-                // The losses are read back, so the step has finished on asynchronous backends.
-                assert!(losses.g.is_finite());
-                if i >= args.warmup {
-                    times.push(start.elapsed().as_secs_f64());
+    println!("|---|---|---|---|---|---|---|---|");
+    for &kind in &args.models {
+        for &size in &args.sizes {
+            reset_peak_rss();
+            let mut trainer = kind.default_config().with_seed(0).init_trainer(&device)?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+            let image = || {
+                Tensor::<TrainBackend, 4>::random(
+                    [1, 3, size, size],
+                    Distribution::Uniform(-1.0, 1.0),
+                    &device,
+                )
+            };
+            let phases: &[u8] = match kind {
+                ModelKind::Enco => &args.phases,
+                _ => &[1],
+            };
+            for &phase in phases {
+                let mut times = Vec::new();
+                for i in 0..args.warmup + args.iters {
+                    let (a, b) = (image(), image());
+                    let start = Instant::now();
+                    let losses = step(&mut trainer, a, b, phase == 1, &mut rng)?;
+                    // The losses are read back, so the step has finished on asynchronous backends.
+                    assert!(losses.g.is_finite());
+                    if i >= args.warmup {
+                        times.push(start.elapsed().as_secs_f64());
+                    }
                 }
+                let s = median(times);
+                let rss = peak_rss_gib();
+                let (ref_s, ref_rss) = match kind {
+                    ModelKind::Enco => reference(size, phase).unzip(),
+                    _ => (None, None),
+                };
+                let fmt = |v: Option<f64>, unit: &str| {
+                    v.map_or("–".into(), |v| format!("{v:.3}{unit}"))
+                };
+                println!(
+                    "| {kind} | {size} | {phase} | {s:.3} | {} | {} | {} | {} |",
+                    fmt(ref_s, ""),
+                    fmt(ref_s.map(|r| s / r), "×"),
+                    fmt(rss, " GiB"),
+                    fmt(ref_rss, " GiB"),
+                );
+                let row = serde_json::json!({
+                    "backend": NAME, "model": kind.name(), "size": size, "phase": phase,
+                    "s_per_iter": s, "peak_rss_gib": rss, "pytorch_s_per_iter": ref_s,
+                    "iters": args.iters,
+                });
+                writeln!(log, "{row}")?;
             }
-            let s = median(times);
-            let rss = peak_rss_gib();
-            let (ref_s, ref_rss) = reference(size, phase).unzip();
-            let fmt =
-                |v: Option<f64>, unit: &str| v.map_or("–".into(), |v| format!("{v:.3}{unit}"));
-            println!(
-                "| {size} | {phase} | {s:.3} | {} | {} | {} | {} |",
-                fmt(ref_s, ""),
-                fmt(ref_s.map(|r| s / r), "×"),
-                fmt(rss, " GiB"),
-                fmt(ref_rss, " GiB"),
-            );
-            let row = serde_json::json!({
-                "backend": NAME, "size": size, "phase": phase, "s_per_iter": s,
-                "peak_rss_gib": rss, "pytorch_s_per_iter": ref_s, "iters": args.iters,
-            });
-            writeln!(log, "{row}")?;
         }
     }
     Ok(())
+}
+
+/// One iteration of any model (EnCo's identity branch on in phase 1).
+fn step(
+    trainer: &mut ModelTrainer<TrainBackend>,
+    a: Tensor<TrainBackend, 4>,
+    b: Tensor<TrainBackend, 4>,
+    identity: bool,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<StepLosses, TrainError> {
+    match trainer {
+        ModelTrainer::Enco(t) => t.step(a, b, identity, 1.0, None, rng),
+        ModelTrainer::Cut(t) => t.step(a, b, 1.0, rng),
+        ModelTrainer::CycleGan(t) => t.step(a, b, 1.0, rng),
+    }
 }

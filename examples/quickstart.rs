@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_seed(0);
         let epochs = args.epochs as usize;
         let half = epochs / 2;
-        let config = TrainingConfig::new(model, data.clone())
+        let config = TrainingConfig::new(model.into(), data.clone())
             .with_transform(Transform {
                 preprocess: Preprocess::None,
                 load_size: 64,

@@ -27,6 +27,10 @@
 //! No tolerance is loosened for kinks.
 
 mod common;
+#[path = "parity/cut.rs"]
+mod cut;
+#[path = "parity/cyclegan.rs"]
+mod cyclegan;
 #[path = "parity/kinks.rs"]
 mod kinks;
 
@@ -70,10 +74,9 @@ fn case_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// The case's options as an [`EncoConfig`], plus (identity phase, lr factor).
-fn config_from_manifest(options: &Value) -> (EncoConfig, bool, f64) {
-    let f = |k: &str| options[k].as_f64().unwrap_or_else(|| panic!("option {k}"));
-    let u = |k: &str| f(k) as usize;
+/// G and D of a case's options (`netG`, `ngf`, `ndf`, the anti-aliasing flags).
+fn networks(options: &Value) -> (ResnetGeneratorConfig, NLayerDiscriminatorConfig) {
+    let u = |k: &str| options[k].as_u64().unwrap_or_else(|| panic!("option {k}")) as usize;
     let b = |k: &str| options[k].as_bool().unwrap_or_else(|| panic!("option {k}"));
     let s = |k: &str| options[k].as_str().unwrap_or_else(|| panic!("option {k}"));
     let n_blocks = match s("netG") {
@@ -83,50 +86,98 @@ fn config_from_manifest(options: &Value) -> (EncoConfig, bool, f64) {
     };
     assert_eq!(s("netD"), "basic", "only the basic PatchGAN is supported");
     assert_eq!(s("normG"), "instance");
+    (
+        ResnetGeneratorConfig::new()
+            .with_input_nc(u("input_nc"))
+            .with_output_nc(u("output_nc"))
+            .with_ngf(u("ngf"))
+            .with_n_blocks(n_blocks)
+            .with_no_antialias(b("no_antialias"))
+            .with_no_antialias_up(b("no_antialias_up")),
+        NLayerDiscriminatorConfig::new()
+            .with_input_nc(u("output_nc"))
+            .with_ndf(u("ndf"))
+            .with_n_layers(u("n_layers_D"))
+            .with_no_antialias(b("no_antialias")),
+    )
+}
+
+/// `--nce_layers` as a list.
+fn layer_list(layers: &str) -> Vec<usize> {
+    layers
+        .split(',')
+        .map(|v| v.trim().parse().unwrap())
+        .collect()
+}
+
+/// `--gan_mode`.
+fn gan_mode(name: &str) -> GanMode {
+    match name {
+        "lsgan" => GanMode::Lsgan,
+        "hinge" => GanMode::Hinge,
+        "vanilla" => GanMode::Vanilla,
+        other => panic!("unsupported gan_mode {other}"),
+    }
+}
+
+/// The conv biases before an instance norm (true gradient 0), without their network prefix.
+fn zero_grad_keys(manifest: &Value) -> Vec<String> {
+    manifest["analytically_zero_grad_biases"]["max_abs_grad"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.split_once('.').map(|(_, key)| key.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Checks a scalar loss against the fixture's value of the same name.
+fn check_scalar(
+    report: &mut Report,
+    group: &str,
+    name: &str,
+    value: Tensor<AB, 1>,
+    fx: &Fixture,
+    tol: f32,
+) {
+    report.check(
+        group,
+        name,
+        &to_vec(value.inner()),
+        &[],
+        fx.get(name),
+        tol,
+        1e-12,
+    );
+}
+
+/// The case's options as an [`EncoConfig`], plus (identity phase, lr factor).
+fn config_from_manifest(options: &Value) -> (EncoConfig, bool, f64) {
+    let f = |k: &str| options[k].as_f64().unwrap_or_else(|| panic!("option {k}"));
+    let u = |k: &str| f(k) as usize;
+    let b = |k: &str| options[k].as_bool().unwrap_or_else(|| panic!("option {k}"));
+    let s = |k: &str| options[k].as_str().unwrap_or_else(|| panic!("option {k}"));
     let head_norm = match s("prj_norm") {
         "BN" => HeadNorm::BatchNorm,
         "LN" => HeadNorm::LayerNorm,
         "None" => HeadNorm::None,
         other => panic!("unsupported prj_norm {other}"),
     };
-    let gan_mode = match s("gan_mode") {
-        "lsgan" => GanMode::Lsgan,
-        "hinge" => GanMode::Hinge,
-        "vanilla" => GanMode::Vanilla,
-        other => panic!("unsupported gan_mode {other}"),
-    };
+    let (generator, discriminator) = networks(options);
     let config = EncoConfig::new()
-        .with_generator(
-            ResnetGeneratorConfig::new()
-                .with_input_nc(u("input_nc"))
-                .with_output_nc(u("output_nc"))
-                .with_ngf(u("ngf"))
-                .with_n_blocks(n_blocks)
-                .with_no_antialias(b("no_antialias"))
-                .with_no_antialias_up(b("no_antialias_up")),
-        )
-        .with_discriminator(
-            NLayerDiscriminatorConfig::new()
-                .with_input_nc(u("output_nc"))
-                .with_ndf(u("ndf"))
-                .with_n_layers(u("n_layers_D"))
-                .with_no_antialias(b("no_antialias")),
-        )
+        .with_generator(generator)
+        .with_discriminator(discriminator)
         .with_head_nc(u("netF_nc"))
         .with_head_norm(head_norm)
-        .with_nce_layers(
-            s("nce_layers")
-                .split(',')
-                .map(|v| v.trim().parse().unwrap())
-                .collect(),
-        )
+        .with_nce_layers(layer_list(s("nce_layers")))
         .with_sampler(
             DagSamplerConfig::new()
                 .with_num_patches(u("num_patches"))
                 .with_oversample_ratio(u("oversample_ratio"))
                 .with_random_ratio(f("random_ratio")),
         )
-        .with_gan_mode(gan_mode)
+        .with_gan_mode(gan_mode(s("gan_mode")))
         .with_weighting(LossWeighting::Official)
         .with_lambda_gan(f("lambda_GAN"))
         .with_lambda_nce(f("lambda_NCE"))
@@ -497,14 +548,22 @@ fn load_model(dir: &Path, config: &EncoConfig) -> EncoModel<AB> {
     }
 }
 
+/// Checks one case of any model: the manifest's `model` field (`cut`, `fastcut`, `cycle_gan`;
+/// absent for EnCo) picks the check.
 fn check_case(dir: &Path) -> Report {
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    match manifest["model"].as_str() {
+        None | Some("enco") => check_enco_case(dir, &manifest),
+        Some("cut" | "fastcut") => cut::check_case(dir, &manifest),
+        Some("cycle_gan") => cyclegan::check_case(dir, &manifest),
+        Some(other) => panic!("{}: unknown model {other}", dir.display()),
+    }
+}
+
+fn check_enco_case(dir: &Path, manifest: &Value) -> Report {
     let (config, identity_phase, lr_factor) = config_from_manifest(&manifest["options"]);
-    let zero_grad: Vec<String> = manifest["analytically_zero_grad_biases"]["max_abs_grad"]
-        .as_object()
-        .map(|m| m.keys().map(|k| k[2..].to_string()).collect())
-        .unwrap_or_default();
+    let zero_grad = zero_grad_keys(manifest);
     let fx = Fixture::open(dir.join("tensors.safetensors"));
     let dev = device();
     let mut report = Report::default();
@@ -919,15 +978,17 @@ fn check_case(dir: &Path) -> Report {
     report
 }
 
-#[test]
-fn one_iteration_matches_the_official_code() {
-    let dirs = case_dirs();
-    assert!(
-        dirs.len() >= 3,
-        "expected the in-repo cases, found {dirs:?}"
-    );
+/// Whether a case is one of EnCo's (its manifest has no `model` field, or `enco`).
+fn is_enco_case(dir: &Path) -> bool {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+    matches!(manifest["model"].as_str(), None | Some("enco"))
+}
+
+/// Checks every case and fails with the list of mismatches.
+fn check_cases(dirs: &[PathBuf]) {
     let mut failures = Vec::new();
-    for dir in &dirs {
+    for dir in dirs {
         let report = check_case(dir);
         report.print(&format!("{} ({})", dir.display(), enco::backend::NAME));
         failures.extend(
@@ -943,4 +1004,32 @@ fn one_iteration_matches_the_official_code() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn one_iteration_matches_the_official_code() {
+    let dirs: Vec<PathBuf> = case_dirs()
+        .into_iter()
+        .filter(|d| is_enco_case(d))
+        .collect();
+    assert!(
+        dirs.len() >= 3,
+        "expected the in-repo cases, found {dirs:?}"
+    );
+    check_cases(&dirs);
+}
+
+/// CUT, FastCUT and CycleGAN (`cut_64`, `fastcut_64`, `cyclegan_64`). Forward values, losses,
+/// D's and F's gradients and Adam match at the EnCo tolerances; G's gradients do not yet (see
+/// `docs/parity.md`, "Baselines"), so this check runs on demand:
+/// `cargo test --test parity -- --ignored`.
+#[test]
+#[ignore = "the generators' gradients of CUT, FastCUT and CycleGAN do not match yet (docs/parity.md)"]
+fn baseline_iterations_match_the_official_code() {
+    let dirs: Vec<PathBuf> = case_dirs()
+        .into_iter()
+        .filter(|d| !is_enco_case(d))
+        .collect();
+    assert!(!dirs.is_empty(), "expected the in-repo baseline cases");
+    check_cases(&dirs);
 }

@@ -12,8 +12,9 @@ use enco::data::{Preprocess, SyntheticDatasetConfig, Transform, image_files, syn
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
 use enco::train::{
-    DatasetPreset, EncoConfig, LOSS_CURVE_FILE, LOSS_LOG_FILE, SAMPLES_DIR, StepReport,
-    TrainingConfig, TrainingRun, read_loss_log, sample_grid,
+    CutConfig, CycleGanConfig, DatasetPreset, EncoConfig, LOSS_CURVE_FILE, LOSS_LOG_FILE,
+    ModelConfig, ModelKind, SAMPLES_DIR, StepReport, TrainingConfig, TrainingRun, load_translator,
+    read_loss_log, sample_grid,
 };
 
 fn dataset(name: &str) -> PathBuf {
@@ -43,7 +44,7 @@ fn config(root: &Path) -> TrainingConfig {
         .with_nce_layers(vec![3, 7, 12, 13, 17, 21])
         .with_sampler(DagSamplerConfig::new().with_num_patches(16))
         .with_seed(2);
-    TrainingConfig::new(model, root.to_path_buf())
+    TrainingConfig::new(model.into(), root.to_path_buf())
         .with_transform(Transform {
             preprocess: Preprocess::ResizeAndCrop,
             load_size: 36,
@@ -61,7 +62,7 @@ fn config(root: &Path) -> TrainingConfig {
 }
 
 fn params(run: &TrainingRun<AB>) -> Vec<f32> {
-    use enco::burn::module::{Module, ModuleVisitor, Param};
+    use enco::burn::module::{ModuleVisitor, Param};
     use enco::burn::prelude::*;
     struct Collect(Vec<f32>);
     impl ModuleVisitor<AB> for Collect {
@@ -70,7 +71,7 @@ fn params(run: &TrainingRun<AB>) -> Vec<f32> {
         }
     }
     let mut c = Collect(Vec::new());
-    run.trainer.model.visit(&mut c);
+    run.trainer.visit(&mut c);
     c.0
 }
 
@@ -150,7 +151,7 @@ fn the_same_seed_gives_the_same_run_and_another_seed_another() {
     let dev = device();
     let train = |seed: u64, name: &str| {
         let mut config = config(&root).with_sample_every(0).with_seed(seed);
-        config.model.seed = seed;
+        config.model = config.model.with_seed(seed);
         let mut run = TrainingRun::<AB>::new(config, &root.join(name), &dev).unwrap();
         run.run(Some(3), |_| {}).unwrap();
         params(&run)
@@ -173,7 +174,10 @@ fn a_run_of_another_architecture_does_not_resume_silently() {
     drop(run);
     // Someone edits training.json to a wider generator: the checkpoint no longer fits.
     let mut edited = TrainingConfig::load(out.join("training.json")).unwrap();
-    edited.model.generator.ngf = 8;
+    let ModelConfig::Enco(model) = &mut edited.model else {
+        panic!("an EnCo run")
+    };
+    model.generator.ngf = 8;
     edited.save(out.join("training.json")).unwrap();
     let err = TrainingRun::<AB>::resume(&out, &dev).err().unwrap();
     assert!(err.to_string().contains("checkpoint"), "{err}");
@@ -239,7 +243,10 @@ fn presets_carry_the_readme_values() {
             (c.n_epochs, c.n_epochs_decay, c.warmup_epochs),
             (100, 100, 20)
         );
-        assert_eq!(c.model.lambda_nce, 2.0);
+        let ModelConfig::Enco(model) = &c.model else {
+            panic!("presets train EnCo")
+        };
+        assert_eq!(model.lambda_nce, 2.0);
         assert!(c.flip_equivariance);
         assert!(!preset.data_hint().is_empty());
     }
@@ -267,4 +274,119 @@ fn missing_data_and_missing_checkpoints_are_clear_errors() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("training.json"), "{err}");
+}
+
+/// The baselines on tiny networks: CUT (taps 0, 4, 8 and both residual blocks), FastCUT and
+/// CycleGAN (a pool smaller than the run, so stored fakes are drawn and checkpointed).
+fn baseline_models() -> Vec<(&'static str, ModelConfig)> {
+    let generator = ResnetGeneratorConfig::new().with_ngf(4).with_n_blocks(2);
+    let discriminator = NLayerDiscriminatorConfig::new().with_ndf(4);
+    let cut = |c: CutConfig| {
+        c.with_generator(generator.clone())
+            .with_discriminator(discriminator.clone())
+            .with_head_nc(16)
+            .with_nce_layers(vec![0, 4, 8, 12, 13])
+            .with_num_patches(16)
+            .with_seed(3)
+    };
+    vec![
+        ("cut", cut(CutConfig::cut()).into()),
+        ("fastcut", cut(CutConfig::fastcut()).into()),
+        (
+            "cyclegan",
+            CycleGanConfig::new()
+                .with_generator(generator.clone())
+                .with_discriminator(discriminator.clone())
+                .with_pool_size(2)
+                .with_seed(3)
+                .into(),
+        ),
+    ]
+}
+
+#[test]
+fn every_model_trains_resumes_exactly_and_translates() {
+    let root = dataset("models");
+    let dev = device();
+    for (name, model) in baseline_models() {
+        let config = {
+            let mut c = config(&root).with_sample_every(3);
+            c.model = model.clone();
+            c
+        };
+        let out_straight = root.join(format!("{name}-straight"));
+        let mut straight = TrainingRun::<AB>::new(config.clone(), &out_straight, &dev).unwrap();
+        let mut reports: Vec<StepReport> = Vec::new();
+        straight.run(None, |r| reports.push(*r)).unwrap();
+        assert_eq!(reports.len(), 6, "{name}");
+        for r in &reports {
+            let l = r.losses;
+            assert!(
+                [l.d, l.g, l.g_gan, l.content, l.identity]
+                    .iter()
+                    .all(|v| v.is_finite()),
+                "{name}: {r:?}"
+            );
+            assert!(l.content > 0.0, "{name}: the content / cycle term is on");
+        }
+        let out = root.join(format!("{name}-resumed"));
+        let mut first = TrainingRun::<AB>::new(config, &out, &dev).unwrap();
+        first.run(Some(4), |_| {}).unwrap();
+        drop(first);
+        let mut resumed = TrainingRun::<AB>::resume(&out, &dev).unwrap();
+        assert_eq!(resumed.trainer.config().kind(), model.kind(), "{name}");
+        let mut rest = Vec::new();
+        resumed.run(None, |r| rest.push(*r)).unwrap();
+        assert_eq!(rest[1].losses, reports[5].losses, "{name}: resumed losses");
+        assert_eq!(
+            params(&resumed),
+            params(&straight),
+            "{name}: resumed run diverged"
+        );
+
+        // Translation from the last checkpoint, both ways for CycleGAN only.
+        let checkpoint = std::fs::read_dir(out.join("checkpoints"))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .max()
+            .unwrap();
+        let image = enco::data::load_rgb(&root.join("trainA").join("0.png")).unwrap();
+        let g = load_translator::<B>(&checkpoint, false, &dev).unwrap();
+        let fake = enco::eval::translate_image(&g, &image, &dev).unwrap();
+        assert_eq!(fake.dimensions(), image.dimensions(), "{name}");
+        let inverse = load_translator::<B>(&checkpoint, true, &dev);
+        match model {
+            ModelConfig::CycleGan(_) => {
+                let g_b = inverse.unwrap();
+                let back = enco::eval::translate_image(&g_b, &fake, &dev).unwrap();
+                assert_eq!(back.dimensions(), image.dimensions());
+            }
+            _ => {
+                let err = inverse.err().unwrap();
+                assert!(err.to_string().contains("one way"), "{name}: {err}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn models_have_names_defaults_and_epoch_budgets() {
+    for kind in ModelKind::ALL {
+        assert_eq!(kind.name().parse::<ModelKind>(), Ok(kind));
+        assert_eq!(kind.default_config().kind(), kind);
+        let c = TrainingConfig::for_model(kind, "data");
+        let (n, d, w) = kind.default_epochs();
+        assert_eq!((c.n_epochs, c.n_epochs_decay, c.warmup_epochs), (n, d, w));
+    }
+    assert_eq!(ModelKind::FastCut.default_epochs(), (150, 50, 0));
+    let ModelConfig::Cut(fast) = ModelKind::FastCut.default_config() else {
+        panic!("FastCUT is a CUT configuration")
+    };
+    assert!(!fast.nce_idt && fast.flip_equivariance && fast.lambda_nce == 10.0);
+    let err = "pix2pix".parse::<ModelKind>().unwrap_err();
+    assert!(err.contains("cyclegan"), "{err}");
+    let bad = CutConfig::cut().with_nce_layers(vec![4, 0]);
+    let err = bad.init::<AB>(&device()).err().unwrap();
+    assert!(err.to_string().contains("ascending"), "{err}");
 }

@@ -157,7 +157,9 @@ fn learning_rate_factor_at_the_spec_epochs() {
 /// Training N steps straight and N/2 + checkpoint + resume + N/2 give identical parameters.
 #[test]
 fn resume_from_a_checkpoint_continues_bit_exactly() {
-    use enco::train::{ChaCha8Rng, TrainingPosition, load_checkpoint, save_checkpoint};
+    use enco::train::{
+        ChaCha8Rng, ModelTrainer, TrainingPosition, load_checkpoint, save_checkpoint,
+    };
     let dir = std::env::temp_dir().join(format!("enco-resume-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dev = device();
@@ -189,9 +191,11 @@ fn resume_from_a_checkpoint_continues_bit_exactly() {
         iteration: 2,
         rng,
     };
-    let ckpt = save_checkpoint(&dir, "iter_2", &first, &position).unwrap();
-    drop(first);
-    let (mut resumed, position) = load_checkpoint::<AB>(&ckpt, tiny(), &dev).unwrap();
+    let ckpt = save_checkpoint(&dir, "iter_2", &ModelTrainer::Enco(first), &position).unwrap();
+    let (resumed, position) = load_checkpoint::<AB>(&ckpt, tiny().into(), &dev).unwrap();
+    let ModelTrainer::Enco(mut resumed) = resumed else {
+        panic!("an EnCo checkpoint restores an EnCo trainer")
+    };
     assert_eq!(position.iteration, 2);
     let mut rng = position.rng;
     train(&mut resumed, &mut rng, 2..4);
@@ -199,7 +203,7 @@ fn resume_from_a_checkpoint_continues_bit_exactly() {
 
     // A checkpoint of another architecture is a clear error.
     let other = tiny().with_head_nc(32);
-    let err = load_checkpoint::<AB>(&ckpt, other, &dev)
+    let err = load_checkpoint::<AB>(&ckpt, other.into(), &dev)
         .err()
         .expect("mismatch");
     assert!(err.to_string().contains("head_nc"), "{err}");
@@ -234,4 +238,39 @@ fn a_generator_output_without_the_tapped_features_is_an_error() {
         err.to_string().contains("lacks the feature of layer"),
         "unexpected error: {err}"
     );
+}
+
+/// "CUT + EnCo": PatchNCE on EnCo's pairs gives λ_NCE times the mean over pairs of the mean
+/// PatchNCE of each pair's (q, k), and still trains.
+#[test]
+fn the_patchnce_content_loss_replaces_encos_on_the_same_pairs() {
+    use enco::loss::{ContentLoss, patch_nce_loss};
+    let config = tiny()
+        .with_content_loss(ContentLoss::PatchNce)
+        .with_nce_t(0.1);
+    let model = config.init::<AB>(&device()).unwrap();
+    let (a, b) = images(5);
+    let pass = model.generate(&config, a, b.clone(), false).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let losses = model
+        .generator_losses(&config, &pass, b, None, &mut rng)
+        .unwrap();
+    let pairs: Vec<f32> = losses
+        .q
+        .iter()
+        .zip(&losses.k)
+        .map(|(q, k)| to_vec(patch_nce_loss(q.clone(), k.clone(), 1, 0.1).mean().inner())[0])
+        .collect();
+    let expected = config.lambda_nce as f32 * pairs.iter().sum::<f32>() / pairs.len() as f32;
+    let content = to_vec(losses.content.clone().inner())[0];
+    assert!(
+        (content - expected).abs() <= 1e-5 * expected.abs(),
+        "{content} vs {expected}"
+    );
+    // PatchNCE of n patches is near ln(n) at initialisation, far from EnCo's 2 − 2·cos ≤ 4.
+    assert!(pairs.iter().all(|&p| p > 1.0), "{pairs:?}");
+    let mut trainer = EncoTrainer::new(model, config);
+    let (a, b) = images(6);
+    let step = trainer.step(a, b, true, 1.0, None, &mut rng).unwrap();
+    assert!(step.content.is_finite() && step.g.is_finite());
 }

@@ -14,8 +14,11 @@ use enco_eval::{
     translate_folder,
 };
 use enco_kernels::EncoAutodiffBackend;
+use enco_loss::ContentLoss;
+use enco_sampling::DagSamplerConfig;
 use enco_train::{
-    DatasetPreset, EncoConfig, StepReport, TrainingConfig, TrainingRun, load_generator,
+    CycleGanNetworks, DatasetPreset, EncoConfig, ModelConfig, ModelKind, StepReport,
+    TrainingConfig, TrainingRun, load_translator,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -57,6 +60,9 @@ enum Command {
         /// Images of one size translated together.
         #[arg(long, default_value_t = 4)]
         batch_size: usize,
+        /// Use CycleGAN's inverse generator G_B (target → source).
+        #[arg(long)]
+        inverse: bool,
     },
     /// Score images: FID between two folders, or a trained checkpoint on a test set.
     #[command(subcommand)]
@@ -97,6 +103,9 @@ enum EvalCommand {
         /// Translate testB → testA instead.
         #[arg(long)]
         reverse: bool,
+        /// Use CycleGAN's inverse generator G_B (target → source), e.g. with --reverse.
+        #[arg(long)]
+        inverse: bool,
         /// Folder of exact targets of testA (same file stems): adds PSNR and SSIM.
         #[arg(long)]
         paired_target: Option<PathBuf>,
@@ -208,15 +217,31 @@ struct TrainArgs {
     /// cityscapes (trained label → photo).
     #[arg(long)]
     preset: Option<DatasetPreset>,
-    /// Epochs at the base learning rate.
-    #[arg(long, default_value_t = 100)]
-    n_epochs: usize,
-    /// Epochs of linear decay.
-    #[arg(long, default_value_t = 100)]
-    n_epochs_decay: usize,
-    /// Warm-up epochs (0 = off).
-    #[arg(long, default_value_t = 20)]
-    warmup_epochs: usize,
+    /// The model: enco, cut, fastcut or cyclegan, each with its official defaults.
+    #[arg(long, default_value = "enco")]
+    model: ModelKind,
+    /// EnCo's content loss: enco, or patchnce ("CUT + EnCo", paper Table 3 rows D and E).
+    #[arg(long, default_value = "enco")]
+    content_loss: ContentLoss,
+    /// PatchNCE temperature τ (with --content-loss patchnce, and for cut / fastcut).
+    #[arg(long)]
+    nce_t: Option<f64>,
+    /// EnCo's patch sampling: uniform instead of discriminator-guided (paper Table 3 row D).
+    #[arg(long)]
+    uniform_sampling: bool,
+    /// CycleGAN's networks as the official code builds them on a GPU (strided down-sampling,
+    /// plain PatchGAN) instead of the anti-aliased ones it builds on the CPU.
+    #[arg(long)]
+    cyclegan_gpu_networks: bool,
+    /// Epochs at the base learning rate (default: the model's, 100 for EnCo).
+    #[arg(long)]
+    n_epochs: Option<usize>,
+    /// Epochs of linear decay (default: the model's, 100 for EnCo).
+    #[arg(long)]
+    n_epochs_decay: Option<usize>,
+    /// Warm-up epochs, 0 = off (default: the model's, 20 for EnCo).
+    #[arg(long)]
+    warmup_epochs: Option<usize>,
     /// Resize size before cropping.
     #[arg(long, default_value_t = 286)]
     load_size: u32,
@@ -277,13 +302,43 @@ impl Default for BackendChoice {
     }
 }
 
+/// The model of `--model` and its options.
+fn model_config(args: &TrainArgs) -> ModelConfig {
+    match args.model.default_config().with_seed(args.seed) {
+        ModelConfig::Enco(c) => {
+            let c = c.with_content_loss(args.content_loss);
+            let c = match args.nce_t {
+                Some(t) => c.with_nce_t(t),
+                None => c,
+            };
+            let c = if args.uniform_sampling {
+                let k = c.sampler.num_patches;
+                c.with_sampler(DagSamplerConfig::uniform(k))
+            } else {
+                c
+            };
+            ModelConfig::Enco(c)
+        }
+        ModelConfig::Cut(c) => ModelConfig::Cut(match args.nce_t {
+            Some(t) => c.with_nce_t(t),
+            None => c,
+        }),
+        ModelConfig::CycleGan(c) => ModelConfig::CycleGan(if args.cyclegan_gpu_networks {
+            c.with_networks(CycleGanNetworks::OfficialGpu)
+        } else {
+            c
+        }),
+    }
+}
+
 fn training_config(args: &TrainArgs) -> TrainingConfig {
     let preset = args.preset;
     let mut base = match preset {
         Some(p) => p.training_config(args.dataroot.clone()),
-        None => TrainingConfig::new(EncoConfig::new(), args.dataroot.clone()),
+        None => TrainingConfig::new(EncoConfig::new().into(), args.dataroot.clone()),
     };
-    base.model = EncoConfig::new().with_seed(args.seed);
+    let (n_epochs, n_epochs_decay, warmup_epochs) = args.model.default_epochs();
+    base.model = model_config(args);
     let direction = match (base.direction, args.reverse) {
         (d, false) => d,
         (Direction::AtoB, true) => Direction::BtoA,
@@ -298,9 +353,9 @@ fn training_config(args: &TrainArgs) -> TrainingConfig {
             flip: true,
         })
         .with_batch_size(args.batch_size)
-        .with_n_epochs(args.n_epochs)
-        .with_n_epochs_decay(args.n_epochs_decay)
-        .with_warmup_epochs(args.warmup_epochs)
+        .with_n_epochs(args.n_epochs.unwrap_or(n_epochs))
+        .with_n_epochs_decay(args.n_epochs_decay.unwrap_or(n_epochs_decay))
+        .with_warmup_epochs(args.warmup_epochs.unwrap_or(warmup_epochs))
         .with_checkpoint_every(args.checkpoint_every)
         .with_keep_checkpoints(args.keep_checkpoints)
         .with_sample_every(args.sample_every)
@@ -341,7 +396,7 @@ fn train_loop<B: EncoAutodiffBackend>(
         let l = r.losses;
         bar.set_position(r.iteration);
         bar.set_message(format!(
-            "epoch {}/{} D {:.3} G {:.3} GAN {:.3} EnCo {:.3} idt {:.3}",
+            "epoch {}/{} D {:.3} G {:.3} GAN {:.3} content {:.3} idt {:.3}",
             r.epoch, r.epochs, l.d, l.g, l.g_gan, l.content, l.identity
         ));
     })?;
@@ -386,8 +441,9 @@ fn execute<B: EncoAutodiffBackend>(
             input,
             output,
             batch_size,
+            inverse,
         } => {
-            let generator = load_generator::<B::InnerBackend>(&checkpoint, &device)?;
+            let generator = load_translator::<B::InnerBackend>(&checkpoint, inverse, &device)?;
             if input.is_file() {
                 std::fs::create_dir_all(&output)?;
                 let image = enco_data::load_rgb(&input)?;
@@ -430,6 +486,7 @@ fn execute<B: EncoAutodiffBackend>(
             output,
             size,
             reverse,
+            inverse,
             paired_target,
             no_fid,
             fid,
@@ -440,7 +497,7 @@ fn execute<B: EncoAutodiffBackend>(
                 ("testA", "testB")
             };
             let size = (size > 0).then_some(size);
-            let generator = load_generator::<B::InnerBackend>(&checkpoint, &device)?;
+            let generator = load_translator::<B::InnerBackend>(&checkpoint, inverse, &device)?;
             let (real_a, fake_b, real_b) = (
                 output.join("real_A"),
                 output.join("fake_B"),
@@ -567,9 +624,60 @@ mod tests {
         assert_eq!(config.transform.crop_size, 128);
         assert_eq!(config.transform.load_size, 143);
         assert_eq!(config.n_epochs, 3);
-        assert_eq!(config.model.seed, 7);
+        assert_eq!(config.model.seed(), 7);
         assert_eq!(config.warmup_epochs, 20);
         assert!(Cli::try_parse_from(["enco", "train", "--output", "run"]).is_err());
+    }
+
+    #[test]
+    fn the_model_flag_picks_the_model_and_its_epochs() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["enco", "train", "--dataroot", "d", "--output", "o"];
+            argv.extend_from_slice(extra);
+            let Command::Train(args) = Cli::try_parse_from(argv).unwrap().command else {
+                panic!("train expected")
+            };
+            training_config(&args)
+        };
+        let fast = parse(&["--model", "fastcut", "--nce-t", "0.1"]);
+        assert_eq!(fast.model.kind(), ModelKind::FastCut);
+        assert_eq!(
+            (fast.n_epochs, fast.n_epochs_decay, fast.warmup_epochs),
+            (150, 50, 0)
+        );
+        let ModelConfig::Cut(cut) = &fast.model else {
+            panic!("a CUT configuration")
+        };
+        assert_eq!(cut.nce_t, 0.1);
+        let cycle = parse(&[
+            "--model",
+            "cyclegan",
+            "--cyclegan-gpu-networks",
+            "--n-epochs",
+            "5",
+        ]);
+        let ModelConfig::CycleGan(c) = &cycle.model else {
+            panic!("a CycleGAN configuration")
+        };
+        assert_eq!(c.networks, CycleGanNetworks::OfficialGpu);
+        assert_eq!(cycle.n_epochs, 5);
+        let grafted = parse(&["--content-loss", "patchnce", "--uniform-sampling"]);
+        let ModelConfig::Enco(e) = &grafted.model else {
+            panic!("an EnCo configuration")
+        };
+        assert_eq!(e.content_loss, ContentLoss::PatchNce);
+        assert_eq!(e.sampler.random_ratio, 1.0);
+        let argv = [
+            "enco",
+            "train",
+            "--dataroot",
+            "d",
+            "--output",
+            "o",
+            "--model",
+            "pix2pix",
+        ];
+        assert!(Cli::try_parse_from(argv).is_err());
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! official or the paper's weighting (§5.5), and PatchNCE (§11.1).
 
 mod content;
+mod content_loss;
 mod gan;
 mod identity;
 mod objective;
 mod patch_nce;
 
 pub use content::{cosine_similarity, enco_content_loss, enco_pair_loss, negative_cosine};
+pub use content_loss::ContentLoss;
 pub use gan::{GanLoss, GanMode};
 pub use identity::identity_loss;
 pub use objective::LossWeighting;

@@ -216,6 +216,41 @@ impl<B: EncoBackend> ResnetGenerator<B> {
         })
     }
 
+    /// CUT's encoder pass, `G(x, nce_layers, encode_only=True)` (official
+    /// `models/networks.py`, `ResnetGenerator.forward`): the features at `layers` (0 = the
+    /// input itself, `l` = the output of module `l`) in ascending order, running the network
+    /// only up to the last of them.
+    ///
+    /// # Shapes
+    /// - input `[B, input_nc, H, W]`, features `[B, C_l, H_l, W_l]`
+    pub fn encode(&self, x: Tensor<B, 4>, layers: &[usize]) -> Result<Vec<Tensor<B, 4>>, NnError> {
+        self.check_input(x.dims())?;
+        let mut wanted: Vec<usize> = layers.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let Some(&last) = wanted.last() else {
+            return Ok(Vec::new());
+        };
+        if last >= self.model.len() {
+            return Err(NnError::InvalidLayer {
+                index: last,
+                num_layers: self.model.len(),
+            });
+        }
+        let mut features = Vec::with_capacity(wanted.len());
+        if wanted[0] == 0 {
+            features.push(x.clone());
+        }
+        let mut h = x;
+        for (i, layer) in self.model.iter().enumerate().take(last + 1) {
+            h = layer.forward(h);
+            if i != 0 && wanted.binary_search(&i).is_ok() {
+                features.push(h.clone());
+            }
+        }
+        Ok(features)
+    }
+
     fn check_input(&self, dims: [usize; 4]) -> Result<(), NnError> {
         check_rank4_channels("ResnetGenerator", dims, self.input_nc)?;
         let [_, _, h, w] = dims;

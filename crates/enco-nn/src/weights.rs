@@ -13,6 +13,7 @@ use crate::discriminator::NLayerDiscriminator;
 use crate::error::NnError;
 use crate::generator::ResnetGenerator;
 use crate::heads::EncoHeads;
+use crate::patch_sample_heads::PatchSampleHeads;
 
 /// State_dict entries of the official networks that are constants or never-used statistics:
 /// the blur/upsample `filt` buffers and BatchNorm running statistics (spec §1.8, §2).
@@ -179,5 +180,15 @@ impl<B: Backend> PytorchWeights<B> for EncoHeads<B> {
         } else {
             path.to_string()
         }
+    }
+}
+
+impl<B: Backend> PytorchWeights<B> for PatchSampleHeads<B> {
+    fn key_rules() -> Vec<(&'static str, &'static str)> {
+        vec![(r"^mlp_(\d+)\.", "mlp.$1.layers.")]
+    }
+
+    fn official_key(path: &str) -> String {
+        EncoHeads::<B>::official_key(path)
     }
 }

@@ -1,18 +1,21 @@
-//! Checkpoints that resume training exactly: the three networks, the three Adam states, the
-//! position in training, the sampler's random state and the configuration, written atomically.
+//! Checkpoints that resume training exactly: the networks, the Adam states, CycleGAN's image
+//! pools, the position in training, the random state and the configuration, written atomically.
 
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::TensorData;
 use enco_nn::{EncoAutodiffBackend, EncoBackend, ResnetGenerator};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::EncoConfig;
+use crate::cyclegan::ImagePool;
 use crate::error::TrainError;
-use crate::step::EncoTrainer;
+use crate::model_config::ModelConfig;
+use crate::model_trainer::ModelTrainer;
 
 /// Where training stands: everything besides tensors needed to continue exactly.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,7 +37,8 @@ struct CheckpointMeta {
     config: serde_json::Value,
 }
 
-const FORMAT: u32 = 1;
+/// Format 2 stores a [`ModelConfig`]; format 1 (an EnCo configuration) is still read.
+const FORMAT: u32 = 2;
 const META: &str = "checkpoint.json";
 
 fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
@@ -48,10 +52,14 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
 /// Writes a checkpoint into `dir/<name>` atomically: everything goes to a temporary folder that
 /// is renamed into place once complete, so a crash never leaves a half-written checkpoint.
 /// Returns the checkpoint folder.
+///
+/// It holds every network (`G`, `D`, `F` for EnCo and CUT; `G_A`, `G_B`, `D_A`, `D_B` for
+/// CycleGAN), each optimiser's state (`optim_*`), CycleGAN's image pools
+/// (`pool_fake_{A,B}.safetensors`) and `checkpoint.json` (position and model configuration).
 pub fn save_checkpoint<B: EncoAutodiffBackend>(
     dir: &Path,
     name: &str,
-    trainer: &EncoTrainer<B>,
+    trainer: &ModelTrainer<B>,
     position: &TrainingPosition,
 ) -> Result<PathBuf, TrainError> {
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
@@ -65,29 +73,47 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
     let save = |what: &str, result: Result<(), burn::record::RecorderError>| {
         result.map_err(|e| io_error(&tmp.join(what), e))
     };
-    let model = &trainer.model;
-    save(
-        "G",
-        rec.record(model.generator.clone().into_record(), tmp.join("G")),
-    )?;
-    save(
-        "D",
-        rec.record(model.discriminator.clone().into_record(), tmp.join("D")),
-    )?;
-    save(
-        "F",
-        rec.record(model.heads.clone().into_record(), tmp.join("F")),
-    )?;
-    let optim_g = trainer.optimizer_g().to_record();
-    save("optim_G", rec.record(optim_g, tmp.join("optim_G")))?;
-    let optim_d = trainer.optimizer_d().to_record();
-    save("optim_D", rec.record(optim_d, tmp.join("optim_D")))?;
-    let optim_f = trainer.optimizer_f().to_record();
-    save("optim_F", rec.record(optim_f, tmp.join("optim_F")))?;
+    macro_rules! store {
+        ($what:expr, $record:expr) => {
+            save($what, rec.record($record, tmp.join($what)))?
+        };
+    }
+    match trainer {
+        ModelTrainer::Enco(t) => {
+            store!("G", t.model.generator.clone().into_record());
+            store!("D", t.model.discriminator.clone().into_record());
+            store!("F", t.model.heads.clone().into_record());
+            store!("optim_G", t.optimizer_g().to_record());
+            store!("optim_D", t.optimizer_d().to_record());
+            store!("optim_F", t.optimizer_f().to_record());
+        }
+        ModelTrainer::Cut(t) => {
+            let (g, d, f) = t.optimizer_records();
+            store!("G", t.model.generator.clone().into_record());
+            store!("D", t.model.discriminator.clone().into_record());
+            store!("F", t.model.heads.clone().into_record());
+            store!("optim_G", g);
+            store!("optim_D", d);
+            store!("optim_F", f);
+        }
+        ModelTrainer::CycleGan(t) => {
+            let (g_a, g_b, d_a, d_b) = t.optimizer_records();
+            store!("G_A", t.model.g_a.clone().into_record());
+            store!("G_B", t.model.g_b.clone().into_record());
+            store!("D_A", t.model.d_a.clone().into_record());
+            store!("D_B", t.model.d_b.clone().into_record());
+            store!("optim_G_A", g_a);
+            store!("optim_G_B", g_b);
+            store!("optim_D_A", d_a);
+            store!("optim_D_B", d_b);
+            save_pool(&tmp.join(POOL_A), &t.fake_a_pool)?;
+            save_pool(&tmp.join(POOL_B), &t.fake_b_pool)?;
+        }
+    }
     let meta = CheckpointMeta {
         format: FORMAT,
         position: position.clone(),
-        config: serde_json::to_value(&trainer.config).map_err(|e| io_error(&tmp, e))?,
+        config: serde_json::to_value(trainer.config()).map_err(|e| io_error(&tmp, e))?,
     };
     let json = serde_json::to_string_pretty(&meta).map_err(|e| io_error(&tmp, e))?;
     std::fs::write(tmp.join(META), json).map_err(|e| io_error(&tmp.join(META), e))?;
@@ -98,17 +124,82 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
     Ok(target)
 }
 
-/// Reads the configuration stored in a checkpoint.
-pub fn checkpoint_config(checkpoint: &Path) -> Result<EncoConfig, TrainError> {
+const POOL_A: &str = "pool_fake_A.safetensors";
+const POOL_B: &str = "pool_fake_B.safetensors";
+
+/// Writes the images of a pool as `image_<i>` f32 tensors of one safetensors file.
+fn save_pool(path: &Path, pool: &ImagePool) -> Result<(), TrainError> {
+    let images: Vec<(String, Vec<usize>, Vec<u8>)> = pool
+        .images()
+        .iter()
+        .enumerate()
+        .map(|(i, data)| {
+            let values = data
+                .clone()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .map_err(|e| io_error(path, format!("{e:?}")))?;
+            let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            Ok((format!("image_{i:04}"), data.shape.to_vec(), bytes))
+        })
+        .collect::<Result<_, TrainError>>()?;
+    let views = images
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|view| (name.clone(), view))
+                .map_err(|e| io_error(path, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize_to_file(views, None, path).map_err(|e| io_error(path, e))
+}
+
+/// Reads a pool written by [`save_pool`].
+fn load_pool(path: &Path, capacity: usize) -> Result<ImagePool, TrainError> {
+    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io_error(path, e))?;
+    let mut names: Vec<String> = file.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    let images = names
+        .iter()
+        .map(|name| {
+            let view = file.tensor(name).map_err(|e| io_error(path, e))?;
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            Ok(TensorData::new(values, view.shape().to_vec()))
+        })
+        .collect::<Result<Vec<_>, TrainError>>()?;
+    Ok(ImagePool::with_images(capacity, images))
+}
+
+/// Reads the model configuration stored in a checkpoint.
+pub fn checkpoint_config(checkpoint: &Path) -> Result<ModelConfig, TrainError> {
     let meta = read_meta(checkpoint)?;
-    serde_json::from_value(meta.config).map_err(|e| io_error(&checkpoint.join(META), e))
+    parse_config(checkpoint, meta.format, meta.config)
+}
+
+fn parse_config(
+    checkpoint: &Path,
+    format: u32,
+    config: serde_json::Value,
+) -> Result<ModelConfig, TrainError> {
+    let path = checkpoint.join(META);
+    if format == 1 {
+        // Format 1 held an EnCo configuration.
+        let enco: EncoConfig = serde_json::from_value(config).map_err(|e| io_error(&path, e))?;
+        return Ok(ModelConfig::Enco(enco));
+    }
+    serde_json::from_value(config).map_err(|e| io_error(&path, e))
 }
 
 fn read_meta(checkpoint: &Path) -> Result<CheckpointMeta, TrainError> {
     let path = checkpoint.join(META);
     let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
     let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| io_error(&path, e))?;
-    if meta.format != FORMAT {
+    if meta.format == 0 || meta.format > FORMAT {
         return Err(io_error(
             &path,
             format!("unknown checkpoint format {}", meta.format),
@@ -122,85 +213,143 @@ fn read_meta(checkpoint: &Path) -> Result<CheckpointMeta, TrainError> {
 /// which setting differs).
 pub fn load_checkpoint<B: EncoAutodiffBackend>(
     checkpoint: &Path,
-    config: EncoConfig,
+    config: ModelConfig,
     device: &B::Device,
-) -> Result<(EncoTrainer<B>, TrainingPosition), TrainError> {
+) -> Result<(ModelTrainer<B>, TrainingPosition), TrainError> {
     let meta = read_meta(checkpoint)?;
-    let stored: EncoConfig = serde_json::from_value(meta.config.clone())
-        .map_err(|e| io_error(&checkpoint.join(META), e))?;
+    let stored = parse_config(checkpoint, meta.format, meta.config.clone())?;
     check_same_networks(&stored, &config)?;
     let rec = recorder();
-    let load = |what: &str| checkpoint.join(what);
-    let err = |what: &str, e: burn::record::RecorderError| io_error(&load(what), e);
-    let mut model = config.init::<B>(device)?;
-    model.generator = model
-        .generator
-        .load_record(rec.load(load("G"), device).map_err(|e| err("G", e))?);
-    model.discriminator = model
-        .discriminator
-        .load_record(rec.load(load("D"), device).map_err(|e| err("D", e))?);
-    model.heads = model
-        .heads
-        .load_record(rec.load(load("F"), device).map_err(|e| err("F", e))?);
-    let mut trainer = EncoTrainer::new(model, config);
-    let g = rec
-        .load(load("optim_G"), device)
-        .map_err(|e| err("optim_G", e))?;
-    let d = rec
-        .load(load("optim_D"), device)
-        .map_err(|e| err("optim_D", e))?;
-    let f = rec
-        .load(load("optim_F"), device)
-        .map_err(|e| err("optim_F", e))?;
-    trainer.load_optimizer_records(g, d, f);
+    let file = |what: &str| checkpoint.join(what);
+    macro_rules! load {
+        ($what:expr) => {
+            rec.load(file($what), device)
+                .map_err(|e| io_error(&file($what), e))?
+        };
+    }
+    let trainer = match config.init_trainer::<B>(device)? {
+        ModelTrainer::Enco(mut t) => {
+            t.model.generator = t.model.generator.load_record(load!("G"));
+            t.model.discriminator = t.model.discriminator.load_record(load!("D"));
+            t.model.heads = t.model.heads.load_record(load!("F"));
+            t.load_optimizer_records(load!("optim_G"), load!("optim_D"), load!("optim_F"));
+            ModelTrainer::Enco(t)
+        }
+        ModelTrainer::Cut(mut t) => {
+            t.model.generator = t.model.generator.load_record(load!("G"));
+            t.model.discriminator = t.model.discriminator.load_record(load!("D"));
+            t.model.heads = t.model.heads.load_record(load!("F"));
+            t.load_optimizer_records(load!("optim_G"), load!("optim_D"), load!("optim_F"));
+            ModelTrainer::Cut(t)
+        }
+        ModelTrainer::CycleGan(mut t) => {
+            t.model.g_a = t.model.g_a.load_record(load!("G_A"));
+            t.model.g_b = t.model.g_b.load_record(load!("G_B"));
+            t.model.d_a = t.model.d_a.load_record(load!("D_A"));
+            t.model.d_b = t.model.d_b.load_record(load!("D_B"));
+            t.load_optimizer_records((
+                load!("optim_G_A"),
+                load!("optim_G_B"),
+                load!("optim_D_A"),
+                load!("optim_D_B"),
+            ));
+            t.fake_a_pool = load_pool(&file(POOL_A), t.config.pool_size)?;
+            t.fake_b_pool = load_pool(&file(POOL_B), t.config.pool_size)?;
+            ModelTrainer::CycleGan(t)
+        }
+    };
     Ok((trainer, meta.position))
 }
 
-/// Loads only the generator of a checkpoint (for translation), built from the stored
-/// configuration.
+/// Loads only the source → target generator of a checkpoint (G, or CycleGAN's G_A) for
+/// translation, built from the stored configuration.
 pub fn load_generator<B: EncoBackend>(
     checkpoint: &Path,
     device: &B::Device,
 ) -> Result<ResnetGenerator<B>, TrainError> {
+    load_translator(checkpoint, false, device)
+}
+
+/// Loads the generator of a checkpoint that translates source → target, or with `inverse`
+/// target → source (CycleGAN's G_B; the other models have no such generator, an error).
+pub fn load_translator<B: EncoBackend>(
+    checkpoint: &Path,
+    inverse: bool,
+    device: &B::Device,
+) -> Result<ResnetGenerator<B>, TrainError> {
     let config = checkpoint_config(checkpoint)?;
-    let generator = config.generator.init::<B>(device);
-    let path = checkpoint.join("G");
+    let name = match (&config, inverse) {
+        (ModelConfig::CycleGan(_), false) => "G_A",
+        (ModelConfig::CycleGan(_), true) => "G_B",
+        (_, false) => "G",
+        (other, true) => {
+            return Err(TrainError::Config(format!(
+                "a {} model translates one way only; the inverse generator is CycleGAN's",
+                other.kind()
+            )));
+        }
+    };
+    let generator = config.generator().init::<B>(device);
+    let path = checkpoint.join(name);
     let record = recorder()
         .load(path.clone(), device)
         .map_err(|e| io_error(&path, e))?;
     Ok(generator.load_record(record))
 }
 
+/// The settings that decide the shapes of the networks, by name.
+fn network_settings(config: &ModelConfig) -> Vec<(&'static str, String)> {
+    let mut settings = vec![("model", config.kind().to_string())];
+    match config {
+        ModelConfig::Enco(c) => settings.extend([
+            (
+                "generator",
+                format!("{:?}", c.generator.clone().with_seed(0)),
+            ),
+            (
+                "discriminator",
+                format!("{:?}", c.discriminator.clone().with_seed(0)),
+            ),
+            ("head_nc", c.head_nc.to_string()),
+            ("head_norm", format!("{:?}", c.head_norm)),
+            ("nce_layers", format!("{:?}", c.nce_layers)),
+        ]),
+        ModelConfig::Cut(c) => settings.extend([
+            (
+                "generator",
+                format!("{:?}", c.generator.clone().with_seed(0)),
+            ),
+            (
+                "discriminator",
+                format!("{:?}", c.discriminator.clone().with_seed(0)),
+            ),
+            ("head_nc", c.head_nc.to_string()),
+            ("nce_layers", format!("{:?}", c.nce_layers)),
+        ]),
+        ModelConfig::CycleGan(c) => settings.extend([
+            (
+                "generator",
+                format!("{:?}", c.generator_config().with_seed(0)),
+            ),
+            (
+                "discriminator",
+                format!("{:?}", c.discriminator_config().with_seed(0)),
+            ),
+            ("pool_size", c.pool_size.to_string()),
+        ]),
+    }
+    settings
+}
+
 /// The settings that decide the shapes of the networks must agree.
-fn check_same_networks(stored: &EncoConfig, given: &EncoConfig) -> Result<(), TrainError> {
-    let pairs = [
-        (
-            "generator",
-            format!("{:?}", stored.generator.clone().with_seed(0)),
-            format!("{:?}", given.generator.clone().with_seed(0)),
-        ),
-        (
-            "discriminator",
-            format!("{:?}", stored.discriminator.clone().with_seed(0)),
-            format!("{:?}", given.discriminator.clone().with_seed(0)),
-        ),
-        (
-            "head_nc",
-            stored.head_nc.to_string(),
-            given.head_nc.to_string(),
-        ),
-        (
-            "head_norm",
-            format!("{:?}", stored.head_norm),
-            format!("{:?}", given.head_norm),
-        ),
-        (
-            "nce_layers",
-            format!("{:?}", stored.nce_layers),
-            format!("{:?}", given.nce_layers),
-        ),
-    ];
-    for (name, a, b) in pairs {
+fn check_same_networks(stored: &ModelConfig, given: &ModelConfig) -> Result<(), TrainError> {
+    let given = network_settings(given);
+    for (name, a) in network_settings(stored) {
+        let b = given
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("(none)");
         if a != b {
             return Err(TrainError::Checkpoint(format!(
                 "the checkpoint was trained with another {name}: {a} (checkpoint) vs {b} (given)"

@@ -1,7 +1,7 @@
 //! The EnCo model and training configuration (spec §0).
 
 use burn::prelude::*;
-use enco_loss::{GanMode, LossWeighting};
+use enco_loss::{ContentLoss, GanMode, LossWeighting};
 use enco_nn::{HeadNorm, NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco_sampling::DagSamplerConfig;
 
@@ -35,6 +35,13 @@ pub struct EncoConfig {
     /// How the generator terms are combined (official 0.5 factor, or the paper's Eq. 7).
     #[config(default = "LossWeighting::Official")]
     pub weighting: LossWeighting,
+    /// The content loss of every pair (`--content-loss`): EnCo's, or CUT's PatchNCE ("CUT +
+    /// EnCo", paper Table 3 rows D and E).
+    #[config(default = "ContentLoss::Enco")]
+    pub content_loss: ContentLoss,
+    /// PatchNCE temperature τ (`--nce_T`), used by [`ContentLoss::PatchNce`].
+    #[config(default = 0.07)]
+    pub nce_t: f64,
     /// λ_GAN.
     #[config(default = 1.0)]
     pub lambda_gan: f64,

@@ -2,7 +2,7 @@
 //! (spec §5, §6).
 
 use burn::prelude::*;
-use enco_loss::{GanLoss, enco_content_loss, enco_pair_loss, identity_loss, negative_cosine};
+use enco_loss::{GanLoss, enco_content_loss, identity_loss};
 use enco_nn::EncoBackend;
 use enco_nn::{
     EncoHeads, EncoHeadsConfig, GeneratorOutput, NLayerDiscriminator, ResnetGenerator, WeightInit,
@@ -302,11 +302,13 @@ impl<B: EncoBackend> EncoModel<B> {
                 config.predictor,
             )?;
             let k = self.heads.project_encoder(i, gather_patches(enc, &ids)?)?;
-            let pair = if config.stop_gradient {
-                enco_pair_loss(q.clone(), k.clone())
-            } else {
-                negative_cosine(q.clone(), k.clone()).mean()
-            };
+            let pair = config.content_loss.pair_loss(
+                q.clone(),
+                k.clone(),
+                batch,
+                config.nce_t,
+                config.stop_gradient,
+            );
             cams.push(cam_i);
             all_ids.push(ids);
             qs.push(q);

@@ -39,7 +39,7 @@ impl DatasetPreset {
 
     /// The training configuration of the README command for this data set.
     pub fn training_config(self, dataroot: impl Into<PathBuf>) -> TrainingConfig {
-        let config = TrainingConfig::new(crate::EncoConfig::new(), dataroot.into());
+        let config = TrainingConfig::new(crate::EncoConfig::new().into(), dataroot.into());
         match self {
             Self::Cityscapes => config.with_direction(Direction::BtoA),
             Self::Cat2dog | Self::Horse2zebra => config,

@@ -11,19 +11,20 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{TrainingPosition, load_checkpoint, prune_checkpoints, save_checkpoint};
-use crate::config::EncoConfig;
 use crate::error::TrainError;
+use crate::model_config::{ModelConfig, ModelKind};
+use crate::model_trainer::ModelTrainer;
 use crate::monitor::{
     LossLog, LossRecord, plot_loss_curves, read_loss_log, sample_grid, save_sample_grid,
 };
 use crate::schedule::{IdentitySchedule, LrSchedule};
-use crate::step::{EncoTrainer, StepLosses};
+use crate::step::StepLosses;
 
 /// A whole training run: model, data and schedule (defaults: the official README command).
 #[derive(Config, Debug)]
 pub struct TrainingConfig {
-    /// The model and its optimisers.
-    pub model: EncoConfig,
+    /// The model and its optimisers: EnCo, CUT, FastCUT or CycleGAN.
+    pub model: ModelConfig,
     /// Folder holding `trainA` and `trainB`.
     pub dataroot: PathBuf,
     /// Which domain is the source.
@@ -62,8 +63,10 @@ pub struct TrainingConfig {
     /// Seed of the data order, crops, flips and patch sampling.
     #[config(default = 0)]
     pub seed: u64,
-    /// `--flip_equivariance` (README command: on): flip the whole A batch horizontally with
-    /// probability 0.5 and, independently, the B batch (spec §8.4).
+    /// EnCo's `--flip_equivariance` (README command: on): flip the whole A batch horizontally
+    /// with probability 0.5 and, independently, the B batch (spec §8.4). CUT and FastCUT have
+    /// their own ([`CutConfig::flip_equivariance`](crate::CutConfig::flip_equivariance));
+    /// CycleGAN has none.
     #[config(default = true)]
     pub flip_equivariance: bool,
     /// Write a sample grid (real A | fake B | real B | idt B) every this many iterations
@@ -73,6 +76,16 @@ pub struct TrainingConfig {
 }
 
 impl TrainingConfig {
+    /// A run of model `kind` with its official defaults and epoch budget (see
+    /// [`ModelKind::default_epochs`]).
+    pub fn for_model(kind: ModelKind, dataroot: impl Into<PathBuf>) -> Self {
+        let (n_epochs, n_epochs_decay, warmup_epochs) = kind.default_epochs();
+        Self::new(kind.default_config(), dataroot.into())
+            .with_n_epochs(n_epochs)
+            .with_n_epochs_decay(n_epochs_decay)
+            .with_warmup_epochs(warmup_epochs)
+    }
+
     /// The learning-rate schedule.
     pub fn lr_schedule(&self) -> LrSchedule {
         LrSchedule {
@@ -126,7 +139,7 @@ const PREFIX: &str = "iter_";
 /// `loss_curve.png` and `samples/iter_N.png`.
 pub struct TrainingRun<B: EncoAutodiffBackend> {
     /// The trainer (model and optimisers).
-    pub trainer: EncoTrainer<B>,
+    pub trainer: ModelTrainer<B>,
     /// Where training stands.
     pub position: TrainingPosition,
     /// The run's configuration.
@@ -158,11 +171,11 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         config
             .save(output.join(CONFIG_FILE))
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
-        let model = config.model.init::<B>(device)?;
+        let trainer = config.model.init_trainer::<B>(device)?;
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), 0)?;
         Ok(Self {
             log,
-            trainer: EncoTrainer::new(model, config.model.clone()),
+            trainer,
             position: TrainingPosition {
                 epoch: 1,
                 batch: 0,
@@ -220,16 +233,11 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         mut on_step: impl FnMut(&StepReport),
     ) -> Result<(), TrainError> {
         let lr = self.config.lr_schedule();
-        let identity = self.config.identity_schedule();
         let stop_at = max_iterations.map(|n| self.position.iteration + n);
         let batches = self.batches_per_epoch();
         while self.position.epoch <= self.epochs() {
             let epoch = self.position.epoch;
             let factor = lr.factor(epoch);
-            let identity_phase = identity.active(epoch)
-                && self.config.model.identity_loss
-                && self.config.model.lambda_nce > 0.0;
-            self.trainer.config.lambda_idt = self.config.model.lambda_idt * identity.weight(epoch);
             let transform = if lr.is_finetuning(epoch) {
                 self.config.transform.for_finetuning()
             } else {
@@ -248,24 +256,9 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 if index < self.position.batch {
                     continue; // already trained before the resume
                 }
-                let mut a = Tensor::<B, 4>::from_data(batch.a, &self.device);
-                let mut b = Tensor::<B, 4>::from_data(batch.b, &self.device);
-                if self.config.flip_equivariance {
-                    if self.position.rng.random::<f64>() < 0.5 {
-                        a = a.flip([3]);
-                    }
-                    if self.position.rng.random::<f64>() < 0.5 {
-                        b = b.flip([3]);
-                    }
-                }
-                let losses = self.trainer.step(
-                    a.clone(),
-                    b.clone(),
-                    identity_phase,
-                    factor,
-                    None,
-                    &mut self.position.rng,
-                )?;
+                let a = Tensor::<B, 4>::from_data(batch.a, &self.device);
+                let b = Tensor::<B, 4>::from_data(batch.b, &self.device);
+                let (a, b, losses) = self.step(a, b, epoch, factor)?;
                 self.position.batch += 1;
                 self.position.iteration += 1;
                 let report = StepReport {
@@ -298,6 +291,46 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         Ok(())
     }
 
+    /// One iteration of the model at `epoch`; returns the batches as the model saw them (EnCo's
+    /// flips applied) and the losses.
+    fn step(
+        &mut self,
+        mut a: Tensor<B, 4>,
+        mut b: Tensor<B, 4>,
+        epoch: usize,
+        factor: f64,
+    ) -> Result<(Tensor<B, 4>, Tensor<B, 4>, StepLosses), TrainError> {
+        let rng = &mut self.position.rng;
+        let losses = match (&mut self.trainer, &self.config.model) {
+            (ModelTrainer::Enco(trainer), ModelConfig::Enco(model)) => {
+                let identity = self.config.identity_schedule();
+                let identity_phase =
+                    identity.active(epoch) && model.identity_loss && model.lambda_nce > 0.0;
+                trainer.config.lambda_idt = model.lambda_idt * identity.weight(epoch);
+                if self.config.flip_equivariance {
+                    if rng.random::<f64>() < 0.5 {
+                        a = a.flip([3]);
+                    }
+                    if rng.random::<f64>() < 0.5 {
+                        b = b.flip([3]);
+                    }
+                }
+                trainer.step(a.clone(), b.clone(), identity_phase, factor, None, rng)?
+            }
+            (ModelTrainer::Cut(trainer), _) => trainer.step(a.clone(), b.clone(), factor, rng)?,
+            (ModelTrainer::CycleGan(trainer), _) => {
+                trainer.step(a.clone(), b.clone(), factor, rng)?
+            }
+            (ModelTrainer::Enco(_), other) => {
+                return Err(TrainError::Config(format!(
+                    "an EnCo trainer with a {} configuration",
+                    other.kind()
+                )));
+            }
+        };
+        Ok((a, b, losses))
+    }
+
     /// Writes a checkpoint of the current state, prunes old ones and redraws the loss curve;
     /// returns the checkpoint's folder.
     pub fn checkpoint(&self) -> Result<PathBuf, TrainError> {
@@ -317,7 +350,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         real_a: Tensor<B::InnerBackend, 4>,
         real_b: Tensor<B::InnerBackend, 4>,
     ) -> Result<PathBuf, TrainError> {
-        let generator = self.trainer.model.generator.valid();
+        let generator = self.trainer.generator().valid();
         let n = real_a.dims()[0];
         let out = generator.forward(Tensor::cat(vec![real_a.clone(), real_b.clone()], 0))?;
         let fake_b = out.clone().narrow(0, 0, n);

@@ -1,0 +1,126 @@
+//! One CUT / FastCUT training iteration with its three Adam optimisers (official
+//! `CUTModel.optimize_parameters`).
+
+use burn::optim::{GradientsParams, Optimizer};
+use burn::prelude::*;
+use enco_nn::{EncoAutodiffBackend, NLayerDiscriminator, PatchSampleHeads, ResnetGenerator};
+use rand::Rng;
+
+use crate::adam::FusedAdamConfig;
+use crate::cut::config::CutConfig;
+use crate::cut::model::CutModel;
+use crate::error::TrainError;
+use crate::step::{AdamOf, AdamRecord, StepLosses};
+
+/// The optimiser states of a [`CutTrainer`] (G, D, F).
+pub type CutAdamRecords<B> = (
+    AdamRecord<ResnetGenerator<B>, B>,
+    AdamRecord<NLayerDiscriminator<B>, B>,
+    AdamRecord<PatchSampleHeads<B>, B>,
+);
+
+/// Trains a [`CutModel`]: the model and one Adam per network, all at `--lr`.
+pub struct CutTrainer<B: EncoAutodiffBackend> {
+    /// The model being trained.
+    pub model: CutModel<B>,
+    /// The configuration.
+    pub config: CutConfig,
+    optim_g: AdamOf<ResnetGenerator<B>, B>,
+    optim_d: AdamOf<NLayerDiscriminator<B>, B>,
+    optim_f: AdamOf<PatchSampleHeads<B>, B>,
+}
+
+fn adam(config: &CutConfig) -> FusedAdamConfig {
+    FusedAdamConfig::new()
+        .with_beta_1(config.beta1)
+        .with_beta_2(config.beta2)
+        .with_epsilon(config.adam_epsilon)
+}
+
+impl<B: EncoAutodiffBackend> CutTrainer<B> {
+    /// Wraps a model with fresh optimisers.
+    pub fn new(model: CutModel<B>, config: CutConfig) -> Self {
+        let adam = adam(&config);
+        Self {
+            model,
+            optim_g: adam.init(),
+            optim_d: adam.init(),
+            optim_f: adam.init(),
+            config,
+        }
+    }
+
+    /// The optimiser states (G, D, F), e.g. for a checkpoint.
+    pub fn optimizer_records(&self) -> CutAdamRecords<B> {
+        (
+            self.optim_g.to_record(),
+            self.optim_d.to_record(),
+            self.optim_f.to_record(),
+        )
+    }
+
+    /// Restores the optimiser states (G, D, F).
+    pub fn load_optimizer_records(
+        &mut self,
+        g: AdamRecord<ResnetGenerator<B>, B>,
+        d: AdamRecord<NLayerDiscriminator<B>, B>,
+        f: AdamRecord<PatchSampleHeads<B>, B>,
+    ) {
+        let fresh = adam(&self.config);
+        self.optim_g = std::mem::replace(&mut self.optim_g, fresh.init()).load_record(g);
+        self.optim_d = std::mem::replace(&mut self.optim_d, fresh.init()).load_record(d);
+        self.optim_f = std::mem::replace(&mut self.optim_f, fresh.init()).load_record(f);
+    }
+
+    /// One iteration (spec §15.6): the flip coin (with flip equivariance), G forward; D step
+    /// (Adam on D); G step with the updated D frozen (GAN and NCE losses, Adam on G and F).
+    ///
+    /// `lr_factor` scales `--lr` (the schedule of spec §7.2).
+    pub fn step<R: Rng + Send + ?Sized>(
+        &mut self,
+        real_a: Tensor<B, 4>,
+        real_b: Tensor<B, 4>,
+        lr_factor: f64,
+        rng: &mut R,
+    ) -> Result<StepLosses, TrainError> {
+        B::run_batched(|| {
+            let config = &self.config;
+            let flipped = config.flip_equivariance && rng.random::<f64>() < 0.5;
+            let pass = self
+                .model
+                .generate(config, real_a.clone(), real_b.clone(), flipped)?;
+            let lr = config.lr * lr_factor;
+
+            let d_losses = self
+                .model
+                .discriminator_losses(config, &pass, real_b.clone())?;
+            let grads = d_losses.loss.backward();
+            let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
+            let discriminator = self.model.discriminator.clone();
+            self.model.discriminator = self.optim_d.step(lr, discriminator, grads_d);
+
+            let frozen = CutModel {
+                generator: self.model.generator.clone(),
+                discriminator: self.model.discriminator.clone().no_grad(),
+                heads: self.model.heads.clone(),
+            };
+            let g_losses = frozen.generator_losses(config, &pass, real_a, real_b, None, rng)?;
+            let mut grads = g_losses.loss.backward();
+            let grads_g = GradientsParams::from_module(&mut grads, &self.model.generator);
+            let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
+            let generator = self.model.generator.clone();
+            self.model.generator = self.optim_g.step(lr, generator, grads_g);
+            let heads = self.model.heads.clone();
+            self.model.heads = self.optim_f.step(lr, heads, grads_f);
+
+            let scalar = |t: Tensor<B, 1>| t.into_scalar().elem::<f32>();
+            Ok(StepLosses {
+                d: scalar(d_losses.loss),
+                g_gan: scalar(g_losses.gan),
+                content: scalar(g_losses.nce.loss),
+                identity: g_losses.nce_y.map(|y| scalar(y.loss)).unwrap_or(0.0),
+                g: scalar(g_losses.loss),
+            })
+        })
+    }
+}

@@ -1,0 +1,306 @@
+//! Parity of one CycleGAN iteration (fixture `cyclegan_64`; manifest `model` `cycle_gan`), at
+//! the tolerances of the EnCo cases.
+
+use super::*;
+use enco::nn::ResnetGenerator;
+use enco::train::{CycleGanConfig, CycleGanModel, CycleGanNetworks, ImagePool};
+
+/// The case's options as a [`CycleGanConfig`].
+fn cyclegan_config(options: &Value) -> CycleGanConfig {
+    let f = |k: &str| options[k].as_f64().unwrap_or_else(|| panic!("option {k}"));
+    let s = |k: &str| options[k].as_str().unwrap_or_else(|| panic!("option {k}"));
+    let (generator, discriminator) = networks(options);
+    // The fixtures were recorded on the CPU, where the official model builds the anti-aliased
+    // networks whatever `--no_antialias` says.
+    CycleGanConfig::new()
+        .with_generator(
+            generator
+                .with_no_antialias(false)
+                .with_no_antialias_up(false),
+        )
+        .with_discriminator(discriminator.with_no_antialias(false))
+        .with_networks(CycleGanNetworks::AntiAliased)
+        .with_lambda_a(f("lambda_A"))
+        .with_lambda_b(f("lambda_B"))
+        .with_lambda_identity(f("lambda_identity"))
+        .with_pool_size(f("pool_size") as usize)
+        .with_gan_mode(gan_mode(s("gan_mode")))
+        .with_lr(f("lr"))
+        .with_beta1(f("beta1") as f32)
+}
+
+fn load_model(dir: &Path, config: &CycleGanConfig) -> CycleGanModel<AB> {
+    let model = config.init::<AB>(&device()).expect("CycleGAN model");
+    let file = |name: &str| dir.join(format!("weights_{name}.safetensors"));
+    CycleGanModel {
+        g_a: model.g_a.load_safetensors(file("G_A")).expect("G_A"),
+        g_b: model.g_b.load_safetensors(file("G_B")).expect("G_B"),
+        d_a: model.d_a.load_safetensors(file("D_A")).expect("D_A"),
+        d_b: model.d_b.load_safetensors(file("D_B")).expect("D_B"),
+    }
+}
+
+pub fn check_case(dir: &Path, manifest: &Value) -> Report {
+    let config = cyclegan_config(&manifest["options"]);
+    let lr_factor = manifest["options"]["lr_factor_applied"].as_f64().unwrap();
+    let zero_grad = zero_grad_keys(manifest);
+    let fx = Fixture::open(dir.join("tensors.safetensors"));
+    let dev = device();
+    let mut report = Report::default();
+    let model = load_model(dir, &config);
+    let recorded = |name: &str| fx.get(name).tensor::<AB, 4>(&dev);
+    let fwd = |report: &mut Report, group: &str, name: &str, t: Tensor<AB, 4>| {
+        report.check_tensor(group, name, t.inner(), fx.get(name), FORWARD_TOL)
+    };
+    let real_a = recorded("real_A");
+    let real_b = recorded("real_B");
+
+    // Forward: the four translations, each also from the recorded input of its generator.
+    let pass = model
+        .generate(real_a.clone(), real_b.clone())
+        .expect("forward");
+    fwd(&mut report, "forward", "fake_B", pass.fake_b.clone());
+    fwd(&mut report, "forward", "fake_A", pass.fake_a.clone());
+    // G_B applied to this port's fake_B: G's accepted forward differences pass through a second
+    // generator, so at the wider end-to-end tolerance of q.
+    for (name, t) in [("rec_A", &pass.rec_a), ("rec_B", &pass.rec_b)] {
+        report.check_tensor(
+            "forward-e2e",
+            name,
+            t.clone().inner(),
+            fx.get(name),
+            Q_E2E_TOL,
+        );
+    }
+    let run = |g: &ResnetGenerator<AB>, input: &str| g.forward(recorded(input)).unwrap();
+    fwd(&mut report, "forward", "rec_A", run(&model.g_b, "fake_B"));
+    fwd(&mut report, "forward", "rec_B", run(&model.g_a, "fake_A"));
+
+    // G step (first), with the D's not yet updated and frozen.
+    let frozen = CycleGanModel {
+        g_a: model.g_a.clone(),
+        g_b: model.g_b.clone(),
+        d_a: model.d_a.clone().no_grad(),
+        d_b: model.d_b.clone().no_grad(),
+    };
+    let g = frozen
+        .generator_losses(&config, &pass, real_a.clone(), real_b.clone())
+        .expect("G losses");
+    let (idt_a, idt_b) = g.identities.clone().expect("identity terms");
+    fwd(&mut report, "forward", "idt_A", idt_a);
+    fwd(&mut report, "forward", "idt_B", idt_b);
+    fwd(
+        &mut report,
+        "forward-e2e",
+        "pred_D_A_fake_Gstep",
+        g.pred_a.clone(),
+    );
+    fwd(
+        &mut report,
+        "forward-e2e",
+        "pred_D_B_fake_Gstep",
+        g.pred_b.clone(),
+    );
+    let d_on =
+        |d: &enco::nn::NLayerDiscriminator<AB>, input: &str| d.forward(recorded(input)).unwrap();
+    fwd(
+        &mut report,
+        "forward",
+        "pred_D_A_fake_Gstep",
+        d_on(&model.d_a, "fake_B"),
+    );
+    fwd(
+        &mut report,
+        "forward",
+        "pred_D_B_fake_Gstep",
+        d_on(&model.d_b, "fake_A"),
+    );
+    for (name, t) in [
+        ("loss_G_A", &g.gan_a),
+        ("loss_G_B", &g.gan_b),
+        ("loss_cycle_A", &g.cycle_a),
+        ("loss_cycle_B", &g.cycle_b),
+        ("loss_idt_A", &g.idt_a),
+        ("loss_idt_B", &g.idt_b),
+        ("loss_G", &g.loss),
+    ] {
+        check_scalar(
+            &mut report,
+            "losses-e2e",
+            name,
+            t.clone(),
+            &fx,
+            LOSS_E2E_TOL,
+        );
+    }
+
+    // The loss formulas on the recorded tensors.
+    let gan = GanLoss {
+        mode: config.gan_mode,
+    };
+    let host = |name: &str| fx.get(name).tensor::<B, 4>(&dev);
+    let l1 = |a: &str, b: &str, w: f64| enco::loss::identity_loss(host(a), host(b)).mul_scalar(w);
+    let idt = config.lambda_identity;
+    let formulas = [
+        ("loss_G_A", gan.generator_loss(host("pred_D_A_fake_Gstep"))),
+        ("loss_G_B", gan.generator_loss(host("pred_D_B_fake_Gstep"))),
+        ("loss_cycle_A", l1("real_A", "rec_A", config.lambda_a)),
+        ("loss_cycle_B", l1("real_B", "rec_B", config.lambda_b)),
+        ("loss_idt_A", l1("real_B", "idt_A", config.lambda_b * idt)),
+        ("loss_idt_B", l1("real_A", "idt_B", config.lambda_a * idt)),
+        ("loss_D_A_real", gan.loss(host("pred_D_A_real"), true)),
+        (
+            "loss_D_A_fake",
+            gan.loss(host("pred_D_A_fake_Dstep"), false),
+        ),
+        ("loss_D_B_real", gan.loss(host("pred_D_B_real"), true)),
+        (
+            "loss_D_B_fake",
+            gan.loss(host("pred_D_B_fake_Dstep"), false),
+        ),
+    ];
+    for (name, t) in formulas {
+        report.check(
+            "losses",
+            name,
+            &to_vec(t),
+            &[],
+            fx.get(name),
+            LOSS_TOL,
+            1e-12,
+        );
+    }
+    let total = [
+        "loss_G_A",
+        "loss_G_B",
+        "loss_cycle_A",
+        "loss_cycle_B",
+        "loss_idt_A",
+        "loss_idt_B",
+    ]
+    .iter()
+    .map(|n| Tensor::<B, 1>::from_data([fx.get(n).scalar()], &dev))
+    .reduce(|a, b| a + b)
+    .unwrap();
+    report.check(
+        "losses",
+        "loss_G",
+        &to_vec(total),
+        &[],
+        fx.get("loss_G"),
+        LOSS_TOL,
+        1e-12,
+    );
+
+    let mut all = g.loss.backward();
+    let grads_g_a = GradientsParams::from_module(&mut all, &model.g_a);
+    let grads_g_b = GradientsParams::from_module(&mut all, &model.g_b);
+    assert_eq!(GradientsParams::from_module(&mut all, &frozen.d_a).len(), 0);
+    assert_eq!(GradientsParams::from_module(&mut all, &frozen.d_b).len(), 0);
+    for (net, module, grads_net) in [
+        ("G_A", &model.g_a, &grads_g_a),
+        ("G_B", &model.g_b, &grads_g_b),
+    ] {
+        check_gradients(
+            &mut report,
+            "gradients",
+            &grads(module, grads_net),
+            &fx,
+            &format!("grad_{net}."),
+            &zero_grad,
+            Vec::new,
+        );
+    }
+
+    // D step on the pooled fakes: the first query of a pool returns its input.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    for (net, d, real, fake, recorded_fake) in [
+        ("D_A", &model.d_a, "real_B", &pass.fake_b, "fake_B"),
+        ("D_B", &model.d_b, "real_A", &pass.fake_a, "fake_A"),
+    ] {
+        let mut pool = ImagePool::new(config.pool_size);
+        let pooled = pool.query(fake.clone(), &mut rng);
+        assert_eq!(to_vec(pooled.clone().inner()), to_vec(fake.clone().inner()));
+        assert_eq!(pool.images().len(), 1);
+        for (group, grad_group, fake) in [
+            ("forward-e2e", "grads-e2e", pooled),
+            ("forward", "grads-D", recorded(recorded_fake)),
+        ] {
+            let l = CycleGanModel::discriminator_loss(&config, d, recorded(real), fake).unwrap();
+            fwd(
+                &mut report,
+                group,
+                &format!("pred_{net}_real"),
+                l.pred_real.clone(),
+            );
+            fwd(
+                &mut report,
+                group,
+                &format!("pred_{net}_fake_Dstep"),
+                l.pred_fake.clone(),
+            );
+            if group == "forward-e2e" {
+                for (part, t) in [("", &l.loss), ("_real", &l.real), ("_fake", &l.fake)] {
+                    let name = format!("loss_{net}{part}");
+                    check_scalar(
+                        &mut report,
+                        "losses-e2e",
+                        &name,
+                        t.clone(),
+                        &fx,
+                        LOSS_E2E_TOL,
+                    );
+                }
+            }
+            let grads_d = GradientsParams::from_grads(l.loss.backward(), d);
+            check_gradients(
+                &mut report,
+                grad_group,
+                &grads(d, &grads_d),
+                &fx,
+                &format!("grad_{net}."),
+                &zero_grad,
+                Vec::new,
+            );
+        }
+    }
+
+    // Adam (β₂ fixed at 0.999) on the stored gradients.
+    let adam = enco::train::FusedAdamConfig::new()
+        .with_beta_1(config.beta1)
+        .with_beta_2(0.999)
+        .with_epsilon(config.adam_epsilon);
+    let lr = config.lr * lr_factor;
+    let fresh = load_model(dir, &config);
+    for (net, g) in [("G_A", &fresh.g_a), ("G_B", &fresh.g_b)] {
+        let after =
+            adam.init::<AB, _>()
+                .step(lr, g.clone(), stored_grads(g, &fx, &format!("grad_{net}.")));
+        check_map(
+            &mut report,
+            "adam",
+            &params(&after.valid()),
+            &fx,
+            &format!("{net}_after."),
+            ADAM_TOL,
+            &[],
+            "",
+        );
+    }
+    for (net, d) in [("D_A", &fresh.d_a), ("D_B", &fresh.d_b)] {
+        let after =
+            adam.init::<AB, _>()
+                .step(lr, d.clone(), stored_grads(d, &fx, &format!("grad_{net}.")));
+        check_map(
+            &mut report,
+            "adam",
+            &params(&after.valid()),
+            &fx,
+            &format!("{net}_after."),
+            ADAM_TOL,
+            &[],
+            "",
+        );
+    }
+    report
+}
