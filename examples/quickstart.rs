@@ -1,11 +1,12 @@
 //! Quickstart: makes a synthetic unpaired data set (light "day" scenes → warm "dusk" scenes by a
-//! known colour mapping), trains EnCo on it with small networks, translates the test scenes and
-//! scores them against their known targets (PSNR / SSIM), next to the identity baseline
-//! (the untranslated input scored against the same targets).
+//! known colour mapping), trains EnCo (or a baseline) on it with small networks, translates the
+//! test scenes and scores them against their known targets (PSNR / SSIM), next to the identity
+//! baseline (the untranslated input scored against the same targets).
 //!
 //! ```sh
 //! cargo run --release --example quickstart                       # flex (CPU)
 //! cargo run --release --example quickstart -- --epochs 2         # shorter
+//! cargo run --release --example quickstart -- --model cyclegan   # enco, cut, fastcut, cyclegan
 //! cargo run --release --example quickstart --features cuda       # on an NVIDIA GPU
 //! ```
 //!
@@ -21,7 +22,10 @@ use enco::data::{Preprocess, SyntheticDatasetConfig, Transform};
 use enco::eval::{paired_scores, translate_folder};
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
-use enco::train::{EncoConfig, TrainingConfig, TrainingRun, load_generator};
+use enco::train::{
+    CutConfig, CycleGanConfig, EncoConfig, ModelConfig, ModelKind, TrainingConfig, TrainingRun,
+    load_generator,
+};
 
 /// Train EnCo on a generated day → dusk data set and score the translations.
 #[derive(clap::Parser)]
@@ -29,9 +33,13 @@ struct Args {
     /// Epochs of 200 iterations (half at the base learning rate, half decaying).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u64).range(2..))]
     epochs: u64,
-    /// Output folder (data, run, translated images).
-    #[arg(long, default_value = "target/quickstart")]
-    output: PathBuf,
+    /// The model: enco, cut, fastcut or cyclegan.
+    #[arg(long, default_value = "enco")]
+    model: ModelKind,
+    /// Output folder (data, run, translated images); default `target/quickstart`, with
+    /// `-<model>` appended for the baselines.
+    #[arg(long)]
+    output: Option<PathBuf>,
     /// Continue the run in OUTPUT exactly where it stopped.
     #[arg(long)]
     resume: bool,
@@ -40,29 +48,26 @@ struct Args {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = <Args as clap::Parser>::parse();
     let device = default_device();
-    let data = args.output.join("data");
-    let run_dir = args.output.join("run");
+    let output = args.output.clone().unwrap_or_else(|| match args.model {
+        ModelKind::Enco => PathBuf::from("target/quickstart"),
+        other => PathBuf::from(format!("target/quickstart-{other}")),
+    });
+    let data = output.join("data");
+    let run_dir = output.join("run");
     let mut run = if args.resume {
         TrainingRun::<TrainBackend>::resume(&run_dir, &device)?
     } else {
+        if run_dir.exists() {
+            // A fresh run: the previous one in this folder is replaced (use --resume to go on).
+            println!("replacing the previous run in {}", run_dir.display());
+            std::fs::remove_dir_all(&run_dir)?;
+        }
         println!("writing the synthetic data set to {}", data.display());
         SyntheticDatasetConfig::new().write(&data)?;
-        // Small networks (ngf = ndf = 16, 3 residual blocks, heads of width 64) so that a CPU
-        // trains in minutes; the pairs are the same stages as the paper's (3, 28), (7, 24),
-        // (13, 18) in this shorter generator.
-        let model = EncoConfig::new()
-            .with_generator(ResnetGeneratorConfig::new().with_ngf(16).with_n_blocks(3))
-            .with_discriminator(NLayerDiscriminatorConfig::new().with_ndf(16))
-            .with_nce_layers(vec![3, 7, 12, 14, 18, 22])
-            .with_head_nc(64)
-            .with_sampler(DagSamplerConfig::new().with_num_patches(64))
-            .with_lr_g(2e-4)
-            .with_lr_f(2e-4)
-            .with_lr_d(2e-4)
-            .with_seed(0);
+        let model = small_model(args.model);
         let epochs = args.epochs as usize;
         let half = epochs / 2;
-        let config = TrainingConfig::new(model.into(), data.clone())
+        let config = TrainingConfig::new(model, data.clone())
             .with_transform(Transform {
                 preprocess: Preprocess::None,
                 load_size: 64,
@@ -90,7 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let done = (r.iteration - first) as f64;
             let rate = done / start.elapsed().as_secs_f64();
             println!(
-                "it {:>5}/{total} epoch {}/{}  D {:.3}  GAN {:.3}  EnCo {:.3}  idt {:.3}  ({rate:.1} it/s)",
+                "it {:>5}/{total} epoch {}/{}  D {:.3}  GAN {:.3}  content {:.3}  idt {:.3}  ({rate:.1} it/s)",
                 r.iteration, r.epoch, r.epochs, r.losses.d, r.losses.g_gan, r.losses.content, r.losses.identity
             );
         }
@@ -98,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let trained = start.elapsed().as_secs_f64();
     let checkpoint = run.checkpoint()?;
     let generator = load_generator::<enco::backend::Backend>(&checkpoint, &device)?;
-    let translated = args.output.join("translated");
+    let translated = output.join("translated");
     let results = translate_folder(
         &generator,
         &data.join("testA"),
@@ -126,4 +131,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("SSIM vs known targets: {ssim_model:.4} (identity baseline {ssim_identity:.4})");
     Ok(())
+}
+
+/// Small networks (ngf = ndf = 16, 3 residual blocks, heads of width 64) so that a CPU trains in
+/// minutes. EnCo's pairs are the same stages as the paper's (3, 28), (7, 24), (13, 18) in this
+/// shorter generator; CUT's taps are the input, the two convolutions before their norms and the
+/// first and last residual blocks.
+fn small_model(kind: ModelKind) -> ModelConfig {
+    let generator = ResnetGeneratorConfig::new().with_ngf(16).with_n_blocks(3);
+    let discriminator = NLayerDiscriminatorConfig::new().with_ndf(16);
+    match kind {
+        ModelKind::Enco => EncoConfig::new()
+            .with_generator(generator)
+            .with_discriminator(discriminator)
+            .with_nce_layers(vec![3, 7, 12, 14, 18, 22])
+            .with_head_nc(64)
+            .with_sampler(DagSamplerConfig::new().with_num_patches(64))
+            .with_lr_g(2e-4)
+            .with_lr_f(2e-4)
+            .with_lr_d(2e-4)
+            .with_seed(0)
+            .into(),
+        ModelKind::Cut | ModelKind::FastCut => {
+            let base = if kind == ModelKind::Cut {
+                CutConfig::cut()
+            } else {
+                CutConfig::fastcut()
+            };
+            base.with_generator(generator)
+                .with_discriminator(discriminator)
+                .with_nce_layers(vec![0, 4, 8, 12, 14])
+                .with_head_nc(64)
+                .with_num_patches(64)
+                .with_seed(0)
+                .into()
+        }
+        ModelKind::CycleGan => CycleGanConfig::new()
+            .with_generator(generator)
+            .with_discriminator(discriminator)
+            .with_seed(0)
+            .into(),
+    }
 }
