@@ -420,10 +420,121 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
         0,
         "the frozen discriminator received gradients"
     );
+    let ours = grads(&model.generator, &grads_g);
+    if worst_error(&ours, &fx, "grad_G.", &zero_grad) > GRAD_TOL {
+        // Diagnostics of the open mismatch (docs/parity.md, "Baselines"): per layer, the norms
+        // and cosine of this port's and the recorded gradient, and how far the recording is from
+        // this port's gradient without the part that reaches G through the target images, in
+        // units of that part.
+        let without_targets = {
+            let fresh = model
+                .generate(&config, recorded("real_A"), recorded("real_B"), flipped)
+                .expect("G pass");
+            let mut detached = fresh.clone();
+            detached.fake_b = detached.fake_b.detach();
+            detached.idt_b = detached.idt_b.map(|t| t.detach());
+            let nce = frozen
+                .generator_losses(
+                    &config,
+                    &detached,
+                    recorded("real_A"),
+                    recorded("real_B"),
+                    Some(&ids),
+                    &mut rand::rngs::StdRng::seed_from_u64(0),
+                )
+                .expect("G losses");
+            let gan = frozen
+                .generator_losses(
+                    &config,
+                    &fresh,
+                    recorded("real_A"),
+                    recorded("real_B"),
+                    Some(&ids),
+                    &mut rand::rngs::StdRng::seed_from_u64(0),
+                )
+                .expect("G losses")
+                .gan;
+            let mut all = (nce.loss - nce.gan + gan).backward();
+            grads(
+                &model.generator,
+                &GradientsParams::from_module(&mut all, &model.generator),
+            )
+        };
+        // Central difference of this port's loss in model.30.bias[0] (the last convolution,
+        // which only the training forward uses) against its autodiff and the recording.
+        let loss_at = |delta: f32| {
+            let mut shifted = load_model(dir, &config);
+            let last_conv = shifted
+                .generator
+                .model
+                .iter_mut()
+                .rev()
+                .find_map(|l| match l {
+                    enco::nn::Layer::Conv(conv) => Some(conv),
+                    _ => None,
+                })
+                .expect("a last convolution");
+            let bias = last_conv.bias.as_ref().expect("bias").val();
+            let mut bump = vec![0.0f32; bias.dims()[0]];
+            bump[0] = delta;
+            let bump = Tensor::<AB, 1>::from_data(
+                burn::tensor::TensorData::new(bump, [bias.dims()[0]]),
+                &dev,
+            );
+            last_conv.bias = Some(burn::module::Param::from_tensor((bias + bump).detach()));
+            let shifted = CutModel {
+                generator: shifted.generator,
+                discriminator: frozen.discriminator.clone(),
+                heads: shifted.heads,
+            };
+            let p = shifted
+                .generate(&config, recorded("real_A"), recorded("real_B"), flipped)
+                .expect("G pass");
+            let l = shifted
+                .generator_losses(
+                    &config,
+                    &p,
+                    recorded("real_A"),
+                    recorded("real_B"),
+                    Some(&ids),
+                    &mut rand::rngs::StdRng::seed_from_u64(0),
+                )
+                .expect("G losses");
+            f64::from(to_vec(l.loss.inner())[0])
+        };
+        let eps = 1e-2f32;
+        let difference = (loss_at(eps) - loss_at(-eps)) / (2.0 * f64::from(eps));
+        report.notes.push(format!(
+            "grad_G.model.30.bias[0]: central difference {difference:.3}, autodiff {:.3}, recorded {:.3}",
+            ours["model.30.bias"].1[0],
+            fx.get("grad_G.model.30.bias").f32[0]
+        ));
+        for key in [
+            "model.1.weight",
+            "model.8.weight",
+            "model.16.conv_block.5.weight",
+            "model.30.weight",
+        ] {
+            let (Some((_, o)), Some((_, w))) = (ours.get(key), without_targets.get(key)) else {
+                continue;
+            };
+            let r = &fx.get(&format!("grad_G.{key}")).f32;
+            let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+            let (n_ours, n_ref) = (norm(&mut o.iter().copied()), norm(&mut r.iter().copied()));
+            let cosine = o.iter().zip(r).map(|(a, b)| a * b).sum::<f32>() / (n_ours * n_ref);
+            let n_part = norm(&mut o.iter().zip(w).map(|(a, b)| a - b));
+            let n_rest = norm(&mut r.iter().zip(w).map(|(a, b)| a - b));
+            report.notes.push(format!(
+                "grad_G.{key}: |ours| {n_ours:.3}, |recorded| {n_ref:.3}, cosine {cosine:.3}; \
+                 |recorded − (ours − through-target part)| / |that part| = {:.3}",
+                n_rest / n_part
+            ));
+        }
+    }
     check_gradients(
         &mut report,
         "gradients",
-        &grads(&model.generator, &grads_g),
+        &ours,
         &fx,
         "grad_G.",
         &zero_grad,

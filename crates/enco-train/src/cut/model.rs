@@ -193,6 +193,10 @@ impl<B: EncoBackend> CutModel<B> {
     /// target's features mirrored back when the iteration was `flipped`, one shared id list per
     /// tap (drawn from `rng`, or `injected`), the heads, and PatchNCE with the source side
     /// detached.
+    ///
+    /// The official `PatchNCELoss2` groups the rows by the `--batch_size` option, not by the
+    /// tensor's batch; they differ only for a last, smaller batch of an epoch, which
+    /// [`EpochLoader`](enco_data::EpochLoader) never yields, so the batch at hand is used.
     pub fn nce_term<R: Rng + ?Sized>(
         &self,
         config: &CutConfig,
