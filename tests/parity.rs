@@ -132,24 +132,57 @@ fn zero_grad_keys(manifest: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Checks a scalar loss against the fixture's value of the same name.
-fn check_scalar(
+/// Checks a scalar loss (on any backend) against the fixture's value of the same name.
+fn check_scalar<Bk: Backend>(
     report: &mut Report,
     group: &str,
     name: &str,
-    value: Tensor<AB, 1>,
+    value: Tensor<Bk, 1>,
     fx: &Fixture,
     tol: f32,
 ) {
-    report.check(
-        group,
-        name,
-        &to_vec(value.inner()),
+    report.check(group, name, &to_vec(value), &[], fx.get(name), tol, 1e-12);
+}
+
+/// Adam applied to the stored gradients `grad_<net>.*` of `module` (freshly loaded), checked
+/// against the stored parameters after the step, `<net>_after.*`.
+fn check_adam<M>(
+    report: &mut Report,
+    fx: &Fixture,
+    adam: &enco::train::FusedAdamConfig,
+    lr: f64,
+    module: &M,
+    net: &str,
+) where
+    M: PytorchWeights<AB> + AutodiffModule<AB>,
+    M::InnerModule: PytorchWeights<B>,
+{
+    let grads = stored_grads(module, fx, &format!("grad_{net}."));
+    let after = adam.init::<AB, M>().step(lr, module.clone(), grads);
+    check_map(
+        report,
+        "adam",
+        &params(&after.valid()),
+        fx,
+        &format!("{net}_after."),
+        ADAM_TOL,
         &[],
-        fx.get(name),
-        tol,
-        1e-12,
+        "",
     );
+}
+
+/// The D loss and `λ_GAN·L_GAN` computed from the recorded score maps (`pred_fake_Dstep`,
+/// `pred_real`, `pred_fake_Gstep`): the loss formulas alone.
+fn check_gan_losses(report: &mut Report, fx: &Fixture, mode: GanMode, lambda_gan: f64) {
+    let dev = device();
+    let recorded = |name: &str| fx.get(name).tensor::<B, 4>(&dev);
+    let gan = GanLoss { mode };
+    let (loss_d, _, _) = gan.discriminator_loss(recorded("pred_fake_Dstep"), recorded("pred_real"));
+    check_scalar(report, "losses", "loss_D", loss_d, fx, LOSS_TOL);
+    let loss_gan = gan
+        .generator_loss(recorded("pred_fake_Gstep"))
+        .mul_scalar(lambda_gan);
+    check_scalar(report, "losses", "loss_G_GAN", loss_gan, fx, LOSS_TOL);
 }
 
 /// The case's options as an [`EncoConfig`], plus (identity phase, lr factor).
@@ -634,14 +667,13 @@ fn check_enco_case(dir: &Path, manifest: &Value) -> Report {
         ("loss_D_fake", &d.fake),
         ("loss_D_real", &d.real),
     ] {
-        report.check(
+        check_scalar(
+            &mut report,
             "losses-e2e",
             name,
-            &to_vec(t.clone().inner()),
-            &[],
-            fx.get(name),
+            t.clone(),
+            &fx,
             LOSS_E2E_TOL,
-            1e-12,
         );
     }
     let grads_d = GradientsParams::from_grads(d.loss.backward(), &model.discriminator);
@@ -766,66 +798,39 @@ fn check_enco_case(dir: &Path, manifest: &Value) -> Report {
     }
     for i in 0..n_pairs {
         let name = format!("loss_pair_{i}");
-        report.check(
+        check_scalar(
+            &mut report,
             "losses-e2e",
             &name,
-            &to_vec(g.pairs[i].clone().inner()),
-            &[],
-            fx.get(&name),
+            g.pairs[i].clone(),
+            &fx,
             LOSS_E2E_TOL,
-            1e-12,
         );
         // The loss formula alone, on the recorded q and k.
         let q = fx.get(&format!("q_{i}")).tensor::<B, 2>(&dev);
         let k = fx.get(&format!("k_{i}")).tensor::<B, 2>(&dev);
-        report.check(
+        check_scalar(
+            &mut report,
             "losses",
             &name,
-            &to_vec(enco::loss::enco_pair_loss(q, k)),
-            &[],
-            fx.get(&name),
+            enco::loss::enco_pair_loss(q, k),
+            &fx,
             LOSS_TOL,
-            1e-12,
         );
     }
-    let gan = enco::loss::GanLoss {
-        mode: config.gan_mode,
-    };
+    check_gan_losses(&mut report, &fx, config.gan_mode, config.lambda_gan);
     let recorded = |name: &str| fx.get(name).tensor::<B, 4>(&dev);
-    let (loss_d, _, _) = gan.discriminator_loss(recorded("pred_fake_Dstep"), recorded("pred_real"));
-    report.check(
-        "losses",
-        "loss_D",
-        &to_vec(loss_d),
-        &[],
-        fx.get("loss_D"),
-        LOSS_TOL,
-        1e-12,
-    );
-    let loss_gan = gan
-        .generator_loss(recorded("pred_fake_Gstep"))
-        .mul_scalar(config.lambda_gan);
-    report.check(
-        "losses",
-        "loss_G_GAN",
-        &to_vec(loss_gan),
-        &[],
-        fx.get("loss_G_GAN"),
-        LOSS_TOL,
-        1e-12,
-    );
     let pairs: Vec<Tensor<B, 1>> = (0..n_pairs)
         .map(|i| Tensor::from_data([fx.get(&format!("loss_pair_{i}")).scalar()], &dev))
         .collect();
     let content = enco::loss::enco_content_loss(&pairs, config.lambda_nce);
-    report.check(
+    check_scalar(
+        &mut report,
         "losses",
         "loss_EnCo",
-        &to_vec(content.clone()),
-        &[],
-        fx.get("loss_EnCo"),
+        content.clone(),
+        &fx,
         LOSS_TOL,
-        1e-12,
     );
     let identity = fx
         .has("loss_idt")
@@ -835,28 +840,12 @@ fn check_enco_case(dir: &Path, manifest: &Value) -> Report {
         Tensor::from_data([fx.get("loss_EnCo").scalar()], &dev),
         identity,
     );
-    report.check(
-        "losses",
-        "loss_G",
-        &to_vec(total),
-        &[],
-        fx.get("loss_G"),
-        LOSS_TOL,
-        1e-12,
-    );
+    check_scalar(&mut report, "losses", "loss_G", total, &fx, LOSS_TOL);
     if fx.has("loss_idt") {
         let real_b_host = recorded("real_B");
         let idt = recorded("idt_B");
         let loss_idt = enco::loss::identity_loss(real_b_host, idt).mul_scalar(config.lambda_idt);
-        report.check(
-            "losses",
-            "loss_idt",
-            &to_vec(loss_idt),
-            &[],
-            fx.get("loss_idt"),
-            LOSS_TOL,
-            1e-12,
-        );
+        check_scalar(&mut report, "losses", "loss_idt", loss_idt, &fx, LOSS_TOL);
     }
     let mut scalars = vec![
         ("loss_G_GAN", g.gan.clone()),
@@ -872,15 +861,7 @@ fn check_enco_case(dir: &Path, manifest: &Value) -> Report {
         "identity phase disagrees with the case"
     );
     for (name, t) in scalars {
-        report.check(
-            "losses-e2e",
-            name,
-            &to_vec(t.inner()),
-            &[],
-            fx.get(name),
-            LOSS_E2E_TOL,
-            1e-12,
-        );
+        check_scalar(&mut report, "losses-e2e", name, t, &fx, LOSS_E2E_TOL);
     }
     let mut all = g.loss.backward();
     let grads_g = GradientsParams::from_module(&mut all, &model.generator);
@@ -927,53 +908,29 @@ fn check_enco_case(dir: &Path, manifest: &Value) -> Report {
     // Adam applied to the stored gradients.
     let adam = official_adam(&config);
     let fresh = load_model(dir, &config);
-    let mut opt_g = adam.init::<AB, _>();
-    let g_after = opt_g.step(
+    check_adam(
+        &mut report,
+        &fx,
+        &adam,
         config.lr_g * lr_factor,
-        fresh.generator.clone(),
-        stored_grads(&fresh.generator, &fx, "grad_G."),
+        &fresh.generator,
+        "G",
     );
-    check_map(
+    check_adam(
         &mut report,
-        "adam",
-        &params(&g_after.valid()),
         &fx,
-        "G_after.",
-        ADAM_TOL,
-        &[],
-        "",
-    );
-    let mut opt_d = adam.init::<AB, _>();
-    let d_after = opt_d.step(
+        &adam,
         config.lr_d * lr_factor,
-        fresh.discriminator.clone(),
-        stored_grads(&fresh.discriminator, &fx, "grad_D."),
+        &fresh.discriminator,
+        "D",
     );
-    check_map(
+    check_adam(
         &mut report,
-        "adam",
-        &params(&d_after.valid()),
         &fx,
-        "D_after.",
-        ADAM_TOL,
-        &[],
-        "",
-    );
-    let mut opt_f = adam.init::<AB, _>();
-    let f_after = opt_f.step(
+        &adam,
         config.lr_f * lr_factor,
-        fresh.heads.clone(),
-        stored_grads(&fresh.heads, &fx, "grad_F."),
-    );
-    check_map(
-        &mut report,
-        "adam",
-        &params(&f_after.valid()),
-        &fx,
-        "F_after.",
-        ADAM_TOL,
-        &[],
-        "",
+        &fresh.heads,
+        "F",
     );
     report
 }

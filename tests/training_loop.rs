@@ -480,3 +480,64 @@ fn every_model_beats_the_identity_baseline_in_two_epochs() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A CUT configuration edited after the model was built is checked again at the step, with an
+/// error rather than a panic.
+#[test]
+fn a_cut_step_with_no_taps_is_an_error() {
+    use enco::burn::prelude::*;
+    let config = CutConfig::cut()
+        .with_generator(ResnetGeneratorConfig::new().with_ngf(4).with_n_blocks(2))
+        .with_discriminator(NLayerDiscriminatorConfig::new().with_ndf(4))
+        .with_nce_layers(vec![0, 4])
+        .with_head_nc(8)
+        .with_num_patches(4);
+    let dev = device();
+    let mut trainer = enco::train::CutTrainer::new(config.init::<AB>(&dev).unwrap(), config);
+    trainer.config.nce_layers.clear();
+    let image = || Tensor::<AB, 4>::zeros([1, 3, 32, 32], &dev);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    let before = trainer.model.discriminator.clone();
+    let err = trainer.step(image(), image(), 1.0, &mut rng).unwrap_err();
+    assert!(err.to_string().contains("nce_layers"), "{err}");
+    // Nothing was updated.
+    let d = |m: &enco::nn::NLayerDiscriminator<AB>| match &m.model[0] {
+        enco::nn::Layer::Conv(c) => to_vec(c.weight.val().inner()),
+        _ => unreachable!(),
+    };
+    assert_eq!(d(&trainer.model.discriminator), d(&before));
+}
+
+/// CycleGAN's pool: its first `capacity` images come back unchanged; after that about half the
+/// queries return an earlier fake (which the new one replaces), the rest the new fake itself.
+#[test]
+fn the_image_pool_passes_its_first_images_through_then_swaps_about_half() {
+    use enco::burn::prelude::*;
+    use enco::train::ImagePool;
+    let dev = device();
+    let image = |v: f32| Tensor::<B, 4>::full([1, 1, 2, 2], v, &dev);
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(4);
+    let mut pool = ImagePool::new(2);
+    for v in [1.0, 2.0] {
+        assert_eq!(to_vec(pool.query(image(v), &mut rng)), vec![v; 4]);
+    }
+    let mut swapped = 0;
+    for i in 3..203 {
+        let v = i as f32;
+        let out = to_vec(pool.query(image(v), &mut rng));
+        assert!(out.iter().all(|&x| x == out[0]), "one image, not a mix");
+        if out[0] != v {
+            swapped += 1;
+            assert!(out[0] < v, "a swap returns an earlier fake");
+        }
+        assert_eq!(pool.images().len(), 2);
+    }
+    assert!(
+        (70..=130).contains(&swapped),
+        "{swapped} swaps in 200 queries"
+    );
+    // A batch is treated image by image; capacity 0 returns the batch itself.
+    let batch = Tensor::cat(vec![image(7.0), image(8.0)], 0);
+    let out = ImagePool::new(0).query(batch.clone(), &mut rng);
+    assert_eq!(to_vec(out), to_vec(batch));
+}

@@ -271,8 +271,8 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
             report.check(
                 "losses",
                 &name,
-                &to_vec(patch),
-                &fx.get(&name).shape,
+                &to_vec(patch.clone()),
+                &patch.dims(),
                 fx.get(&name),
                 LOSS_TOL,
                 1.0,
@@ -280,15 +280,7 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
             let recorded_patch = fx.get(&name).tensor::<B, 1>(&dev);
             let name = format!("{t}.layer_loss.L{l}");
             let layer = recorded_patch.mul_scalar(config.lambda_nce).mean();
-            report.check(
-                "losses",
-                &name,
-                &to_vec(layer),
-                &[],
-                fx.get(&name),
-                LOSS_TOL,
-                1e-12,
-            );
+            check_scalar(&mut report, "losses", &name, layer, &fx, LOSS_TOL);
             sum += fx.get(&name).scalar();
         }
         let name = if *t == "NCE" {
@@ -298,43 +290,10 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
         };
         let total =
             Tensor::<B, 1>::from_data([sum], &dev).div_scalar(config.nce_layers.len() as f64);
-        report.check(
-            "losses",
-            name,
-            &to_vec(total),
-            &[],
-            fx.get(name),
-            LOSS_TOL,
-            1e-12,
-        );
+        check_scalar(&mut report, "losses", name, total, &fx, LOSS_TOL);
         layer_sum.push(fx.get(name).scalar());
     }
-    let gan = GanLoss {
-        mode: config.gan_mode,
-    };
-    let host = |name: &str| fx.get(name).tensor::<B, 4>(&dev);
-    let (loss_d, _, _) = gan.discriminator_loss(host("pred_fake_Dstep"), host("pred_real"));
-    report.check(
-        "losses",
-        "loss_D",
-        &to_vec(loss_d),
-        &[],
-        fx.get("loss_D"),
-        LOSS_TOL,
-        1e-12,
-    );
-    let loss_gan = gan
-        .generator_loss(host("pred_fake_Gstep"))
-        .mul_scalar(config.lambda_gan);
-    report.check(
-        "losses",
-        "loss_G_GAN",
-        &to_vec(loss_gan),
-        &[],
-        fx.get("loss_G_GAN"),
-        LOSS_TOL,
-        1e-12,
-    );
+    check_gan_losses(&mut report, &fx, config.gan_mode, config.lambda_gan);
     let scalar = |v: f32| Tensor::<B, 1>::from_data([v], &dev);
     let total = match layer_sum.as_slice() {
         [nce, nce_y] => {
@@ -343,15 +302,7 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
         [nce] => scalar(fx.get("loss_G_GAN").scalar()) + scalar(*nce),
         _ => unreachable!(),
     };
-    report.check(
-        "losses",
-        "loss_G",
-        &to_vec(total),
-        &[],
-        fx.get("loss_G"),
-        LOSS_TOL,
-        1e-12,
-    );
+    check_scalar(&mut report, "losses", "loss_G", total, &fx, LOSS_TOL);
 
     // The same losses end to end.
     let nce_terms: Vec<_> = std::iter::once(&g.nce).chain(g.nce_y.as_ref()).collect();
@@ -558,50 +509,8 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
         .with_epsilon(config.adam_epsilon);
     let lr = config.lr * lr_factor;
     let fresh = load_model(dir, &config);
-    let g_after = adam.init::<AB, _>().step(
-        lr,
-        fresh.generator.clone(),
-        stored_grads(&fresh.generator, &fx, "grad_G."),
-    );
-    check_map(
-        &mut report,
-        "adam",
-        &params(&g_after.valid()),
-        &fx,
-        "G_after.",
-        ADAM_TOL,
-        &[],
-        "",
-    );
-    let d_after = adam.init::<AB, _>().step(
-        lr,
-        fresh.discriminator.clone(),
-        stored_grads(&fresh.discriminator, &fx, "grad_D."),
-    );
-    check_map(
-        &mut report,
-        "adam",
-        &params(&d_after.valid()),
-        &fx,
-        "D_after.",
-        ADAM_TOL,
-        &[],
-        "",
-    );
-    let f_after = adam.init::<AB, _>().step(
-        lr,
-        fresh.heads.clone(),
-        stored_grads(&fresh.heads, &fx, "grad_F."),
-    );
-    check_map(
-        &mut report,
-        "adam",
-        &params(&f_after.valid()),
-        &fx,
-        "F_after.",
-        ADAM_TOL,
-        &[],
-        "",
-    );
+    check_adam(&mut report, &fx, &adam, lr, &fresh.generator, "G");
+    check_adam(&mut report, &fx, &adam, lr, &fresh.discriminator, "D");
+    check_adam(&mut report, &fx, &adam, lr, &fresh.heads, "F");
     report
 }

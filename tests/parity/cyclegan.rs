@@ -160,15 +160,7 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
         ),
     ];
     for (name, t) in formulas {
-        report.check(
-            "losses",
-            name,
-            &to_vec(t),
-            &[],
-            fx.get(name),
-            LOSS_TOL,
-            1e-12,
-        );
+        check_scalar(&mut report, "losses", name, t, &fx, LOSS_TOL);
     }
     let total = [
         "loss_G_A",
@@ -182,15 +174,7 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
     .map(|n| Tensor::<B, 1>::from_data([fx.get(n).scalar()], &dev))
     .reduce(|a, b| a + b)
     .unwrap();
-    report.check(
-        "losses",
-        "loss_G",
-        &to_vec(total),
-        &[],
-        fx.get("loss_G"),
-        LOSS_TOL,
-        1e-12,
-    );
+    check_scalar(&mut report, "losses", "loss_G", total, &fx, LOSS_TOL);
 
     // G's gradients. The second generator of each cycle (G_B(fake_B), G_A(fake_A)) and the
     // discriminators run on this port's fakes, which differ from the official ones by forward
@@ -462,35 +446,9 @@ pub fn check_case(dir: &Path, manifest: &Value) -> Report {
         .with_epsilon(config.adam_epsilon);
     let lr = config.lr * lr_factor;
     let fresh = load_model(dir, &config);
-    for (net, g) in [("G_A", &fresh.g_a), ("G_B", &fresh.g_b)] {
-        let after =
-            adam.init::<AB, _>()
-                .step(lr, g.clone(), stored_grads(g, &fx, &format!("grad_{net}.")));
-        check_map(
-            &mut report,
-            "adam",
-            &params(&after.valid()),
-            &fx,
-            &format!("{net}_after."),
-            ADAM_TOL,
-            &[],
-            "",
-        );
-    }
-    for (net, d) in [("D_A", &fresh.d_a), ("D_B", &fresh.d_b)] {
-        let after =
-            adam.init::<AB, _>()
-                .step(lr, d.clone(), stored_grads(d, &fx, &format!("grad_{net}.")));
-        check_map(
-            &mut report,
-            "adam",
-            &params(&after.valid()),
-            &fx,
-            &format!("{net}_after."),
-            ADAM_TOL,
-            &[],
-            "",
-        );
-    }
+    check_adam(&mut report, &fx, &adam, lr, &fresh.g_a, "G_A");
+    check_adam(&mut report, &fx, &adam, lr, &fresh.g_b, "G_B");
+    check_adam(&mut report, &fx, &adam, lr, &fresh.d_a, "D_A");
+    check_adam(&mut report, &fx, &adam, lr, &fresh.d_b, "D_B");
     report
 }

@@ -38,3 +38,17 @@ pub enum TrainError {
     #[error("injected patch ids: {0}")]
     InjectedIds(String),
 }
+
+impl TrainError {
+    /// `Ok` when the real_A and real_B batches have the same shape, else
+    /// [`TrainError::BatchMismatch`].
+    pub(crate) fn check_batches(real_a: [usize; 4], real_b: [usize; 4]) -> Result<(), Self> {
+        if real_a == real_b {
+            return Ok(());
+        }
+        Err(TrainError::BatchMismatch {
+            real_a: real_a.to_vec(),
+            real_b: real_b.to_vec(),
+        })
+    }
+}

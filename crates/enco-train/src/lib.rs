@@ -29,8 +29,8 @@ pub use cut::{
     NceTerm,
 };
 pub use cyclegan::{
-    CycleGanAdamRecords, CycleGanConfig, CycleGanDiscriminatorLoss, CycleGanGeneratorLosses,
-    CycleGanModel, CycleGanNetworks, CycleGanPass, CycleGanTrainer, ImagePool,
+    CycleGanAdamRecords, CycleGanConfig, CycleGanGeneratorLosses, CycleGanModel, CycleGanNetworks,
+    CycleGanPass, CycleGanTrainer, ImagePool,
 };
 pub use error::TrainError;
 pub use model::{

@@ -2,7 +2,7 @@
 //! (spec §5, §6).
 
 use burn::prelude::*;
-use enco_loss::{GanLoss, enco_content_loss, identity_loss};
+use enco_loss::{GanLoss, GanMode, enco_content_loss, identity_loss};
 use enco_nn::EncoBackend;
 use enco_nn::{
     EncoHeads, EncoHeadsConfig, GeneratorOutput, NLayerDiscriminator, ResnetGenerator, WeightInit,
@@ -175,6 +175,25 @@ pub struct DiscriminatorLosses<B: EncoBackend> {
     pub pred_real: Tensor<B, 4>,
 }
 
+impl<B: EncoBackend> DiscriminatorLosses<B> {
+    /// The losses of the score maps D gave the fake and the real batch.
+    pub fn from_predictions(
+        mode: GanMode,
+        pred_fake: Tensor<B, 4>,
+        pred_real: Tensor<B, 4>,
+    ) -> Self {
+        let (loss, fake, real) =
+            GanLoss { mode }.discriminator_loss(pred_fake.clone(), pred_real.clone());
+        Self {
+            loss,
+            fake,
+            real,
+            pred_fake,
+            pred_real,
+        }
+    }
+}
+
 /// The generator step's losses and what the content loss was computed from (spec §5).
 #[derive(Debug, Clone)]
 pub struct GeneratorLosses<B: EncoBackend> {
@@ -210,12 +229,7 @@ impl<B: EncoBackend> EncoModel<B> {
         real_b: Tensor<B, 4>,
         identity_phase: bool,
     ) -> Result<GeneratorPass<B>, TrainError> {
-        if real_a.dims() != real_b.dims() {
-            return Err(TrainError::BatchMismatch {
-                real_a: real_a.dims().to_vec(),
-                real_b: real_b.dims().to_vec(),
-            });
-        }
+        TrainError::check_batches(real_a.dims(), real_b.dims())?;
         let batch = real_a.dims()[0];
         let input = if identity_phase {
             Tensor::cat(vec![real_a, real_b], 0)
@@ -235,17 +249,11 @@ impl<B: EncoBackend> EncoModel<B> {
     ) -> Result<DiscriminatorLosses<B>, TrainError> {
         let pred_fake = self.discriminator.forward(pass.fake_b.clone().detach())?;
         let pred_real = self.discriminator.forward(real_b)?;
-        let gan = GanLoss {
-            mode: config.gan_mode,
-        };
-        let (loss, fake, real) = gan.discriminator_loss(pred_fake.clone(), pred_real.clone());
-        Ok(DiscriminatorLosses {
-            loss,
-            fake,
-            real,
+        Ok(DiscriminatorLosses::from_predictions(
+            config.gan_mode,
             pred_fake,
             pred_real,
-        })
+        ))
     }
 
     /// The generator objective (spec §5.2–§5.5): adversarial loss through the discriminator

@@ -1,5 +1,6 @@
 //! One full EnCo training iteration with three Adam optimisers (spec §6, §7.1).
 
+use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -26,6 +27,17 @@ pub type AdamOf<M, B> = OptimizerAdaptor<FusedAdam, M, B>;
 
 /// The state of [`AdamOf`], as stored in checkpoints.
 pub type AdamRecord<M, B> = <AdamOf<M, B> as Optimizer<M, B>>::Record;
+
+/// Restores `optimizer` from `record` (Burn's optimisers load a record by value, so the current
+/// one is swapped for a fresh one from `config` while it loads).
+pub(crate) fn restore_adam<B: EncoAutodiffBackend, M: AutodiffModule<B>>(
+    optimizer: &mut AdamOf<M, B>,
+    config: &FusedAdamConfig,
+    record: AdamRecord<M, B>,
+) {
+    let current = std::mem::replace(optimizer, config.init());
+    *optimizer = current.load_record(record);
+}
 
 /// The scalar losses of one iteration.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -89,12 +101,10 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
         d: AdamRecord<NLayerDiscriminator<B>, B>,
         f: AdamRecord<EncoHeads<B>, B>,
     ) {
-        let optim_g = std::mem::replace(&mut self.optim_g, official_adam(&self.config).init());
-        self.optim_g = optim_g.load_record(g);
-        let optim_d = std::mem::replace(&mut self.optim_d, official_adam(&self.config).init());
-        self.optim_d = optim_d.load_record(d);
-        let optim_f = std::mem::replace(&mut self.optim_f, official_adam(&self.config).init());
-        self.optim_f = optim_f.load_record(f);
+        let adam = official_adam(&self.config);
+        restore_adam(&mut self.optim_g, &adam, g);
+        restore_adam(&mut self.optim_d, &adam, d);
+        restore_adam(&mut self.optim_f, &adam, f);
     }
 
     /// One iteration (spec §6): G forward; D step (loss on the detached fake and the real

@@ -50,7 +50,7 @@ impl CutConfig {
         })
     }
 
-    fn validate(&self) -> Result<(), TrainError> {
+    pub(crate) fn validate(&self) -> Result<(), TrainError> {
         let ascending = self.nce_layers.windows(2).all(|w| w[0] < w[1]);
         if self.nce_layers.is_empty() || !ascending {
             return Err(TrainError::Config(format!(
@@ -127,12 +127,7 @@ impl<B: EncoBackend> CutModel<B> {
         real_b: Tensor<B, 4>,
         flipped: bool,
     ) -> Result<CutPass<B>, TrainError> {
-        if real_a.dims() != real_b.dims() {
-            return Err(TrainError::BatchMismatch {
-                real_a: real_a.dims().to_vec(),
-                real_b: real_b.dims().to_vec(),
-            });
-        }
+        TrainError::check_batches(real_a.dims(), real_b.dims())?;
         let batch = real_a.dims()[0];
         let input = if config.nce_idt {
             Tensor::cat(vec![real_a, real_b], 0)
@@ -176,17 +171,11 @@ impl<B: EncoBackend> CutModel<B> {
                 self.discriminator.forward(real_b)?,
             ),
         };
-        let gan = GanLoss {
-            mode: config.gan_mode,
-        };
-        let (loss, fake, real) = gan.discriminator_loss(pred_fake.clone(), pred_real.clone());
-        Ok(DiscriminatorLosses {
-            loss,
-            fake,
-            real,
+        Ok(DiscriminatorLosses::from_predictions(
+            config.gan_mode,
             pred_fake,
             pred_real,
-        })
+        ))
     }
 
     /// One PatchNCE term from `src` to `tgt` (spec §15.4–15.5): G's encoder on both, the
@@ -206,7 +195,9 @@ impl<B: EncoBackend> CutModel<B> {
         injected: Option<&[Vec<usize>]>,
         rng: &mut R,
     ) -> Result<NceTerm<B>, TrainError> {
+        config.validate()?;
         let batch = src.dims()[0];
+        let device = src.device();
         let taps = config.nce_layers.len();
         if let Some(ids) = injected
             && ids.len() != taps
@@ -229,7 +220,7 @@ impl<B: EncoBackend> CutModel<B> {
             batch
         };
         let mut term = NceTerm {
-            loss: Tensor::zeros([1], &feat_k[0].device()),
+            loss: Tensor::zeros([1], &device),
             layer_losses: Vec::with_capacity(taps),
             patch_losses: Vec::with_capacity(taps),
             ids: Vec::with_capacity(taps),

@@ -10,7 +10,7 @@ use crate::adam::FusedAdamConfig;
 use crate::cut::config::CutConfig;
 use crate::cut::model::CutModel;
 use crate::error::TrainError;
-use crate::step::{AdamOf, AdamRecord, StepLosses};
+use crate::step::{AdamOf, AdamRecord, StepLosses, restore_adam};
 
 /// The optimiser states of a [`CutTrainer`] (G, D, F).
 pub type CutAdamRecords<B> = (
@@ -66,10 +66,10 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
         d: AdamRecord<NLayerDiscriminator<B>, B>,
         f: AdamRecord<PatchSampleHeads<B>, B>,
     ) {
-        let fresh = adam(&self.config);
-        self.optim_g = std::mem::replace(&mut self.optim_g, fresh.init()).load_record(g);
-        self.optim_d = std::mem::replace(&mut self.optim_d, fresh.init()).load_record(d);
-        self.optim_f = std::mem::replace(&mut self.optim_f, fresh.init()).load_record(f);
+        let adam = adam(&self.config);
+        restore_adam(&mut self.optim_g, &adam, g);
+        restore_adam(&mut self.optim_d, &adam, d);
+        restore_adam(&mut self.optim_f, &adam, f);
     }
 
     /// One iteration (spec §15.6): the flip coin (with flip equivariance), G forward; D step
@@ -83,6 +83,8 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
         lr_factor: f64,
         rng: &mut R,
     ) -> Result<StepLosses, TrainError> {
+        // Before any update: a configuration edited after the model was built is checked again.
+        self.config.validate()?;
         B::run_batched(|| {
             let config = &self.config;
             let flipped = config.flip_equivariance && rng.random::<f64>() < 0.5;

@@ -8,5 +8,5 @@ mod trainer;
 
 pub use config::{CycleGanConfig, CycleGanNetworks};
 pub use image_pool::ImagePool;
-pub use model::{CycleGanDiscriminatorLoss, CycleGanGeneratorLosses, CycleGanModel, CycleGanPass};
+pub use model::{CycleGanGeneratorLosses, CycleGanModel, CycleGanPass};
 pub use trainer::{CycleGanAdamRecords, CycleGanTrainer};

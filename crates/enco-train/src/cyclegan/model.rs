@@ -7,6 +7,7 @@ use enco_nn::{EncoBackend, NLayerDiscriminator, ResnetGenerator, WeightInit};
 
 use crate::cyclegan::config::CycleGanConfig;
 use crate::error::TrainError;
+use crate::model::DiscriminatorLosses;
 
 /// The four networks of CycleGAN.
 #[derive(Module, Debug)]
@@ -86,21 +87,6 @@ pub struct CycleGanGeneratorLosses<B: EncoBackend> {
     pub identities: Option<(Tensor<B, 4>, Tensor<B, 4>)>,
 }
 
-/// The loss of one discriminator (spec §16.3).
-#[derive(Debug, Clone)]
-pub struct CycleGanDiscriminatorLoss<B: EncoBackend> {
-    /// `0.5·(real + fake)`.
-    pub loss: Tensor<B, 1>,
-    /// `mean((D(real) − 1)²)`.
-    pub real: Tensor<B, 1>,
-    /// `mean(D(pool fake)²)`.
-    pub fake: Tensor<B, 1>,
-    /// D(real).
-    pub pred_real: Tensor<B, 4>,
-    /// D(pool fake).
-    pub pred_fake: Tensor<B, 4>,
-}
-
 impl<B: EncoBackend> CycleGanModel<B> {
     /// The forward pass: `fake_B = G_A(real_A)`, `rec_A = G_B(fake_B)`, `fake_A = G_B(real_B)`,
     /// `rec_B = G_A(fake_A)`.
@@ -172,26 +158,21 @@ impl<B: EncoBackend> CycleGanModel<B> {
         })
     }
 
-    /// The loss of one discriminator on a real batch and a (pooled, detached) fake batch.
+    /// The loss of one discriminator on a real batch and a (pooled, detached) fake batch:
+    /// `0.5·(mean((D(real) − 1)²) + mean(D(fake)²))` (spec §16.3).
     pub fn discriminator_loss(
         config: &CycleGanConfig,
         discriminator: &NLayerDiscriminator<B>,
         real: Tensor<B, 4>,
         fake: Tensor<B, 4>,
-    ) -> Result<CycleGanDiscriminatorLoss<B>, TrainError> {
-        let gan = GanLoss {
-            mode: config.gan_mode,
-        };
+    ) -> Result<DiscriminatorLosses<B>, TrainError> {
+        // D is called on the real batch first, as the official `backward_D_basic` does.
         let pred_real = discriminator.forward(real)?;
         let pred_fake = discriminator.forward(fake.detach())?;
-        let real = gan.loss(pred_real.clone(), true);
-        let fake = gan.loss(pred_fake.clone(), false);
-        Ok(CycleGanDiscriminatorLoss {
-            loss: (real.clone() + fake.clone()).mul_scalar(0.5),
-            real,
-            fake,
-            pred_real,
+        Ok(DiscriminatorLosses::from_predictions(
+            config.gan_mode,
             pred_fake,
-        })
+            pred_real,
+        ))
     }
 }

@@ -11,7 +11,7 @@ use crate::cyclegan::config::CycleGanConfig;
 use crate::cyclegan::image_pool::ImagePool;
 use crate::cyclegan::model::CycleGanModel;
 use crate::error::TrainError;
-use crate::step::{AdamOf, AdamRecord, StepLosses};
+use crate::step::{AdamOf, AdamRecord, StepLosses, restore_adam};
 
 /// The optimiser states of a [`CycleGanTrainer`] (G_A, G_B, D_A, D_B).
 pub type CycleGanAdamRecords<B> = (
@@ -74,11 +74,11 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
     /// Restores the optimiser states.
     pub fn load_optimizer_records(&mut self, records: CycleGanAdamRecords<B>) {
         let (g_a, g_b, d_a, d_b) = records;
-        let fresh = adam(&self.config);
-        self.optim_g_a = std::mem::replace(&mut self.optim_g_a, fresh.init()).load_record(g_a);
-        self.optim_g_b = std::mem::replace(&mut self.optim_g_b, fresh.init()).load_record(g_b);
-        self.optim_d_a = std::mem::replace(&mut self.optim_d_a, fresh.init()).load_record(d_a);
-        self.optim_d_b = std::mem::replace(&mut self.optim_d_b, fresh.init()).load_record(d_b);
+        let adam = adam(&self.config);
+        restore_adam(&mut self.optim_g_a, &adam, g_a);
+        restore_adam(&mut self.optim_g_b, &adam, g_b);
+        restore_adam(&mut self.optim_d_a, &adam, d_a);
+        restore_adam(&mut self.optim_d_b, &adam, d_b);
     }
 
     /// One iteration (spec §16.4): the four translations; the G step against the D's of the
@@ -94,12 +94,7 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
         lr_factor: f64,
         rng: &mut R,
     ) -> Result<StepLosses, TrainError> {
-        if real_a.dims() != real_b.dims() {
-            return Err(TrainError::BatchMismatch {
-                real_a: real_a.dims().to_vec(),
-                real_b: real_b.dims().to_vec(),
-            });
-        }
+        TrainError::check_batches(real_a.dims(), real_b.dims())?;
         B::run_batched(|| {
             let config = &self.config;
             let lr = config.lr * lr_factor;
