@@ -25,6 +25,11 @@
 //! flipping each, and checks whether flipping one (or two) brings the group within its unchanged
 //! tolerance: the official code then took that kink's other side, and the report says which.
 //! No tolerance is loosened for kinks.
+//!
+//! The baseline cases (`cut_64`, `fastcut_64`, `cyclegan_64`) dispatch on the manifest's
+//! `model`. CUT's and FastCUT's recorded generator gradients are not the derivative of their own
+//! recorded forward pass; the tensors that miss them are checked against a central difference of
+//! the loss along the difference instead (`cut::check_case`, `docs/parity.md`, "Baselines").
 
 mod common;
 #[path = "parity/cut.rs"]
@@ -935,17 +940,6 @@ fn check_enco_case(dir: &Path, manifest: &Value) -> Report {
     report
 }
 
-/// Whether a case's model matches in full: EnCo (no `model` field, or `enco`) and CycleGAN. CUT
-/// and FastCUT do not yet (see [`baseline_iterations_match_the_official_code`]).
-fn matches_in_full(dir: &Path) -> bool {
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
-    matches!(
-        manifest["model"].as_str(),
-        None | Some("enco" | "cycle_gan")
-    )
-}
-
 /// Checks every case and fails with the list of mismatches.
 fn check_cases(dirs: &[PathBuf]) {
     let mut failures = Vec::new();
@@ -967,29 +961,14 @@ fn check_cases(dirs: &[PathBuf]) {
     );
 }
 
+/// Every case in the fixture directory: the EnCo cases, CycleGAN, CUT and FastCUT (whose
+/// generator gradients are arbitrated by a central difference, see `cut::check_case`).
 #[test]
 fn one_iteration_matches_the_official_code() {
-    let dirs: Vec<PathBuf> = case_dirs()
-        .into_iter()
-        .filter(|d| matches_in_full(d))
-        .collect();
+    let dirs = case_dirs();
     assert!(
-        dirs.len() >= 3,
+        dirs.len() >= 6,
         "expected the in-repo cases, found {dirs:?}"
     );
-    check_cases(&dirs);
-}
-
-/// CUT and FastCUT (`cut_64`, `fastcut_64`). Forward values, losses, D's and F's gradients and
-/// Adam match at the EnCo tolerances; G's gradients do not yet (see `docs/parity.md`,
-/// "Baselines"), so this check runs on demand: `cargo test --test parity -- --ignored`.
-#[test]
-#[ignore = "the generator's gradients of CUT and FastCUT do not match yet (docs/parity.md)"]
-fn baseline_iterations_match_the_official_code() {
-    let dirs: Vec<PathBuf> = case_dirs()
-        .into_iter()
-        .filter(|d| !matches_in_full(d))
-        .collect();
-    assert!(!dirs.is_empty(), "expected the in-repo baseline cases");
     check_cases(&dirs);
 }
