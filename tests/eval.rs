@@ -146,3 +146,63 @@ fn ssim_matches_the_closed_form() {
         Err(EvalError::TooSmall(_))
     ));
 }
+
+/// The official protocol's real sets (spec §9): items `0 .. max(|A|, |B|)` pair `A[i mod |A|]`
+/// with `B[i mod |B|]`, every visual saved under the A stem, so real_B ends with |A| files.
+#[test]
+fn the_official_test_sets_name_every_image_by_its_source() {
+    use enco::eval::{OFFICIAL_NUM_TEST, resave_test_pairs};
+    let root = std::env::temp_dir().join(format!("enco-test-pairs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let colour = |v: u8| RgbImage::from_pixel(8, 8, Rgb([v, 255 - v, v / 2]));
+    let write = |dir: &str, names: &[&str], base: u8| {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        for (i, name) in names.iter().enumerate() {
+            enco::data::save_rgb(&colour(base + i as u8), &root.join(dir).join(name)).unwrap();
+        }
+    };
+    let read = |dir: &str, name: &str| enco::data::load_rgb(&root.join(dir).join(name)).unwrap();
+    // Horse→Zebra's shape: more targets than sources.
+    write("a", &["h0.png", "h1.png", "h2.png"], 10);
+    write(
+        "b",
+        &["z0.png", "z1.png", "z2.png", "z3.png", "z4.png"],
+        100,
+    );
+    let pairs = resave_test_pairs(
+        &root.join("a"),
+        &root.join("b"),
+        &root.join("real_A"),
+        &root.join("real_B"),
+        None,
+        OFFICIAL_NUM_TEST,
+    )
+    .unwrap();
+    assert_eq!(
+        (pairs.items, pairs.real_a, pairs.real_b, pairs.overwritten),
+        (5, 3, 3, 2)
+    );
+    assert_eq!(
+        enco::data::image_files(&root.join("real_B")).unwrap().len(),
+        3
+    );
+    // h0 and h1 were written with z0, z1, then overwritten by z3, z4; h2 keeps z2.
+    assert_eq!(read("real_B", "h0.png"), colour(103));
+    assert_eq!(read("real_B", "h1.png"), colour(104));
+    assert_eq!(read("real_B", "h2.png"), colour(102));
+    assert_eq!(read("real_A", "h2.png"), colour(12));
+    // Fewer targets: they repeat; the item cap applies.
+    let pairs = resave_test_pairs(
+        &root.join("b"),
+        &root.join("a"),
+        &root.join("real_A2"),
+        &root.join("real_B2"),
+        None,
+        4,
+    )
+    .unwrap();
+    assert_eq!((pairs.items, pairs.real_b, pairs.overwritten), (4, 4, 0));
+    assert_eq!(read("real_B2", "z3.png"), colour(10));
+    assert!(!root.join("real_B2").join("z4.png").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}

@@ -2,6 +2,8 @@
 //! initialisation, weight import errors, and clear errors on bad input.
 
 mod common;
+#[path = "common/pth.rs"]
+mod pth;
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -154,7 +156,9 @@ fn weight_import_errors_name_the_key() {
         .load_safetensors(fixture_case().join("weights_G.safetensors"))
         .unwrap_err();
     assert!(
-        matches!(&err, NnError::MissingWeight { key } | NnError::UnexpectedWeight { key } if key.starts_with("model.")),
+        matches!(&err, NnError::WeightKeys { missing, unexpected }
+            if !unexpected.is_empty()
+                && missing.iter().chain(unexpected).all(|k| k.starts_with("model."))),
         "{err}"
     );
     // A discriminator file for a generator: parameters are missing.
@@ -166,9 +170,7 @@ fn weight_import_errors_name_the_key() {
     assert!(
         matches!(
             err,
-            NnError::MissingWeight { .. }
-                | NnError::WeightShape { .. }
-                | NnError::UnexpectedWeight { .. }
+            NnError::WeightKeys { .. } | NnError::WeightShape { .. }
         ),
         "{err}"
     );
@@ -180,7 +182,8 @@ fn weight_import_errors_name_the_key() {
         .load_safetensors(fixture_case().join("weights_F.safetensors"))
         .unwrap_err();
     assert!(
-        matches!(&err, NnError::MissingWeight { key } if key.starts_with("mlp_") || key.starts_with("prj_")),
+        matches!(&err, NnError::WeightKeys { missing, .. }
+            if !missing.is_empty() && missing.iter().all(|k| k.starts_with("mlp_") || k.starts_with("prj_"))),
         "{err}"
     );
     let err = NLayerDiscriminatorConfig::new()
@@ -248,12 +251,16 @@ fn bad_inputs_are_errors_not_panics() {
         .with_sampler(enco::sampling::DagSamplerConfig::new().with_num_patches(0));
     assert!(matches!(k0.init::<B>(&dev), Err(TrainError::Sampling(_))));
     let odd = tiny.clone().with_nce_layers(vec![3, 7, 13]);
-    assert!(matches!(odd.init::<B>(&dev), Err(TrainError::Config(_))));
+    let tap_error = |config: EncoConfig| match config.init::<B>(&dev) {
+        Err(TrainError::InvalidOption { option, .. }) => option,
+        other => panic!(
+            "expected an invalid nce_layers, got {:?}",
+            other.map(|_| ())
+        ),
+    };
+    assert_eq!(tap_error(odd), "model.nce_layers");
     let unpaired = tiny.clone().with_nce_layers(vec![3, 24]);
-    assert!(matches!(
-        unpaired.init::<B>(&dev),
-        Err(TrainError::Config(_))
-    ));
+    assert_eq!(tap_error(unpaired), "model.nce_layers");
     let model = tiny.init::<B>(&dev).unwrap();
     let a = Tensor::<B, 4>::zeros([1, 3, 32, 32], &dev);
     let b = Tensor::<B, 4>::zeros([2, 3, 32, 32], &dev);
@@ -261,4 +268,47 @@ fn bad_inputs_are_errors_not_panics() {
         model.generate(&tiny, a, b, true),
         Err(TrainError::BatchMismatch { .. })
     ));
+}
+
+/// The official generator files: a `.pth` of the fixture's weights, with and without the
+/// `module.` prefix of DataParallel checkpoints, translates G_input into the recorded output;
+/// a file of another architecture is an error listing the keys.
+#[test]
+fn an_official_generator_file_loads_strictly_with_or_without_the_module_prefix() {
+    use enco::train::load_official_generator;
+    let dev = device();
+    let case = fixture_case();
+    let weights = Fixture::open(case.join("weights_G.safetensors"));
+    let tensors = Fixture::open(case.join("tensors.safetensors"));
+    let dir = std::env::temp_dir().join(format!("enco-pth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = ResnetGeneratorConfig::new().with_ngf(8);
+    for prefix in ["", "module."] {
+        let path = dir.join(format!("latest_net_G{}.pth", prefix.trim_end_matches('.')));
+        let entries: Vec<(String, Vec<usize>, Vec<f32>)> = weights
+            .tensors
+            .iter()
+            .map(|(k, t)| (format!("{prefix}{k}"), t.shape.clone(), t.f32.clone()))
+            .collect();
+        pth::write_pth(&path, &entries);
+        let g = load_official_generator::<B>(&path, &config, &dev)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let out = g
+            .forward(tensors.get("G_input").tensor::<B, 4>(&dev))
+            .unwrap();
+        let error = rel_error(&to_vec(out), &tensors.get("fake").f32, 1.0);
+        assert!(error < 1e-5, "prefix {prefix:?}: G output off by {error}");
+    }
+    // Another architecture (6 blocks): strict, with the keys named.
+    let path = dir.join("latest_net_G.pth");
+    let err = load_official_generator::<B>(&path, &config.clone().with_n_blocks(6), &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unexpected") && err.contains("model."),
+        "{err}"
+    );
+    let err = load_official_generator::<B>(&dir.join("G.bin"), &config, &dev).unwrap_err();
+    assert!(err.to_string().contains(".pth"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -541,3 +541,86 @@ fn the_image_pool_passes_its_first_images_through_then_swaps_about_half() {
     let out = ImagePool::new(0).query(batch.clone(), &mut rng);
     assert_eq!(to_vec(out), to_vec(batch));
 }
+
+/// Periodic evaluation: scores every N iterations and at the end into eval.jsonl, the best
+/// checkpoint in best/ (outside the rotation), epoch snapshots outside the rotation, and a
+/// resume that keeps the evaluations up to its checkpoint.
+#[test]
+fn periodic_evaluation_keeps_the_best_checkpoint_and_snapshots() {
+    use enco::train::{
+        BEST_DIR, EVAL_CURVE_FILE, EVAL_LOG_FILE, EvalRecord, EvaluationConfig, SNAPSHOTS_DIR,
+        read_json_lines,
+    };
+    let root = std::env::temp_dir().join(format!("enco-loop-{}-eval", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    SyntheticDatasetConfig::new()
+        .with_size(32)
+        .with_train_a(4)
+        .with_train_b(4)
+        .with_test(3)
+        .write(&root)
+        .unwrap();
+    let config = config(&root)
+        .with_transform(Transform {
+            preprocess: Preprocess::ResizeAndCrop,
+            load_size: 32,
+            crop_size: 32,
+            flip: true,
+        })
+        .with_keep_checkpoints(1)
+        .with_save_epoch_freq(1)
+        .with_evaluation(Some(
+            EvaluationConfig::new(3).with_paired_target(Some(root.join("testB"))),
+        ));
+    let out = root.join("run");
+    let dev = device();
+    let mut run = TrainingRun::<AB>::new(config.clone(), &out, &dev).unwrap();
+    run.run(Some(5), |_| {}).unwrap();
+    let records: Vec<EvalRecord> = read_json_lines(&out.join(EVAL_LOG_FILE)).unwrap();
+    assert_eq!(
+        records.iter().map(|r| r.iteration).collect::<Vec<_>>(),
+        vec![3]
+    );
+    // Resume to the end (4 iterations per epoch, 2 epochs): evaluations at 6 and at the end, 8.
+    let mut run = TrainingRun::<AB>::resume(&out, &dev).unwrap();
+    run.run(None, |_| {}).unwrap();
+    let records: Vec<EvalRecord> = read_json_lines(&out.join(EVAL_LOG_FILE)).unwrap();
+    assert_eq!(
+        records.iter().map(|r| r.iteration).collect::<Vec<_>>(),
+        vec![3, 6, 8]
+    );
+    for r in &records {
+        assert_eq!(r.images, 3);
+        assert!(r.fid.is_none());
+        assert!(r.psnr.unwrap().is_finite() && r.ssim.unwrap().is_finite());
+    }
+    // best/ holds the checkpoint of the highest PSNR so far, with its scores.
+    let best = records
+        .iter()
+        .max_by(|a, b| a.psnr.partial_cmp(&b.psnr).unwrap())
+        .unwrap();
+    assert!(records.iter().filter(|r| r.best).any(|r| r == best));
+    let saved: EvalRecord = serde_json::from_str(
+        &std::fs::read_to_string(out.join(BEST_DIR).join("eval.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(&saved, best);
+    load_translator::<B>(&out.join(BEST_DIR), false, &dev).unwrap();
+    assert!(out.join(EVAL_CURVE_FILE).is_file());
+    // One rotating checkpoint, two permanent epoch snapshots.
+    assert_eq!(
+        std::fs::read_dir(out.join("checkpoints")).unwrap().count(),
+        1
+    );
+    for epoch in ["epoch_0001", "epoch_0002"] {
+        load_translator::<B>(&out.join(SNAPSHOTS_DIR).join(epoch), false, &dev).unwrap();
+    }
+    // Without FID weights or targets there is nothing to score: an error before any work.
+    let bad = config.with_evaluation(Some(EvaluationConfig::new(3)));
+    let err = TrainingRun::<AB>::new(bad, &root.join("bad"), &dev)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("fid_weights"), "{err}");
+    assert!(!root.join("bad").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}

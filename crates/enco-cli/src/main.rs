@@ -4,23 +4,22 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod generator_source;
+mod options;
+
 use clap::{Parser, Subcommand, ValueEnum};
-use enco_data::{Direction, Preprocess, Transform};
 use enco_eval::fid::{
     FID_DIMS, FID_WEIGHTS_URL, KidConfig, fid_image_files, kernel_inception_distance,
 };
 use enco_eval::{
-    ActivationStatistics, FidInception, fid_between_folders, paired_scores, resave_folder,
-    translate_folder,
+    ActivationStatistics, FidInception, OFFICIAL_NUM_TEST, fid_between_folders, paired_scores,
+    resave_folder, resave_test_pairs, translate_folder,
 };
 use enco_kernels::EncoAutodiffBackend;
-use enco_loss::ContentLoss;
-use enco_sampling::DagSamplerConfig;
-use enco_train::{
-    CycleGanNetworks, DatasetPreset, EncoConfig, ModelConfig, ModelKind, StepReport,
-    TrainingConfig, TrainingRun, load_translator,
-};
+use enco_train::{DatasetPreset, StepReport, TrainingRun};
+use generator_source::GeneratorSource;
 use indicatif::{ProgressBar, ProgressStyle};
+use options::{OptionsError, TrainingOptions};
 
 /// EnCo unpaired image-to-image translation.
 #[derive(Parser, Debug)]
@@ -37,6 +36,9 @@ struct Cli {
 enum Command {
     /// Train a new model on DATAROOT/trainA and DATAROOT/trainB.
     Train(TrainArgs),
+    /// Print the configuration that `enco train` would use with the same options, as JSON
+    /// (`enco config --preset cat2dog --ngf 32 > run.json`, then `enco train --config run.json`).
+    Config(TrainingOptions),
     /// Continue a run from its newest checkpoint, exactly where it stopped.
     Resume {
         /// The run's output folder.
@@ -48,9 +50,8 @@ enum Command {
     },
     /// Translate an image or every image of a folder, keeping sizes.
     Translate {
-        /// A checkpoint folder (OUTPUT/checkpoints/iter_N).
-        #[arg(long)]
-        checkpoint: PathBuf,
+        #[command(flatten)]
+        generator: GeneratorSource,
         /// An image or a folder of images.
         #[arg(long)]
         input: PathBuf,
@@ -60,9 +61,6 @@ enum Command {
         /// Images of one size translated together.
         #[arg(long, default_value_t = 4)]
         batch_size: usize,
-        /// Use CycleGAN's inverse generator G_B (target → source).
-        #[arg(long)]
-        inverse: bool,
     },
     /// Score images: FID between two folders, or a trained checkpoint on a test set.
     #[command(subcommand)]
@@ -87,9 +85,8 @@ enum EvalCommand {
     /// OUTPUT/real_A and OUTPUT/real_B as the official test.py writes them), then FID of fake_B
     /// against real_B, and PSNR/SSIM when a paired target folder is given.
     Checkpoint {
-        /// A checkpoint folder (OUTPUT/checkpoints/iter_N).
-        #[arg(long)]
-        checkpoint: PathBuf,
+        #[command(flatten)]
+        generator: GeneratorSource,
         /// Folder holding testA and testB.
         #[arg(long)]
         dataroot: PathBuf,
@@ -103,9 +100,11 @@ enum EvalCommand {
         /// Translate testB → testA instead.
         #[arg(long)]
         reverse: bool,
-        /// Use CycleGAN's inverse generator G_B (target → source), e.g. with --reverse.
+        /// Re-save every target image under its own name instead of the official protocol's
+        /// real_B (one file per source image, named by the source stem, with the official
+        /// overwrites when the target set is larger).
         #[arg(long)]
-        inverse: bool,
+        keep_own_names: bool,
         /// Folder of exact targets of testA (same file stems): adds PSNR and SSIM.
         #[arg(long)]
         paired_target: Option<PathBuf>,
@@ -207,75 +206,14 @@ fn write_report(
 
 #[derive(clap::Args, Debug)]
 struct TrainArgs {
-    /// Folder holding trainA and trainB.
-    #[arg(long)]
-    dataroot: PathBuf,
     /// Output folder for checkpoints and logs.
     #[arg(long)]
     output: PathBuf,
-    /// Start from a preset with the README command's values: cat2dog, horse2zebra or
-    /// cityscapes (trained label → photo).
-    #[arg(long)]
-    preset: Option<DatasetPreset>,
-    /// The model: enco, cut, fastcut or cyclegan, each with its official defaults.
-    #[arg(long, default_value = "enco")]
-    model: ModelKind,
-    /// EnCo's content loss: enco, or patchnce ("CUT + EnCo", paper Table 3 rows D and E).
-    #[arg(long, default_value = "enco")]
-    content_loss: ContentLoss,
-    /// PatchNCE temperature τ (with --content-loss patchnce, and for cut / fastcut).
-    #[arg(long)]
-    nce_t: Option<f64>,
-    /// EnCo's patch sampling: uniform instead of discriminator-guided (paper Table 3 row D).
-    #[arg(long)]
-    uniform_sampling: bool,
-    /// CycleGAN's networks as the official code builds them on a GPU (strided down-sampling,
-    /// plain PatchGAN) instead of the anti-aliased ones it builds on the CPU.
-    #[arg(long)]
-    cyclegan_gpu_networks: bool,
-    /// Epochs at the base learning rate (default: the model's, 100 for EnCo).
-    #[arg(long)]
-    n_epochs: Option<usize>,
-    /// Epochs of linear decay (default: the model's, 100 for EnCo).
-    #[arg(long)]
-    n_epochs_decay: Option<usize>,
-    /// Warm-up epochs, 0 = off (default: the model's, 20 for EnCo).
-    #[arg(long)]
-    warmup_epochs: Option<usize>,
-    /// Resize size before cropping.
-    #[arg(long, default_value_t = 286)]
-    load_size: u32,
-    /// Training crop size.
-    #[arg(long, default_value_t = 256)]
-    crop_size: u32,
-    /// Images per batch.
-    #[arg(long, default_value_t = 1)]
-    batch_size: usize,
-    /// Checkpoint every N iterations (and at every epoch end).
-    #[arg(long, default_value_t = 5000)]
-    checkpoint_every: u64,
-    /// Seed of initialisation, data order, crops, flips and sampling.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Translate B → A instead of A → B.
-    #[arg(long)]
-    reverse: bool,
     /// Stop after this many iterations (a checkpoint is written; `enco resume` continues).
     #[arg(long)]
     max_iterations: Option<u64>,
-    /// Checkpoints kept (the newest).
-    #[arg(long, default_value_t = 3)]
-    keep_checkpoints: usize,
-    /// Write a sample grid (real A | fake B | real B | idt B) every N iterations (0: never).
-    #[arg(long, default_value_t = 1000)]
-    sample_every: u64,
-    /// Turn off the extra random flips of whole batches (`--flip_equivariance False`).
-    #[arg(long)]
-    no_flip_equivariance: bool,
-    /// Use the paper's epoch budget for the preset (400 epochs for Cityscapes and
-    /// horse2zebra, 200 for cat2dog) instead of the README's 100 + 100.
-    #[arg(long, requires = "preset")]
-    paper_epochs: bool,
+    #[command(flatten)]
+    options: TrainingOptions,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,71 +237,6 @@ impl Default for BackendChoice {
         return BackendChoice::Wgpu;
         #[cfg(all(feature = "flex", not(any(feature = "wgpu", feature = "cuda"))))]
         return BackendChoice::Flex;
-    }
-}
-
-/// The model of `--model` and its options.
-fn model_config(args: &TrainArgs) -> ModelConfig {
-    match args.model.default_config().with_seed(args.seed) {
-        ModelConfig::Enco(c) => {
-            let c = c.with_content_loss(args.content_loss);
-            let c = match args.nce_t {
-                Some(t) => c.with_nce_t(t),
-                None => c,
-            };
-            let c = if args.uniform_sampling {
-                let k = c.sampler.num_patches;
-                c.with_sampler(DagSamplerConfig::uniform(k))
-            } else {
-                c
-            };
-            ModelConfig::Enco(c)
-        }
-        ModelConfig::Cut(c) => ModelConfig::Cut(match args.nce_t {
-            Some(t) => c.with_nce_t(t),
-            None => c,
-        }),
-        ModelConfig::CycleGan(c) => ModelConfig::CycleGan(if args.cyclegan_gpu_networks {
-            c.with_networks(CycleGanNetworks::OfficialGpu)
-        } else {
-            c
-        }),
-    }
-}
-
-fn training_config(args: &TrainArgs) -> TrainingConfig {
-    let preset = args.preset;
-    let mut base = match preset {
-        Some(p) => p.training_config(args.dataroot.clone()),
-        None => TrainingConfig::new(EncoConfig::new().into(), args.dataroot.clone()),
-    };
-    let (n_epochs, n_epochs_decay, warmup_epochs) = args.model.default_epochs();
-    base.model = model_config(args);
-    let direction = match (base.direction, args.reverse) {
-        (d, false) => d,
-        (Direction::AtoB, true) => Direction::BtoA,
-        (Direction::BtoA, true) => Direction::AtoB,
-    };
-    let config = base
-        .with_direction(direction)
-        .with_transform(Transform {
-            preprocess: Preprocess::ResizeAndCrop,
-            load_size: args.load_size,
-            crop_size: args.crop_size,
-            flip: true,
-        })
-        .with_batch_size(args.batch_size)
-        .with_n_epochs(args.n_epochs.unwrap_or(n_epochs))
-        .with_n_epochs_decay(args.n_epochs_decay.unwrap_or(n_epochs_decay))
-        .with_warmup_epochs(args.warmup_epochs.unwrap_or(warmup_epochs))
-        .with_checkpoint_every(args.checkpoint_every)
-        .with_keep_checkpoints(args.keep_checkpoints)
-        .with_sample_every(args.sample_every)
-        .with_flip_equivariance(!args.no_flip_equivariance)
-        .with_seed(args.seed);
-    match (preset, args.paper_epochs) {
-        (Some(p), true) => p.paper_epochs(config),
-        _ => config,
     }
 }
 
@@ -416,18 +289,37 @@ fn execute<B: EncoAutodiffBackend>(
 ) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         Command::Train(args) => {
-            let config = training_config(&args);
-            if let (Some(preset), false) = (args.preset, args.dataroot.is_dir()) {
+            let config = args.options.resolve()?;
+            if config.dataroot.as_os_str().is_empty() {
+                return Err(OptionsError::Missing(
+                    "no training data: pass --dataroot (or a --config file that names one)",
+                )
+                .into());
+            }
+            if let (Some(preset), false) = (args.options.preset, config.dataroot.is_dir()) {
+                let preset = DatasetPreset::from(preset);
                 return Err(format!(
                     "{} does not exist; get the {} data set: {}",
-                    args.dataroot.display(),
+                    config.dataroot.display(),
                     preset,
                     preset.data_hint()
                 )
                 .into());
             }
-            let run = TrainingRun::<B>::new(config, &args.output, &device)?;
+            eprintln!("configuration:\n{}", serde_json::to_string_pretty(&config)?);
+            let run = TrainingRun::<B>::new(config, &args.output, &device)
+                .map_err(OptionsError::from_validation)?;
             train_loop(run, args.max_iterations)
+        }
+        Command::Config(options) => {
+            let config = options.resolve()?;
+            // Building the networks checks what only they know (the channels of paired taps).
+            config
+                .model
+                .init_trainer::<B>(&device)
+                .map_err(OptionsError::from_validation)?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
         }
         Command::Resume {
             output,
@@ -437,13 +329,12 @@ fn execute<B: EncoAutodiffBackend>(
             train_loop(run, max_iterations)
         }
         Command::Translate {
-            checkpoint,
+            generator,
             input,
             output,
             batch_size,
-            inverse,
         } => {
-            let generator = load_translator::<B::InnerBackend>(&checkpoint, inverse, &device)?;
+            let generator = generator.load::<B::InnerBackend>(&device)?;
             if input.is_file() {
                 std::fs::create_dir_all(&output)?;
                 let image = enco_data::load_rgb(&input)?;
@@ -481,12 +372,12 @@ fn execute<B: EncoAutodiffBackend>(
             write_report(&result, report.as_deref())
         }
         Command::Eval(EvalCommand::Checkpoint {
-            checkpoint,
+            generator,
             dataroot,
             output,
             size,
             reverse,
-            inverse,
+            keep_own_names,
             paired_target,
             no_fid,
             fid,
@@ -497,14 +388,28 @@ fn execute<B: EncoAutodiffBackend>(
                 ("testA", "testB")
             };
             let size = (size > 0).then_some(size);
-            let generator = load_translator::<B::InnerBackend>(&checkpoint, inverse, &device)?;
+            let checkpoint = generator.checkpoint.clone();
+            let generator = generator.load::<B::InnerBackend>(&device)?;
             let (real_a, fake_b, real_b) = (
                 output.join("real_A"),
                 output.join("fake_B"),
                 output.join("real_B"),
             );
-            resave_folder(&dataroot.join(src), &real_a, size)?;
-            resave_folder(&dataroot.join(tgt), &real_b, size)?;
+            let protocol = if keep_own_names {
+                resave_folder(&dataroot.join(src), &real_a, size)?;
+                resave_folder(&dataroot.join(tgt), &real_b, size)?;
+                serde_json::json!("own names")
+            } else {
+                let pairs = resave_test_pairs(
+                    &dataroot.join(src),
+                    &dataroot.join(tgt),
+                    &real_a,
+                    &real_b,
+                    size,
+                    OFFICIAL_NUM_TEST,
+                )?;
+                serde_json::json!({ "official": pairs })
+            };
             let bar = progress(0, 0);
             translate_folder(&generator, &real_a, &fake_b, 4, &device, |done, total| {
                 bar.set_length(total as u64);
@@ -513,7 +418,7 @@ fn execute<B: EncoAutodiffBackend>(
             bar.finish_and_clear();
             let mut report = serde_json::json!({
                 "checkpoint": checkpoint, "dataroot": dataroot, "direction": format!("{src}→{tgt}"),
-                "size": size,
+                "size": size, "real_sets": protocol,
             });
             if !no_fid {
                 report["fid"] = fid.fid::<B::InnerBackend>(&fake_b, &real_b, &device)?;
@@ -614,59 +519,22 @@ mod tests {
             "3",
             "--seed",
             "7",
+            "--max-iterations",
+            "2",
         ])
         .unwrap();
         let Command::Train(args) = cli.command else {
             panic!("train expected")
         };
-        let config = training_config(&args);
-        assert_eq!(config.direction, Direction::BtoA);
+        assert_eq!(args.output, PathBuf::from("run"));
+        assert_eq!(args.max_iterations, Some(2));
+        let config = args.options.resolve().unwrap();
+        assert_eq!(config.direction, enco_data::Direction::BtoA);
         assert_eq!(config.transform.crop_size, 128);
         assert_eq!(config.transform.load_size, 143);
         assert_eq!(config.n_epochs, 3);
         assert_eq!(config.model.seed(), 7);
         assert_eq!(config.warmup_epochs, 20);
-        assert!(Cli::try_parse_from(["enco", "train", "--output", "run"]).is_err());
-    }
-
-    #[test]
-    fn the_model_flag_picks_the_model_and_its_epochs() {
-        let parse = |extra: &[&str]| {
-            let mut argv = vec!["enco", "train", "--dataroot", "d", "--output", "o"];
-            argv.extend_from_slice(extra);
-            let Command::Train(args) = Cli::try_parse_from(argv).unwrap().command else {
-                panic!("train expected")
-            };
-            training_config(&args)
-        };
-        let fast = parse(&["--model", "fastcut", "--nce-t", "0.1"]);
-        assert_eq!(fast.model.kind(), ModelKind::FastCut);
-        assert_eq!(
-            (fast.n_epochs, fast.n_epochs_decay, fast.warmup_epochs),
-            (150, 50, 0)
-        );
-        let ModelConfig::Cut(cut) = &fast.model else {
-            panic!("a CUT configuration")
-        };
-        assert_eq!(cut.nce_t, 0.1);
-        let cycle = parse(&[
-            "--model",
-            "cyclegan",
-            "--cyclegan-gpu-networks",
-            "--n-epochs",
-            "5",
-        ]);
-        let ModelConfig::CycleGan(c) = &cycle.model else {
-            panic!("a CycleGAN configuration")
-        };
-        assert_eq!(c.networks, CycleGanNetworks::OfficialGpu);
-        assert_eq!(cycle.n_epochs, 5);
-        let grafted = parse(&["--content-loss", "patchnce", "--uniform-sampling"]);
-        let ModelConfig::Enco(e) = &grafted.model else {
-            panic!("an EnCo configuration")
-        };
-        assert_eq!(e.content_loss, ContentLoss::PatchNce);
-        assert_eq!(e.sampler.random_ratio, 1.0);
         let argv = [
             "enco",
             "train",
@@ -678,6 +546,13 @@ mod tests {
             "pix2pix",
         ];
         assert!(Cli::try_parse_from(argv).is_err());
+        // `enco config` takes the same options.
+        let cli = Cli::try_parse_from(["enco", "config", "--model", "fastcut"]).unwrap();
+        let Command::Config(options) = cli.command else {
+            panic!("config expected")
+        };
+        let config = options.resolve().unwrap();
+        assert_eq!(config.model.kind(), enco_train::ModelKind::FastCut);
     }
 
     #[test]

@@ -13,5 +13,7 @@ pub use fid::{
     GaussianStatistics, fid_between_folders, frechet_distance,
 };
 pub use metrics::{psnr, ssim};
-pub use paired::{PairedScores, paired_scores, resave_folder};
+pub use paired::{
+    OFFICIAL_NUM_TEST, PairedScores, TestPairs, paired_scores, resave_folder, resave_test_pairs,
+};
 pub use translate::{translate_batch, translate_folder, translate_image};

@@ -54,41 +54,120 @@ pub fn paired_scores(results: &Path, targets: &Path) -> Result<PairedScores, Eva
     })
 }
 
-/// Re-saves every image of `input` (recursively) as PNG under `output` with the same stem, after
-/// the test-time transform of the official `test.py` when `size` is given (bicubic resize to
-/// `size`×`size`, no crop jitter, no flip; spec §8.3), unchanged otherwise. These are the
-/// `real_A` / `real_B` folders the official protocol computes FID against. Returns the written
-/// files.
-pub fn resave_folder(
-    input: &Path,
-    output: &Path,
-    size: Option<u32>,
-) -> Result<Vec<PathBuf>, EvalError> {
-    let transform = size.map(|s| {
+/// The test-time transform of the official `test.py` at `size` (bicubic resize to
+/// `size`×`size`, no crop jitter, no flip; spec §8.3), or none.
+fn test_transform(size: Option<u32>) -> Option<Transform> {
+    size.map(|s| {
         Transform {
             load_size: s,
             crop_size: s,
             ..Transform::default()
         }
         .for_test()
-    });
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    std::fs::create_dir_all(output).map_err(|source| enco_data::DataError::Io {
-        path: output.to_path_buf(),
-        source,
-    })?;
+    })
+}
+
+fn create_dir(dir: &Path) -> Result<(), EvalError> {
+    std::fs::create_dir_all(dir).map_err(|source| {
+        enco_data::DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        }
+        .into()
+    })
+}
+
+/// Reads `file`, applies `transform` if any, saves it as PNG at `target`.
+fn resave(file: &Path, target: &Path, transform: &Option<Transform>) -> Result<(), EvalError> {
+    let image = load_rgb(file)?;
+    let image = match transform {
+        // The test transform draws nothing; the generator only satisfies the signature.
+        Some(t) => t.apply(&image, file, &mut rand::rngs::StdRng::seed_from_u64(0))?,
+        None => image,
+    };
+    save_rgb(&image, target)?;
+    Ok(())
+}
+
+/// Re-saves every image of `input` (recursively) as PNG under `output` with the same stem, after
+/// the test-time transform of the official `test.py` when `size` is given, unchanged otherwise.
+/// Returns the written files.
+pub fn resave_folder(
+    input: &Path,
+    output: &Path,
+    size: Option<u32>,
+) -> Result<Vec<PathBuf>, EvalError> {
+    let transform = test_transform(size);
+    create_dir(output)?;
     let mut written = Vec::new();
     for file in image_files(input)? {
-        let image = load_rgb(&file)?;
-        let image = match &transform {
-            Some(t) => t.apply(&image, &file, &mut rng)?,
-            None => image,
-        };
         let target = output
             .join(file.file_stem().unwrap_or_default())
             .with_extension("png");
-        save_rgb(&image, &target)?;
+        resave(&file, &target, &transform)?;
         written.push(target);
     }
     Ok(written)
+}
+
+/// The official `test.py` caps a test run at `--num_test` batches (default 5000, batch 1).
+pub const OFFICIAL_NUM_TEST: usize = 5000;
+
+/// What [`resave_test_pairs`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestPairs {
+    /// Items the official test loop visits: `min(max(|A|, |B|), max_items)`.
+    pub items: usize,
+    /// Files in `real_A` (one per distinct source stem visited).
+    pub real_a: usize,
+    /// Files in `real_B` after the overwrites (as many as `real_A`).
+    pub real_b: usize,
+    /// Target images written over an earlier one of the same name (the official quirk).
+    pub overwritten: usize,
+}
+
+/// The real images of the official evaluation protocol (spec §9): the test loop visits items
+/// `i = 0 .. min(max(|A|, |B|), max_items)`, pairing `A[i mod |A|]` with `B[i mod |B|]` (test
+/// runs are serial), and saves every visual of item `i` under the **A** file's stem. So
+/// `real_B` holds |A| files (for at most `max_items` items): when |B| > |A| (Horse→Zebra: 120
+/// horses, 140 zebras) the B images past |A| overwrite the first ones, and when |B| < |A| B
+/// images repeat. FID against this `real_B` is the number the official scripts report.
+pub fn resave_test_pairs(
+    source: &Path,
+    target: &Path,
+    real_a: &Path,
+    real_b: &Path,
+    size: Option<u32>,
+    max_items: usize,
+) -> Result<TestPairs, EvalError> {
+    let a_files = image_files(source)?;
+    let b_files = image_files(target)?;
+    if a_files.is_empty() {
+        return Err(enco_data::DataError::EmptyFolder(source.to_path_buf()).into());
+    }
+    if b_files.is_empty() {
+        return Err(enco_data::DataError::EmptyFolder(target.to_path_buf()).into());
+    }
+    let transform = test_transform(size);
+    create_dir(real_a)?;
+    create_dir(real_b)?;
+    let items = a_files.len().max(b_files.len()).min(max_items);
+    let mut names = std::collections::BTreeSet::new();
+    let mut overwritten = 0;
+    for i in 0..items {
+        let a = &a_files[i % a_files.len()];
+        let name = Path::new(a.file_stem().unwrap_or_default()).with_extension("png");
+        if names.insert(name.clone()) {
+            resave(a, &real_a.join(&name), &transform)?;
+        } else {
+            overwritten += 1;
+        }
+        resave(&b_files[i % b_files.len()], &real_b.join(&name), &transform)?;
+    }
+    Ok(TestPairs {
+        items,
+        real_a: names.len(),
+        real_b: names.len(),
+        overwritten,
+    })
 }

@@ -44,21 +44,21 @@ pub enum NnError {
         /// What was expected against what was found.
         message: String,
     },
-    /// The network has a parameter that the weight file does not provide.
+    /// The weight file and the network do not hold the same parameters: keys the network needs
+    /// are missing from the file, or the file holds keys that match no parameter. Official
+    /// keys, with a `module.` prefix (DataParallel checkpoints) already removed.
     #[error(
-        "weight file lacks `{key}`, which the network needs (is the configuration the one the weights were trained with?)"
+        "the weight file does not fit the network (is the configuration the one the weights \
+         were trained with?): {}{}",
+        key_list("missing", missing),
+        key_list("unexpected", unexpected)
     )]
-    MissingWeight {
-        /// The PyTorch state_dict key.
-        key: String,
-    },
-    /// The weight file holds a tensor that matches no parameter of the network.
-    #[error(
-        "weight file holds `{key}`, which matches no parameter of the network (is the configuration the one the weights were trained with?)"
-    )]
-    UnexpectedWeight {
-        /// The PyTorch state_dict key.
-        key: String,
+    WeightKeys {
+        /// Keys the network needs that the file lacks.
+        missing: Vec<String>,
+        /// Keys of the file that match no parameter (buffers the network does not keep are
+        /// not counted).
+        unexpected: Vec<String>,
     },
 }
 
@@ -82,4 +82,18 @@ pub(crate) fn check_rank4_channels(
         });
     }
     Ok(())
+}
+
+/// `"; 3 missing: a, b, c"`, at most eight keys named; empty when there are none.
+fn key_list(what: &str, keys: &[String]) -> String {
+    if keys.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<&str> = keys.iter().take(8).map(String::as_str).collect();
+    let more = if keys.len() > shown.len() {
+        format!(", … ({} more)", keys.len() - shown.len())
+    } else {
+        String::new()
+    };
+    format!("; {} {what}: {}{more}", keys.len(), shown.join(", "))
 }

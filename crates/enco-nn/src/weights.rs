@@ -29,7 +29,8 @@ const IGNORED_BUFFERS: [&str; 4] = [
 /// Keys are the official state_dict names (`model.12.conv_block.1.weight`, `mlp_0.0.weight`);
 /// Linear weights are transposed from PyTorch's `[out, in]`. Every parameter must be present
 /// with its exact shape, and every tensor of the file must be a parameter or a known buffer:
-/// anything else is an error naming the key.
+/// anything else is an error naming the keys ([`NnError::WeightKeys`]). Keys may carry the
+/// `module.` prefix of a `DataParallel` checkpoint.
 pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
     /// Regex rules from official keys to this module's parameter paths.
     fn key_rules() -> Vec<(&'static str, &'static str)> {
@@ -98,7 +99,10 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
                 message: "no such file".into(),
             });
         }
+        // The networks keep the official module indices (`model.1`, `model.4`, …), so burn-store's
+        // renumbering of index gaps must stay off.
         let mut store = PytorchStore::from_file(path)
+            .map_indices_contiguous(false)
             .skip_enum_variants(true)
             .validate(false)
             .allow_partial(true)
@@ -117,8 +121,13 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
     }
 }
 
+/// The module's key rules, after one that drops the `module.` prefix of checkpoints saved from
+/// a `DataParallel` network (the official code's checkpoints trained on the CPU carry it on
+/// every key), so keys load with or without it.
 fn remapper(rules: Vec<(&'static str, &'static str)>) -> KeyRemapper {
-    KeyRemapper::from_patterns(rules).expect("static key rules are valid regexes")
+    let mut patterns = vec![(r"^module\.", "")];
+    patterns.extend(rules);
+    KeyRemapper::from_patterns(patterns).expect("static key rules are valid regexes")
 }
 
 fn check_result<B: Backend, M: PytorchWeights<B>>(result: ApplyResult) -> Result<(), NnError> {
@@ -142,18 +151,21 @@ fn check_result<B: Backend, M: PytorchWeights<B>>(result: ApplyResult) -> Result
             },
         });
     }
-    if let Some((path, _)) = result.missing.first() {
-        return Err(NnError::MissingWeight {
-            key: M::official_key(path),
-        });
-    }
-    if let Some(key) = result
+    let missing: Vec<String> = result
+        .missing
+        .iter()
+        .map(|(path, _)| M::official_key(path))
+        .collect();
+    let unexpected: Vec<String> = result
         .unused
         .iter()
-        .find(|k| !IGNORED_BUFFERS.iter().any(|b| k.ends_with(b)))
-    {
-        return Err(NnError::UnexpectedWeight {
-            key: M::official_key(key),
+        .filter(|k| !IGNORED_BUFFERS.iter().any(|b| k.ends_with(b)))
+        .map(|k| M::official_key(k))
+        .collect();
+    if !missing.is_empty() || !unexpected.is_empty() {
+        return Err(NnError::WeightKeys {
+            missing,
+            unexpected,
         });
     }
     Ok(())

@@ -7,7 +7,9 @@ use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::TensorData;
-use enco_nn::{EncoAutodiffBackend, EncoBackend, ResnetGenerator};
+use enco_nn::{
+    EncoAutodiffBackend, EncoBackend, PytorchWeights, ResnetGenerator, ResnetGeneratorConfig,
+};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -295,6 +297,38 @@ pub fn load_translator<B: EncoBackend>(
         .load(path.clone(), device)
         .map_err(|e| io_error(&path, e))?;
     Ok(generator.load_record(record))
+}
+
+/// Loads a generator the official code saved (`<epoch>_net_G.pth`, `latest_net_G_A.pth`, …, or
+/// the same state_dict converted to `.safetensors`) into a network built from `config`, which
+/// must be the architecture it was trained with (`--ngf`, `--n_blocks`, `--no_antialias`, …).
+///
+/// Loading is strict: every parameter must be in the file with its shape, and every tensor of
+/// the file must be a parameter or a constant buffer; otherwise the error lists the missing and
+/// unexpected keys. Keys load with or without the `module.` prefix that the official code's
+/// checkpoints trained on the CPU carry (its own `test.py` then loads with `strict=False` and
+/// silently tests an untrained generator).
+pub fn load_official_generator<B: EncoBackend>(
+    path: &Path,
+    config: &ResnetGeneratorConfig,
+    device: &B::Device,
+) -> Result<ResnetGenerator<B>, TrainError> {
+    let generator = config.init::<B>(device);
+    let extension = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    Ok(match extension.as_str() {
+        "pth" | "pt" => generator.load_pth(path, None)?,
+        "safetensors" => generator.load_safetensors(path)?,
+        _ => {
+            return Err(TrainError::Checkpoint(format!(
+                "{}: an official generator is a .pth, .pt or .safetensors file; a checkpoint of \
+                 this project is a folder (OUTPUT/checkpoints/iter_N)",
+                path.display()
+            )));
+        }
+    })
 }
 
 /// The settings that decide the shapes of the networks, by name.

@@ -17,9 +17,24 @@ pub enum TrainError {
     /// Reading or transforming the training images failed.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// Periodic evaluation failed (translation or PSNR/SSIM).
+    #[error("evaluation: {0}")]
+    Evaluation(#[from] enco_eval::EvalError),
+    /// Periodic evaluation failed computing FID.
+    #[error("evaluation: {0}")]
+    Fid(#[from] enco_eval::fid::FidError),
     /// The model configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// One option of a [`TrainingConfig`](crate::TrainingConfig) has an impossible value; `option`
+    /// is the field's path (`model.nce_layers`, `transform.crop_size`, …).
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// The field, as a dotted path from the training configuration.
+        option: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// The two image batches do not fit together.
     #[error("real_A {real_a:?} and real_B {real_b:?} must have the same shape")]
     BatchMismatch {

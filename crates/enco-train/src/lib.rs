@@ -9,6 +9,7 @@ mod config;
 mod cut;
 mod cyclegan;
 mod error;
+mod evaluation;
 mod model;
 mod model_config;
 mod model_trainer;
@@ -17,11 +18,12 @@ mod preset;
 mod run;
 mod schedule;
 mod step;
+mod validation;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
-    TrainingPosition, checkpoint_config, load_checkpoint, load_generator, load_translator,
-    prune_checkpoints, save_checkpoint,
+    TrainingPosition, checkpoint_config, load_checkpoint, load_generator, load_official_generator,
+    load_translator, prune_checkpoints, save_checkpoint,
 };
 pub use config::EncoConfig;
 pub use cut::{
@@ -33,19 +35,23 @@ pub use cyclegan::{
     CycleGanPass, CycleGanTrainer, ImagePool,
 };
 pub use error::TrainError;
+pub use evaluation::{
+    BEST_DIR, EVAL_CURVE_FILE, EVAL_DIR, EVAL_LOG_FILE, EvalRecord, EvaluationConfig, Evaluator,
+};
 pub use model::{
     DiscriminatorLosses, EncoModel, FeaturePair, GeneratorLosses, GeneratorPass, feature_pairs,
 };
 pub use model_config::{ModelConfig, ModelKind};
 pub use model_trainer::ModelTrainer;
 pub use monitor::{
-    LOSS_CURVE_PANELS, LossLog, LossRecord, plot_loss_curves, read_loss_log, sample_grid,
-    save_sample_grid,
+    JsonLinesLog, LOSS_CURVE_PANELS, LogRecord, LossLog, LossRecord, plot_loss_curves,
+    read_json_lines, read_loss_log, sample_grid, save_sample_grid,
 };
 pub use preset::DatasetPreset;
 pub use rand_chacha::ChaCha8Rng;
 pub use run::{
-    LOSS_CURVE_FILE, LOSS_LOG_FILE, SAMPLES_DIR, StepReport, TrainingConfig, TrainingRun,
+    LOSS_CURVE_FILE, LOSS_LOG_FILE, SAMPLES_DIR, SNAPSHOTS_DIR, StepReport, TrainingConfig,
+    TrainingRun,
 };
 pub use schedule::{IdentitySchedule, LrSchedule};
 pub use step::{AdamOf, AdamRecord, EncoTrainer, StepLosses, official_adam};

@@ -72,9 +72,10 @@ pub fn feature_pairs<B: EncoBackend>(
     sorted.sort_unstable();
     sorted.dedup();
     if sorted.is_empty() || !sorted.len().is_multiple_of(2) || sorted.len() != layers.len() {
-        return Err(TrainError::Config(format!(
-            "nce_layers must be an even number of distinct layers, got {layers:?}"
-        )));
+        return Err(TrainError::InvalidOption {
+            option: "model.nce_layers",
+            reason: format!("must be an even number of distinct layers, got {layers:?}"),
+        });
     }
     let half = sorted.len() / 2;
     (0..half)
@@ -84,10 +85,13 @@ pub fn feature_pairs<B: EncoBackend>(
             let channels = generator.channels_at(encoder)?;
             let dec_channels = generator.channels_at(decoder)?;
             if channels != dec_channels {
-                return Err(TrainError::Config(format!(
-                    "layers {encoder} and {decoder} form a pair but have {channels} and \
-                     {dec_channels} channels"
-                )));
+                return Err(TrainError::InvalidOption {
+                    option: "model.nce_layers",
+                    reason: format!(
+                        "layers {encoder} and {decoder} form a pair but have {channels} and \
+                         {dec_channels} channels"
+                    ),
+                });
             }
             Ok(FeaturePair {
                 encoder,

@@ -63,21 +63,38 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Output(format!("{}: {e}", path.display()))
 }
 
-/// An append-only JSON-lines loss log. On resume it drops the lines written after the
-/// checkpoint being resumed, so the log reads as one uninterrupted run.
-pub struct LossLog {
-    path: PathBuf,
-    file: File,
+/// A record of a JSON-lines log of the run, positioned by its iteration.
+pub trait LogRecord: Serialize + serde::de::DeserializeOwned {
+    /// The iteration the record belongs to.
+    fn iteration(&self) -> u64;
 }
 
-impl LossLog {
+impl LogRecord for LossRecord {
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+}
+
+/// An append-only JSON-lines log (`losses.jsonl`, `eval.jsonl`). On resume it drops the lines
+/// written after the checkpoint being resumed, so the log reads as one uninterrupted run.
+#[derive(Debug)]
+pub struct JsonLinesLog<T> {
+    path: PathBuf,
+    file: File,
+    records: std::marker::PhantomData<T>,
+}
+
+/// The loss log, `losses.jsonl`.
+pub type LossLog = JsonLinesLog<LossRecord>;
+
+impl<T: LogRecord> JsonLinesLog<T> {
     /// Opens (or creates) the log at `path`, keeping only the records with
     /// `iteration <= keep_through`.
     pub fn open(path: &Path, keep_through: u64) -> Result<Self, TrainError> {
         let kept = if path.exists() {
-            read_loss_log(path)?
+            read_json_lines::<T>(path)?
                 .into_iter()
-                .filter(|r| r.iteration <= keep_through)
+                .filter(|r| r.iteration() <= keep_through)
                 .collect()
         } else {
             Vec::new()
@@ -99,11 +116,12 @@ impl LossLog {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            records: std::marker::PhantomData,
         })
     }
 
     /// Appends one record.
-    pub fn append(&mut self, record: &LossRecord) -> Result<(), TrainError> {
+    pub fn append(&mut self, record: &T) -> Result<(), TrainError> {
         let line = serde_json::to_string(record).map_err(|e| io_error(&self.path, e))?;
         writeln!(self.file, "{line}").map_err(|e| io_error(&self.path, e))
     }
@@ -112,19 +130,29 @@ impl LossLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Every record written so far.
+    pub fn read(&self) -> Result<Vec<T>, TrainError> {
+        read_json_lines(&self.path)
+    }
 }
 
-/// Reads a `losses.jsonl` file (a torn last line, from a crash mid-write, is skipped).
-pub fn read_loss_log(path: &Path) -> Result<Vec<LossRecord>, TrainError> {
+/// Reads a JSON-lines log (a torn last line, from a crash mid-write, is skipped).
+pub fn read_json_lines<T: LogRecord>(path: &Path) -> Result<Vec<T>, TrainError> {
     let file = File::open(path).map_err(|e| io_error(path, e))?;
     let mut records = Vec::new();
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| io_error(path, e))?;
-        if let Ok(record) = serde_json::from_str::<LossRecord>(&line) {
+        if let Ok(record) = serde_json::from_str::<T>(&line) {
             records.push(record);
         }
     }
     Ok(records)
+}
+
+/// Reads a `losses.jsonl` file (a torn last line, from a crash mid-write, is skipped).
+pub fn read_loss_log(path: &Path) -> Result<Vec<LossRecord>, TrainError> {
+    read_json_lines(path)
 }
 
 /// The series drawn by [`plot_loss_curves`], top panel first, with their colours.
@@ -139,19 +167,10 @@ pub const LOSS_CURVE_PANELS: [(&str, (u8, u8, u8)); 4] = [
 /// x = iteration, each panel scaled to its own range, with a moving average (window 1 % of the
 /// run, at least 1) over the raw values drawn faintly.
 pub fn plot_loss_curves(records: &[LossRecord], path: &Path) -> Result<(), TrainError> {
-    const WIDTH: u32 = 800;
-    const PANEL: u32 = 160;
-    let height = PANEL * LOSS_CURVE_PANELS.len() as u32;
-    let mut buffer = vec![0u8; (WIDTH * height * 3) as usize];
-    let plot_error = |e: &dyn std::fmt::Display| io_error(path, e);
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(&e))?;
-        let panels = root.split_evenly((LOSS_CURVE_PANELS.len(), 1));
-        let x_max = records.last().map_or(1, |r| r.iteration.max(1));
-        let window = (records.len() / 100).max(1);
-        for (panel, (name, (r, g, b))) in panels.iter().zip(LOSS_CURVE_PANELS) {
-            let values: Vec<(u64, f32)> = records
+    let panels: Vec<Panel> = LOSS_CURVE_PANELS
+        .iter()
+        .map(|&(name, colour)| {
+            let values = records
                 .iter()
                 .map(|rec| {
                     let v = match name {
@@ -162,8 +181,37 @@ pub fn plot_loss_curves(records: &[LossRecord], path: &Path) -> Result<(), Train
                     };
                     (rec.iteration, v)
                 })
+                .collect();
+            (values, colour)
+        })
+        .collect();
+    let x_max = records.last().map_or(1, |r| r.iteration.max(1));
+    plot_panels(&panels, x_max, path)
+}
+
+/// One panel of [`plot_panels`]: its (iteration, value) points and its colour.
+pub(crate) type Panel = (Vec<(u64, f32)>, (u8, u8, u8));
+
+/// Draws one panel per series (top to bottom) as a PNG, x = iteration up to `x_max`, each panel
+/// scaled to its own range; the raw values faintly, their moving average (window 1 % of the
+/// points, at least 1) in full colour. Non-finite values are left out.
+pub(crate) fn plot_panels(panels: &[Panel], x_max: u64, path: &Path) -> Result<(), TrainError> {
+    const WIDTH: u32 = 800;
+    const PANEL: u32 = 160;
+    let height = PANEL * panels.len().max(1) as u32;
+    let mut buffer = vec![0u8; (WIDTH * height * 3) as usize];
+    let plot_error = |e: &dyn std::fmt::Display| io_error(path, e);
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_error(&e))?;
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (area, (series, (r, g, b))) in areas.iter().zip(panels) {
+            let values: Vec<(u64, f32)> = series
+                .iter()
+                .copied()
                 .filter(|(_, v)| v.is_finite())
                 .collect();
+            let window = (values.len() / 100).max(1);
             let (lo, hi) = values
                 .iter()
                 .fold((f32::MAX, f32::MIN), |(lo, hi), &(_, v)| {
@@ -176,10 +224,10 @@ pub fn plot_loss_curves(records: &[LossRecord], path: &Path) -> Result<(), Train
             } else {
                 (lo, hi)
             };
-            let colour = RGBColor(r, g, b);
-            let mut chart = ChartBuilder::on(panel)
+            let colour = RGBColor(*r, *g, *b);
+            let mut chart = ChartBuilder::on(area)
                 .margin(8)
-                .build_cartesian_2d(0u64..x_max, lo..hi)
+                .build_cartesian_2d(0u64..x_max.max(1), lo..hi)
                 .map_err(|e| plot_error(&e))?;
             chart
                 .plotting_area()

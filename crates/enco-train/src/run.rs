@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{TrainingPosition, load_checkpoint, prune_checkpoints, save_checkpoint};
 use crate::error::TrainError;
+use crate::evaluation::{BEST_DIR, EvaluationConfig, Evaluator};
 use crate::model_config::{ModelConfig, ModelKind};
 use crate::model_trainer::ModelTrainer;
 use crate::monitor::{
@@ -73,6 +74,22 @@ pub struct TrainingConfig {
     /// (0: never).
     #[config(default = 1000)]
     pub sample_every: u64,
+    /// Take the images in order, each A with `B[i mod |B|]`, instead of a shuffled epoch with
+    /// random B draws (`--serial_batches`).
+    #[config(default = false)]
+    pub serial_batches: bool,
+    /// Use at most this many images of each domain, the first in sorted order
+    /// (`--max_dataset_size`; `None`: all).
+    #[config(default = "None")]
+    pub max_dataset_size: Option<usize>,
+    /// Keep a permanent snapshot of the model every this many epochs in
+    /// `snapshots/epoch_NNNN`, outside the rotation of `keep_checkpoints`
+    /// (`--save_epoch_freq`; 0: none).
+    #[config(default = 0)]
+    pub save_epoch_freq: usize,
+    /// Periodic evaluation (`None`: none).
+    #[config(default = "None")]
+    pub evaluation: Option<EvaluationConfig>,
 }
 
 impl TrainingConfig {
@@ -84,6 +101,48 @@ impl TrainingConfig {
             .with_n_epochs(n_epochs)
             .with_n_epochs_decay(n_epochs_decay)
             .with_warmup_epochs(warmup_epochs)
+    }
+
+    /// Reads a configuration written by [`Config::save`] (or by `enco config`). Top-level
+    /// options missing from the file (written before they existed, or left out by hand) take
+    /// their defaults; `model` and `dataroot` are required.
+    pub fn load_file(path: &Path) -> Result<Self, TrainError> {
+        let named =
+            |e: &dyn std::fmt::Display| TrainError::Config(format!("{}: {e}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| named(&e))?;
+        Self::from_json(&text).map_err(|e| named(&e))
+    }
+
+    /// Parses a configuration as [`TrainingConfig::load_file`] does.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        let mut value: serde_json::Value = serde_json::from_str(text)?;
+        if let serde_json::Value::Object(fields) = &mut value
+            && let (Some(model), Some(dataroot)) = (fields.get("model"), fields.get("dataroot"))
+        {
+            let model: ModelConfig = serde_json::from_value(model.clone())?;
+            let dataroot: PathBuf = serde_json::from_value(dataroot.clone())?;
+            if let serde_json::Value::Object(defaults) =
+                serde_json::to_value(Self::new(model, dataroot))?
+            {
+                for (key, default) in defaults {
+                    fields.entry(key).or_insert(default);
+                }
+            }
+        }
+        serde_json::from_value(value)
+    }
+
+    /// The training images as this configuration reads them: `dataroot/trainA` and
+    /// `dataroot/trainB` (swapped for B → A), at most `max_dataset_size` of each, B drawn at
+    /// random unless `serial_batches`.
+    pub fn open_dataset(&self) -> Result<UnpairedDataset, TrainError> {
+        let mut dataset = UnpairedDataset::open(&self.dataroot, "train", self.direction)?;
+        if let Some(max) = self.max_dataset_size {
+            dataset.a_paths.truncate(max);
+            dataset.b_paths.truncate(max);
+        }
+        dataset.random_b = !self.serial_batches;
+        Ok(dataset)
     }
 
     /// The learning-rate schedule.
@@ -125,6 +184,8 @@ pub struct StepReport {
 }
 
 const CONFIG_FILE: &str = "training.json";
+/// The folder of the permanent epoch snapshots (`save_epoch_freq`).
+pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// The loss log of a run, inside its output folder.
 pub const LOSS_LOG_FILE: &str = "losses.jsonl";
 /// The loss-curve plot of a run, inside its output folder (redrawn at every checkpoint).
@@ -148,6 +209,7 @@ pub struct TrainingRun<B: EncoAutodiffBackend> {
     output: PathBuf,
     device: B::Device,
     log: LossLog,
+    evaluator: Option<Evaluator<B::InnerBackend>>,
 }
 
 impl<B: EncoAutodiffBackend> TrainingRun<B> {
@@ -157,24 +219,39 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         output: &Path,
         device: &B::Device,
     ) -> Result<Self, TrainError> {
-        let dataset = UnpairedDataset::open(&config.dataroot, "train", config.direction)?;
-        config.transform.validate()?;
-        if config.batch_size == 0 || dataset.len() < config.batch_size {
+        config.validate()?;
+        let dataset = config.open_dataset()?;
+        if dataset.len() < config.batch_size {
             return Err(TrainError::Config(format!(
                 "batch size {} does not fit {} training images",
                 config.batch_size,
                 dataset.len()
             )));
         }
+        // Building the model checks what only the networks know (tap channels); nothing is
+        // written before it succeeds.
+        let trainer = config.model.init_trainer::<B>(device)?;
+        if let Some(weights) = config
+            .evaluation
+            .as_ref()
+            .and_then(|e| e.fid_weights.as_ref())
+            .filter(|w| !w.is_file())
+        {
+            return Err(TrainError::InvalidOption {
+                option: "evaluation.fid_weights",
+                reason: format!("{}: no such file", weights.display()),
+            });
+        }
         std::fs::create_dir_all(output)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
         config
             .save(output.join(CONFIG_FILE))
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
-        let trainer = config.model.init_trainer::<B>(device)?;
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), 0)?;
+        let evaluator = evaluator::<B>(&config, output, 0, device)?;
         Ok(Self {
             log,
+            evaluator,
             trainer,
             position: TrainingPosition {
                 epoch: 1,
@@ -191,20 +268,20 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
 
     /// Continues the run in `output` from its newest checkpoint, exactly where it stopped.
     pub fn resume(output: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        let config = TrainingConfig::load(output.join(CONFIG_FILE)).map_err(|e| {
-            TrainError::Checkpoint(format!("{}: {e}", output.join(CONFIG_FILE).display()))
-        })?;
+        let config = TrainingConfig::load_file(&output.join(CONFIG_FILE))?;
         let latest = latest_checkpoint(&output.join(CHECKPOINTS))?.ok_or_else(|| {
             TrainError::Checkpoint(format!(
                 "{}: no checkpoint to resume from",
                 output.display()
             ))
         })?;
-        let dataset = UnpairedDataset::open(&config.dataroot, "train", config.direction)?;
+        let dataset = config.open_dataset()?;
         let (trainer, position) = load_checkpoint::<B>(&latest, config.model.clone(), device)?;
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), position.iteration)?;
+        let evaluator = evaluator::<B>(&config, output, position.iteration, device)?;
         Ok(Self {
             log,
+            evaluator,
             trainer,
             position,
             dataset,
@@ -247,7 +324,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 self.dataset.clone(),
                 transform,
                 self.config.batch_size,
-                true,
+                !self.config.serial_batches,
                 epoch_seed(self.config.seed, epoch),
                 self.config.prefetch,
             )?;
@@ -280,6 +357,13 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 if every > 0 && self.position.iteration.is_multiple_of(every) {
                     self.checkpoint()?;
                 }
+                if self
+                    .evaluator
+                    .as_ref()
+                    .is_some_and(|e| e.due(self.position.iteration))
+                {
+                    self.evaluate()?;
+                }
                 if stop_at == Some(self.position.iteration) {
                     return self.checkpoint().map(|_| ());
                 }
@@ -287,8 +371,49 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             self.position.epoch += 1;
             self.position.batch = 0;
             self.checkpoint()?;
+            let freq = self.config.save_epoch_freq;
+            if freq > 0 && epoch.is_multiple_of(freq) {
+                save_checkpoint(
+                    &self.output.join(SNAPSHOTS_DIR),
+                    &format!("epoch_{epoch:04}"),
+                    &self.trainer,
+                    &self.position,
+                )?;
+            }
+        }
+        // The end of training is always evaluated.
+        if self
+            .evaluator
+            .as_ref()
+            .is_some_and(|e| !e.due(self.position.iteration))
+        {
+            self.evaluate()?;
         }
         Ok(())
+    }
+
+    /// Scores the current generator ([`Evaluator::evaluate`]); when it is the best so far, its
+    /// checkpoint replaces `best/` (with the scores in `best/eval.json`).
+    pub fn evaluate(&mut self) -> Result<Option<crate::evaluation::EvalRecord>, TrainError> {
+        let Some(evaluator) = self.evaluator.as_mut() else {
+            return Ok(None);
+        };
+        let generator = self.trainer.generator().valid();
+        let record = evaluator.evaluate(
+            &generator,
+            self.position.iteration,
+            self.position.epoch,
+            &self.device,
+        )?;
+        if record.best {
+            let best = save_checkpoint(&self.output, BEST_DIR, &self.trainer, &self.position)?;
+            let path = best.join("eval.json");
+            let json = serde_json::to_string_pretty(&record)
+                .map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))?;
+            std::fs::write(&path, json)
+                .map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))?;
+        }
+        Ok(Some(record))
     }
 
     /// One iteration of the model at `epoch`; returns the batches as the model saw them (EnCo's
@@ -367,6 +492,30 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     pub fn output(&self) -> &Path {
         &self.output
     }
+}
+
+/// The evaluator of a run's configuration, if it asks for periodic evaluation.
+fn evaluator<B: EncoAutodiffBackend>(
+    config: &TrainingConfig,
+    output: &Path,
+    keep_through: u64,
+    device: &B::Device,
+) -> Result<Option<Evaluator<B::InnerBackend>>, TrainError> {
+    config
+        .evaluation
+        .as_ref()
+        .map(|e| {
+            Evaluator::new(
+                e,
+                &config.dataroot,
+                config.direction,
+                config.transform.crop_size,
+                output,
+                keep_through,
+                device,
+            )
+        })
+        .transpose()
 }
 
 /// The data seed of one epoch: the epoch's order, B draws, crops and flips depend only on it.

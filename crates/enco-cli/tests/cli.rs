@@ -1,0 +1,359 @@
+//! The `enco` command end to end: every ablation row of the paper's Tables 2–4 as a two-iteration
+//! run on small networks, config files, errors that write nothing, and official generator files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use enco_data::SyntheticDatasetConfig;
+
+fn enco(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_enco"))
+        .args(args)
+        .output()
+        .expect("the enco binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("enco-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn data(dir: &Path) -> PathBuf {
+    let root = dir.join("data");
+    SyntheticDatasetConfig::new()
+        .with_size(32)
+        .with_train_a(2)
+        .with_train_b(2)
+        .with_test(2)
+        .write(&root)
+        .unwrap();
+    root
+}
+
+/// Small networks at 32 px: a 2-block generator has 25 modules, so EnCo's taps are
+/// 3, 7, 12 | 13, 17, 21 (the README's 3, 7, 13 | 18, 24, 28 for 9 blocks).
+const NETWORKS: &[&str] = &[
+    "--ngf",
+    "4",
+    "--ndf",
+    "4",
+    "--n-blocks",
+    "2",
+    "--head-nc",
+    "16",
+    "--num-patches",
+    "16",
+    "--load-size",
+    "32",
+    "--crop-size",
+    "32",
+    "--sample-every",
+    "0",
+];
+
+/// EnCo's taps of the small generator: pairs (3, 21), (7, 17), (12, 13).
+const TAPS: &[&str] = &["--nce-layers", "3,7,12,13,17,21"];
+
+/// [`NETWORKS`], two iterations.
+fn small() -> Vec<&'static str> {
+    let mut args = NETWORKS.to_vec();
+    args.extend(["--max-iterations", "2"]);
+    args
+}
+
+fn training_json(run: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("training.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn every_ablation_row_runs_from_the_command_line() {
+    let dir = workdir("ablations");
+    let root = data(&dir);
+    // (paper row, flags, a field of training.json that must show it)
+    let rows: &[(&str, &[&str], &str, serde_json::Value)] = &[
+        (
+            "t2-A",
+            &["--nce-layers", "7,17"],
+            "/model/Enco/nce_layers",
+            serde_json::json!([7, 17]),
+        ),
+        (
+            "t2-B",
+            &["--nce-layers", "7,12,13,17"],
+            "/model/Enco/nce_layers",
+            serde_json::json!([7, 12, 13, 17]),
+        ),
+        (
+            "t2-D",
+            &["--sampling", "uniform"],
+            "/model/Enco/sampler/oversample_ratio",
+            1.into(),
+        ),
+        (
+            "t3-A",
+            &["--no-predictor"],
+            "/model/Enco/predictor",
+            false.into(),
+        ),
+        (
+            "t3-B",
+            &["--prj-norm", "none"],
+            "/model/Enco/head_norm",
+            "None".into(),
+        ),
+        (
+            "t3-C",
+            &["--no-stop-gradient"],
+            "/model/Enco/stop_gradient",
+            false.into(),
+        ),
+        (
+            "t3-D",
+            &["--content-loss", "patchnce", "--sampling", "uniform"],
+            "/model/Enco/content_loss",
+            "PatchNce".into(),
+        ),
+        (
+            "t3-E",
+            &["--content-loss", "patchnce"],
+            "/model/Enco/sampler/random_ratio",
+            0.5.into(),
+        ),
+        (
+            "t4-mild",
+            &["--random-ratio", "0.25"],
+            "/model/Enco/sampler/random_ratio",
+            0.25.into(),
+        ),
+        (
+            "t4-heavy",
+            &["--random-ratio", "0"],
+            "/model/Enco/sampler/random_ratio",
+            0.0.into(),
+        ),
+        (
+            "t4-small",
+            &["--oversample-ratio", "2"],
+            "/model/Enco/sampler/oversample_ratio",
+            2.into(),
+        ),
+        (
+            "t4-large",
+            &["--oversample-ratio", "8"],
+            "/model/Enco/sampler/oversample_ratio",
+            8.into(),
+        ),
+        (
+            "paper-ln",
+            &["--prj-norm", "ln"],
+            "/model/Enco/head_norm",
+            "LayerNorm".into(),
+        ),
+    ];
+    for (row, flags, pointer, expected) in rows {
+        let out = dir.join(row);
+        let mut args = vec!["train", "--dataroot", root.to_str().unwrap()];
+        args.extend(["--output", out.to_str().unwrap()]);
+        args.extend(small());
+        if !flags.contains(&"--nce-layers") {
+            args.extend(TAPS);
+        }
+        args.extend(flags.iter());
+        let result = enco(&args);
+        assert!(result.status.success(), "{row}: {}", stderr(&result));
+        let config = training_json(&out);
+        assert_eq!(config.pointer(pointer), Some(expected), "{row}");
+        let log = std::fs::read_to_string(out.join("losses.jsonl")).unwrap();
+        assert_eq!(log.lines().count(), 2, "{row}");
+    }
+    // Table 3 row C's baseline and the other models, with their own tap lists.
+    for (model, extra) in [
+        ("cut", &["--nce-layers", "0,4,8"][..]),
+        ("cyclegan", &[][..]),
+    ] {
+        let out = dir.join(model);
+        let mut args = vec![
+            "train",
+            "--model",
+            model,
+            "--dataroot",
+            root.to_str().unwrap(),
+        ];
+        args.extend(["--output", out.to_str().unwrap()]);
+        let networks = small();
+        let mut rest = networks.iter();
+        while let Some(&flag) = rest.next() {
+            // CycleGAN has no heads.
+            if model == "cyclegan" && (flag == "--head-nc" || flag == "--num-patches") {
+                rest.next();
+                continue;
+            }
+            args.push(flag);
+        }
+        args.extend(extra);
+        let result = enco(&args);
+        assert!(result.status.success(), "{model}: {}", stderr(&result));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_config_file_round_trips_and_flags_override_it() {
+    let dir = workdir("config");
+    let root = data(&dir);
+    let mut args = vec![
+        "config",
+        "--preset",
+        "cityscapes",
+        "--dataroot",
+        root.to_str().unwrap(),
+    ];
+    args.extend(NETWORKS);
+    args.extend(TAPS);
+    args.extend(["--prj-norm", "ln"]);
+    let printed = enco(&args);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let file = dir.join("run.json");
+    std::fs::write(&file, &printed.stdout).unwrap();
+    let out = dir.join("run");
+    let result = enco(&[
+        "train",
+        "--config",
+        file.to_str().unwrap(),
+        "--direction",
+        "AtoB",
+        "--output",
+        out.to_str().unwrap(),
+        "--max-iterations",
+        "1",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let saved = training_json(&out);
+    let mut expected: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    expected["direction"] = "AtoB".into();
+    assert_eq!(saved, expected);
+    // The resolved configuration is printed at the start.
+    assert!(stderr(&result).contains("\"LayerNorm\""));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn impossible_options_are_one_error_naming_the_flag_and_write_nothing() {
+    let dir = workdir("errors");
+    let root = data(&dir);
+    let cases: &[(&[&str], &str)] = &[
+        // Taps 3 (4 channels) and 24 (the 3-channel output) cannot pair.
+        (&["--nce-layers", "3,24"], "--nce-layers"),
+        (&["--nce-layers", "3,7,12"], "--nce-layers"),
+        (&["--nce-layers", "3,99"], "--nce-layers"),
+        (&["--crop-size", "64"], "--crop-size"),
+        (&["--num-patches", "0"], "--num-patches"),
+        (&["--ngf", "0"], "--ngf"),
+        (&["--model", "cut", "--prj-norm", "ln"], "--prj-norm"),
+        (&["--eval-every", "5"], "--fid-weights"),
+        (
+            &["--eval-every", "5", "--fid-weights", "/nonexistent/w.pth"],
+            "--fid-weights",
+        ),
+        (
+            &["--paper-epochs", "--preset", "cat2dog", "--n-epochs", "3"],
+            "--paper-epochs",
+        ),
+    ];
+    for (i, (flags, flag)) in cases.iter().enumerate() {
+        let out = dir.join(format!("run{i}"));
+        let mut args = vec!["train", "--dataroot", root.to_str().unwrap()];
+        args.extend(["--output", out.to_str().unwrap()]);
+        args.extend(small());
+        if !flags.contains(&"--nce-layers") && !flags.contains(&"cut") {
+            args.extend(TAPS);
+        }
+        args.extend(flags.iter());
+        let result = enco(&args);
+        assert!(!result.status.success(), "{flags:?} succeeded");
+        let message = stderr(&result);
+        assert!(message.contains(flag), "{flags:?}: {message}");
+        assert!(!out.exists(), "{flags:?} wrote {}", out.display());
+    }
+    let result = enco(&["train", "--output", dir.join("x").to_str().unwrap()]);
+    assert!(
+        stderr(&result).contains("--dataroot"),
+        "{}",
+        stderr(&result)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An official generator state_dict, with and without the `module.` prefix, translates as the
+/// same network; the wrong architecture is an error naming keys.
+#[test]
+fn official_generator_files_translate_with_or_without_the_module_prefix() {
+    let dir = workdir("official");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/fixtures/enco_bn_64/weights_G.safetensors");
+    let bytes = std::fs::read(&fixture).unwrap();
+    let weights = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let prefixed: Vec<(String, safetensors::tensor::TensorView)> = weights
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (format!("module.{name}"), view))
+        .collect();
+    let with_prefix = dir.join("latest_net_G.safetensors");
+    std::fs::write(
+        &with_prefix,
+        safetensors::serialize(prefixed, None).unwrap(),
+    )
+    .unwrap();
+    let image = dir.join("cat.png");
+    enco_data::save_rgb(
+        &enco_data::image::RgbImage::from_fn(64, 48, |x, y| {
+            enco_data::image::Rgb([(x * 4) as u8, (y * 5) as u8, 90])
+        }),
+        &image,
+    )
+    .unwrap();
+    for (name, file) in [
+        ("plain", fixture.as_path()),
+        ("prefixed", with_prefix.as_path()),
+    ] {
+        let result = enco(&[
+            "translate",
+            "--checkpoint",
+            file.to_str().unwrap(),
+            "--ngf",
+            "8",
+            "--input",
+            image.to_str().unwrap(),
+            "--output",
+            dir.join(name).to_str().unwrap(),
+        ]);
+        assert!(result.status.success(), "{name}: {}", stderr(&result));
+    }
+    let plain = enco_data::load_rgb(&dir.join("plain/cat.png")).unwrap();
+    let prefixed = enco_data::load_rgb(&dir.join("prefixed/cat.png")).unwrap();
+    assert_eq!(plain.dimensions(), (64, 48));
+    assert_eq!(plain, prefixed);
+    // The default width (64) does not fit these weights: an error naming a key.
+    let result = enco(&[
+        "translate",
+        "--checkpoint",
+        with_prefix.to_str().unwrap(),
+        "--input",
+        image.to_str().unwrap(),
+        "--output",
+        dir.join("wrong").to_str().unwrap(),
+    ]);
+    assert!(!result.status.success());
+    assert!(
+        stderr(&result).contains("model.1.weight"),
+        "{}",
+        stderr(&result)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
