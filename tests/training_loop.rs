@@ -37,42 +37,10 @@ fn dataset(name: &str) -> PathBuf {
 }
 
 fn config(root: &Path) -> TrainingConfig {
-    let model = EncoConfig::new()
-        .with_generator(ResnetGeneratorConfig::new().with_ngf(4).with_n_blocks(2))
-        .with_discriminator(NLayerDiscriminatorConfig::new().with_ndf(4))
-        .with_head_nc(16)
-        .with_nce_layers(vec![3, 7, 12, 13, 17, 21])
-        .with_sampler(DagSamplerConfig::new().with_num_patches(16))
-        .with_seed(2);
-    TrainingConfig::new(model.into(), root.to_path_buf())
-        .with_transform(Transform {
-            preprocess: Preprocess::ResizeAndCrop,
-            load_size: 36,
-            crop_size: 32,
-            flip: true,
-        })
-        .with_n_epochs(1)
-        .with_n_epochs_decay(1)
-        .with_warmup_epochs(0)
-        .with_checkpoint_every(2)
+    tiny_run(tiny_enco(2).into(), root, 36)
         .with_keep_checkpoints(2)
-        .with_prefetch(2)
         .with_sample_every(3)
         .with_seed(5)
-}
-
-fn params(run: &TrainingRun<AB>) -> Vec<f32> {
-    use enco::burn::module::{ModuleVisitor, Param};
-    use enco::burn::prelude::*;
-    struct Collect(Vec<f32>);
-    impl ModuleVisitor<AB> for Collect {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
-            self.0.extend(to_vec(param.val().inner()));
-        }
-    }
-    let mut c = Collect(Vec::new());
-    run.trainer.visit(&mut c);
-    c.0
 }
 
 #[test]
@@ -121,7 +89,11 @@ fn a_stopped_and_resumed_run_ends_where_a_straight_run_ends() {
     resumed.run(None, |r| rest.push(*r)).unwrap();
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[1].losses, reports[5].losses);
-    assert_eq!(params(&resumed), params(&straight), "resumed run diverged");
+    assert_eq!(
+        run_weights(&resumed),
+        run_weights(&straight),
+        "resumed run diverged"
+    );
     // The loss log of the resumed run reads as the straight run's: iterations 1..=6 once each,
     // the same values (the lines of iterations trained after the last checkpoint are dropped).
     let log_straight = read_loss_log(&out_straight.join(LOSS_LOG_FILE)).unwrap();
@@ -154,7 +126,7 @@ fn the_same_seed_gives_the_same_run_and_another_seed_another() {
         config.model = config.model.with_seed(seed);
         let mut run = TrainingRun::<AB>::new(config, &root.join(name), &dev).unwrap();
         run.run(Some(3), |_| {}).unwrap();
-        params(&run)
+        run_weights(&run)
     };
     let a = train(11, "a");
     let b = train(11, "b");
@@ -339,8 +311,8 @@ fn every_model_trains_resumes_exactly_and_translates() {
         resumed.run(None, |r| rest.push(*r)).unwrap();
         assert_eq!(rest[1].losses, reports[5].losses, "{name}: resumed losses");
         assert_eq!(
-            params(&resumed),
-            params(&straight),
+            run_weights(&resumed),
+            run_weights(&straight),
             "{name}: resumed run diverged"
         );
 
@@ -582,6 +554,7 @@ fn periodic_evaluation_keeps_the_best_checkpoint_and_snapshots() {
         vec![3]
     );
     // Resume to the end (4 iterations per epoch, 2 epochs): evaluations at 6 and at the end, 8.
+    drop(run);
     let mut run = TrainingRun::<AB>::resume(&out, &dev).unwrap();
     run.run(None, |_| {}).unwrap();
     let records: Vec<EvalRecord> = read_json_lines(&out.join(EVAL_LOG_FILE)).unwrap();

@@ -229,3 +229,52 @@ impl Report {
         );
     }
 }
+
+/// EnCo with tiny networks for loop tests: ngf = ndf = 4, 2 residual blocks (25 modules; taps
+/// 3, 7, 12 | 13, 17, 21), 16-wide heads, K = 16.
+pub fn tiny_enco(seed: u64) -> enco::train::EncoConfig {
+    use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
+    enco::train::EncoConfig::new()
+        .with_generator(ResnetGeneratorConfig::new().with_ngf(4).with_n_blocks(2))
+        .with_discriminator(NLayerDiscriminatorConfig::new().with_ndf(4))
+        .with_head_nc(16)
+        .with_nce_layers(vec![3, 7, 12, 13, 17, 21])
+        .with_sampler(enco::sampling::DagSamplerConfig::new().with_num_patches(16))
+        .with_seed(seed)
+}
+
+/// Every parameter of a run's networks, in visiting order.
+pub fn run_weights(run: &enco::train::TrainingRun<AB>) -> Vec<f32> {
+    use burn::module::{ModuleVisitor, Param};
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor<AB> for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+            self.0.extend(to_vec(param.val().inner()));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    run.trainer.visit(&mut c);
+    c.0
+}
+
+/// A training run of `model` on `root` for loop tests: resize to `load_size`, 32 px crops with
+/// flips, 1 + 1 epochs without warm-up, a checkpoint every 2 iterations, 2 batches prefetched.
+pub fn tiny_run(
+    model: enco::train::ModelConfig,
+    root: &std::path::Path,
+    load_size: u32,
+) -> enco::train::TrainingConfig {
+    use enco::data::{Preprocess, Transform};
+    enco::train::TrainingConfig::new(model, root.to_path_buf())
+        .with_transform(Transform {
+            preprocess: Preprocess::ResizeAndCrop,
+            load_size,
+            crop_size: 32,
+            flip: true,
+        })
+        .with_n_epochs(1)
+        .with_n_epochs_decay(1)
+        .with_warmup_epochs(0)
+        .with_checkpoint_every(2)
+        .with_prefetch(2)
+}

@@ -6,20 +6,23 @@ use std::process::ExitCode;
 
 mod generator_source;
 mod options;
+mod signals;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use enco_eval::fid::{
     FID_DIMS, FID_WEIGHTS_URL, KidConfig, fid_image_files, kernel_inception_distance,
 };
 use enco_eval::{
-    ActivationStatistics, FidInception, OFFICIAL_NUM_TEST, fid_between_folders, paired_scores,
-    resave_folder, resave_test_pairs, translate_folder,
+    ActivationStatistics, ExistingOutputs, FidInception, OFFICIAL_NUM_TEST, fid_between_folders,
+    output_paths, paired_scores, resave_folder, resave_test_pairs, translate_folder,
+    translate_folder_to,
 };
 use enco_kernels::EncoAutodiffBackend;
-use enco_train::{DatasetPreset, StepReport, TrainingRun};
+use enco_train::{DatasetPreset, RunEnd, StepReport, TrainingRun};
 use generator_source::GeneratorSource;
 use indicatif::{ProgressBar, ProgressStyle};
 use options::{OptionsError, TrainingOptions};
+use signals::StopSignals;
 
 /// EnCo unpaired image-to-image translation.
 #[derive(Parser, Debug)]
@@ -39,6 +42,23 @@ enum Command {
     /// Print the configuration that `enco train` would use with the same options, as JSON
     /// (`enco config --preset cat2dog --ngf 32 > run.json`, then `enco train --config run.json`).
     Config(TrainingOptions),
+    /// List every file of DATAROOT/{trainA,trainB,testA,testB} that training or testing could
+    /// not use (unreadable, not a decodable image, too small for the transform), with the
+    /// reason; exits with status 1 when there is one.
+    CheckData {
+        /// Folder holding trainA, trainB (and testA, testB).
+        dataroot: PathBuf,
+        /// Decode every image instead of reading its header only (slower; also finds files
+        /// truncated after their header).
+        #[arg(long)]
+        decode: bool,
+        /// The preprocessing the images will go through (only `crop` needs a minimum size).
+        #[arg(long, value_enum, default_value = "resize-and-crop")]
+        preprocess: options::PreprocessArg,
+        /// The crop size (the minimum side with --preprocess crop).
+        #[arg(long, default_value_t = 256)]
+        crop_size: u32,
+    },
     /// Continue a run from its newest checkpoint, exactly where it stopped.
     Resume {
         /// The run's output folder.
@@ -61,6 +81,10 @@ enum Command {
         /// Images of one size translated together.
         #[arg(long, default_value_t = 4)]
         batch_size: usize,
+        /// Replace output files that exist already (otherwise the command refuses before
+        /// writing anything). Input files are never written over.
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Score images: FID between two folders, or a trained checkpoint on a test set.
     #[command(subcommand)]
@@ -212,6 +236,10 @@ struct TrainArgs {
     /// Stop after this many iterations (a checkpoint is written; `enco resume` continues).
     #[arg(long)]
     max_iterations: Option<u64>,
+    /// Start over in an output folder that holds a run: the old run is moved to a sibling
+    /// folder (OUTPUT.replaced-<time>), nothing is deleted.
+    #[arg(long)]
+    overwrite: bool,
     #[command(flatten)]
     options: TrainingOptions,
 }
@@ -240,6 +268,62 @@ impl Default for BackendChoice {
     }
 }
 
+/// `enco check-data`: every unusable file of the data set's folders, with the reason.
+fn check_data(
+    dataroot: &std::path::Path,
+    decode: bool,
+    preprocess: enco_data::Preprocess,
+    crop_size: u32,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use enco_data::{CheckDepth, check_images, image_files, minimum_side, unsupported_files};
+    let transform = enco_data::Transform {
+        preprocess,
+        crop_size,
+        load_size: crop_size,
+        flip: false,
+    };
+    let depth = if decode {
+        CheckDepth::Decode
+    } else {
+        CheckDepth::Header
+    };
+    let mut bad_total = 0;
+    let mut folders = 0;
+    for side in ["trainA", "trainB", "testA", "testB"] {
+        let dir = dataroot.join(side);
+        if !dir.is_dir() {
+            continue;
+        }
+        folders += 1;
+        let files = match image_files(&dir) {
+            Ok(files) => files,
+            Err(enco_data::DataError::EmptyFolder(_)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut bad = check_images(&files, minimum_side(&transform), depth);
+        let unsupported = unsupported_files(&dir);
+        println!(
+            "{side}: {} images, {} unusable, {} other files",
+            files.len(),
+            bad.len(),
+            unsupported.len()
+        );
+        bad_total += bad.len() + unsupported.len();
+        bad.extend(unsupported);
+        for b in bad {
+            println!("  {b}");
+        }
+    }
+    if folders == 0 {
+        return Err(enco_data::DataError::MissingFolder(dataroot.join("trainA")).into());
+    }
+    Ok(if bad_total == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn progress(total: u64, done: u64) -> ProgressBar {
     let bar = ProgressBar::new(total).with_position(done);
     bar.set_style(
@@ -252,10 +336,28 @@ fn progress(total: u64, done: u64) -> ProgressBar {
     bar
 }
 
+/// Trains until the run ends, `max_iterations` ran, or a SIGINT / SIGTERM asks it to stop (a
+/// second one ends the process at once). Returns the exit status.
 fn train_loop<B: EncoAutodiffBackend>(
     mut run: TrainingRun<B>,
     max_iterations: Option<u64>,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if let Some(pid) = run.stale_lock_owner() {
+        eprintln!(
+            "note: {} had a lock of process {pid}, which is no longer running (it was killed or \
+             crashed); its last checkpoint is where this run goes on from",
+            run.output().display()
+        );
+    }
+    if !run.skipped_images().is_empty() {
+        eprintln!(
+            "training without {} unusable images (--skip-bad-images), listed in {}",
+            run.skipped_images().len(),
+            run.output().join(enco_train::BAD_IMAGES_FILE).display()
+        );
+    }
+    let signals = StopSignals::install()?;
+    run.set_stop_flag(signals.stop_flag());
     let total = (run.epochs() * run.batches_per_epoch()) as u64;
     let bar = progress(total, run.position.iteration);
     eprintln!(
@@ -265,28 +367,59 @@ fn train_loop<B: EncoAutodiffBackend>(
         run.epochs(),
         run.output().display()
     );
-    run.run(max_iterations, |r: &StepReport| {
+    let mut skipped = 0u64;
+    let end = run.run(max_iterations, |r: &StepReport| {
         let l = r.losses;
         bar.set_position(r.iteration);
+        if r.skipped {
+            skipped += 1;
+            bar.println(format!(
+                "iteration {}: non-finite losses (D {} G {}), step undone (--nan-policy skip-step)",
+                r.iteration, l.d, l.g
+            ));
+        }
         bar.set_message(format!(
             "epoch {}/{} D {:.3} G {:.3} GAN {:.3} content {:.3} idt {:.3}",
             r.epoch, r.epochs, l.d, l.g, l.g_gan, l.content, l.identity
         ));
     })?;
     bar.finish();
-    eprintln!(
-        "stopped at iteration {}; losses in {}, checkpoints in {}",
-        run.position.iteration,
-        run.output().join(enco_train::LOSS_LOG_FILE).display(),
-        run.output().join("checkpoints").display()
-    );
-    Ok(())
+    if skipped > 0 {
+        eprintln!("{skipped} steps were undone for non-finite losses");
+    }
+    let resume = format!("enco resume --output {}", run.output().display());
+    match end {
+        RunEnd::Stopped => {
+            eprintln!(
+                "stopped by signal at iteration {}; checkpoint written, logs flushed. Continue \
+                 with: {resume}",
+                run.position.iteration
+            );
+            Ok(ExitCode::from(signals.exit_status()))
+        }
+        RunEnd::IterationLimit => {
+            eprintln!(
+                "stopped at iteration {} (--max-iterations); continue with: {resume}",
+                run.position.iteration
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RunEnd::Finished => {
+            eprintln!(
+                "finished at iteration {}; losses in {}, checkpoints in {}",
+                run.position.iteration,
+                run.output().join(enco_train::LOSS_LOG_FILE).display(),
+                run.output().join("checkpoints").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn execute<B: EncoAutodiffBackend>(
     command: Command,
     device: B::Device,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match command {
         Command::Train(args) => {
             let config = args.options.resolve()?;
@@ -307,10 +440,25 @@ fn execute<B: EncoAutodiffBackend>(
                 .into());
             }
             eprintln!("configuration:\n{}", serde_json::to_string_pretty(&config)?);
-            let run = TrainingRun::<B>::new(config, &args.output, &device)
-                .map_err(OptionsError::from_validation)?;
+            let run = if args.overwrite {
+                let (run, moved) = TrainingRun::<B>::replace(config, &args.output, &device)
+                    .map_err(OptionsError::from_validation)?;
+                if let Some(moved) = moved {
+                    eprintln!("the previous run was moved to {}", moved.display());
+                }
+                run
+            } else {
+                TrainingRun::<B>::new(config, &args.output, &device)
+                    .map_err(OptionsError::from_validation)?
+            };
             train_loop(run, args.max_iterations)
         }
+        Command::CheckData {
+            dataroot,
+            decode,
+            preprocess,
+            crop_size,
+        } => check_data(&dataroot, decode, preprocess.into(), crop_size),
         Command::Config(options) => {
             let config = options.resolve()?;
             // Building the networks checks what only they know (the channels of paired taps).
@@ -319,7 +467,7 @@ fn execute<B: EncoAutodiffBackend>(
                 .init_trainer::<B>(&device)
                 .map_err(OptionsError::from_validation)?;
             println!("{}", serde_json::to_string_pretty(&config)?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Resume {
             output,
@@ -333,25 +481,29 @@ fn execute<B: EncoAutodiffBackend>(
             input,
             output,
             batch_size,
+            overwrite,
         } => {
+            let existing = if overwrite {
+                ExistingOutputs::Overwrite
+            } else {
+                ExistingOutputs::Refuse
+            };
             let generator = generator.load::<B::InnerBackend>(&device)?;
             if input.is_file() {
+                let folder = input.parent().unwrap_or(std::path::Path::new("."));
+                let target = output_paths(std::slice::from_ref(&input), folder, &output, existing)?;
                 std::fs::create_dir_all(&output)?;
                 let image = enco_data::load_rgb(&input)?;
                 let out = enco_eval::translate_image(&generator, &image, &device)?;
-                let name = input
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string();
-                enco_data::save_rgb(&out, &output.join(format!("{name}.png")))?;
+                enco_data::save_rgb(&out, &target[0])?;
             } else {
                 let bar = progress(0, 0);
-                translate_folder(
+                translate_folder_to(
                     &generator,
                     &input,
                     &output,
                     batch_size,
+                    existing,
                     &device,
                     |done, total| {
                         bar.set_length(total as u64);
@@ -360,7 +512,7 @@ fn execute<B: EncoAutodiffBackend>(
                 )?;
                 bar.finish();
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Eval(EvalCommand::Fid {
             folder_a,
@@ -369,7 +521,8 @@ fn execute<B: EncoAutodiffBackend>(
             report,
         }) => {
             let result = fid.fid::<B::InnerBackend>(&folder_a, &folder_b, &device)?;
-            write_report(&result, report.as_deref())
+            write_report(&result, report.as_deref())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Eval(EvalCommand::Checkpoint {
             generator,
@@ -428,7 +581,8 @@ fn execute<B: EncoAutodiffBackend>(
                 resave_folder(&targets, &scored, size)?;
                 report["paired"] = serde_json::to_value(paired_scores(&fake_b, &scored)?)?;
             }
-            write_report(&report, Some(&output.join("report.json")))
+            write_report(&report, Some(&output.join("report.json")))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -482,7 +636,7 @@ fn main() -> ExitCode {
         },
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

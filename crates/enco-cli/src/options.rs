@@ -13,8 +13,8 @@ use enco_loss::{ContentLoss, GanMode, LossWeighting};
 use enco_nn::HeadNorm;
 use enco_sampling::DagSamplerConfig;
 use enco_train::{
-    CycleGanNetworks, DatasetPreset, EvaluationConfig, ModelConfig, ModelKind, TrainError,
-    TrainingConfig,
+    CycleGanNetworks, DatasetPreset, EvaluationConfig, ModelConfig, ModelKind, NanPolicy,
+    TrainError, TrainingConfig,
 };
 use thiserror::Error;
 
@@ -232,6 +232,24 @@ impl From<PreprocessArg> for Preprocess {
     }
 }
 
+/// `--nan-policy`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NanPolicyArg {
+    /// Stop with an error.
+    Stop,
+    /// Undo the step and go on.
+    SkipStep,
+}
+
+impl From<NanPolicyArg> for NanPolicy {
+    fn from(p: NanPolicyArg) -> Self {
+        match p {
+            NanPolicyArg::Stop => NanPolicy::Stop,
+            NanPolicyArg::SkipStep => NanPolicy::SkipStep,
+        }
+    }
+}
+
 /// `--direction`.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DirectionArg {
@@ -298,6 +316,10 @@ pub struct TrainingOptions {
     /// Images per batch (--batch_size).
     #[arg(long, help_heading = "Data")]
     pub batch_size: Option<usize>,
+    /// Train without the images that cannot be used (every image is decoded once at the start;
+    /// the skipped files are listed in OUTPUT/bad_images.txt) instead of refusing to start.
+    #[arg(long, help_heading = "Data")]
+    pub skip_bad_images: bool,
     /// Batches decoded ahead of the training thread.
     #[arg(long, help_heading = "Data")]
     pub prefetch: Option<usize>,
@@ -329,6 +351,10 @@ pub struct TrainingOptions {
     /// A sample grid every N iterations (0: never).
     #[arg(long, help_heading = "Schedule")]
     pub sample_every: Option<u64>,
+    /// At a step whose losses are not finite: stop (with an error naming the iteration and the
+    /// loss, and no checkpoint of that state), or skip-step (undo the step, go on).
+    #[arg(long, help_heading = "Schedule")]
+    pub nan_policy: Option<NanPolicyArg>,
     /// A permanent snapshot every E epochs in OUTPUT/snapshots, outside the rotation of
     /// --keep-checkpoints (--save_epoch_freq; 0: none).
     #[arg(long, help_heading = "Schedule")]
@@ -554,6 +580,9 @@ impl TrainingOptions {
         if self.max_dataset_size.is_some() {
             config.max_dataset_size = self.max_dataset_size;
         }
+        if self.skip_bad_images {
+            config.skip_bad_images = true;
+        }
         set!(config.batch_size, self.batch_size);
         set!(config.prefetch, self.prefetch);
         set!(config.n_epochs, self.n_epochs);
@@ -573,6 +602,7 @@ impl TrainingOptions {
         set!(config.keep_checkpoints, self.keep_checkpoints);
         set!(config.sample_every, self.sample_every);
         set!(config.save_epoch_freq, self.save_epoch_freq);
+        set!(config.nan_policy, self.nan_policy);
         if let Some(every) = self.eval_every {
             let mut evaluation = config
                 .evaluation
@@ -891,6 +921,7 @@ mod tests {
             }),
             (&["--no-flip-equivariance"], |c| !c.flip_equivariance),
             (&["--batch-size", "4"], |c| c.batch_size == 4),
+            (&["--skip-bad-images"], |c| c.skip_bad_images),
             (&["--prefetch", "2"], |c| c.prefetch == 2),
             (&["--n-epochs", "3"], |c| c.n_epochs == 3),
             (&["--n-epochs-decay", "5"], |c| c.n_epochs_decay == 5),
@@ -904,6 +935,9 @@ mod tests {
             (&["--keep-checkpoints", "5"], |c| c.keep_checkpoints == 5),
             (&["--sample-every", "0"], |c| c.sample_every == 0),
             (&["--save-epoch-freq", "5"], |c| c.save_epoch_freq == 5),
+            (&["--nan-policy", "skip-step"], |c| {
+                c.nan_policy == NanPolicy::SkipStep
+            }),
             (&["--eval-every", "50", "--paired-target", "t"], |c| {
                 c.evaluation
                     .as_ref()

@@ -1,10 +1,12 @@
 //! The `enco` command end to end: every ablation row of the paper's Tables 2–4 as a two-iteration
 //! run on small networks, config files, errors that write nothing, and official generator files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use enco_data::SyntheticDatasetConfig;
+mod common;
+
+use common::{SMALL_NETWORKS as NETWORKS, TAPS, data, stderr, workdir};
 
 fn enco(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_enco"))
@@ -12,53 +14,6 @@ fn enco(args: &[&str]) -> Output {
         .output()
         .expect("the enco binary runs")
 }
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn workdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("enco-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn data(dir: &Path) -> PathBuf {
-    let root = dir.join("data");
-    SyntheticDatasetConfig::new()
-        .with_size(32)
-        .with_train_a(2)
-        .with_train_b(2)
-        .with_test(2)
-        .write(&root)
-        .unwrap();
-    root
-}
-
-/// Small networks at 32 px: a 2-block generator has 25 modules, so EnCo's taps are
-/// 3, 7, 12 | 13, 17, 21 (the README's 3, 7, 13 | 18, 24, 28 for 9 blocks).
-const NETWORKS: &[&str] = &[
-    "--ngf",
-    "4",
-    "--ndf",
-    "4",
-    "--n-blocks",
-    "2",
-    "--head-nc",
-    "16",
-    "--num-patches",
-    "16",
-    "--load-size",
-    "32",
-    "--crop-size",
-    "32",
-    "--sample-every",
-    "0",
-];
-
-/// EnCo's taps of the small generator: pairs (3, 21), (7, 17), (12, 13).
-const TAPS: &[&str] = &["--nce-layers", "3,7,12,13,17,21"];
 
 /// [`NETWORKS`], two iterations.
 fn small() -> Vec<&'static str> {
@@ -73,8 +28,8 @@ fn training_json(run: &Path) -> serde_json::Value {
 
 #[test]
 fn every_ablation_row_runs_from_the_command_line() {
-    let dir = workdir("ablations");
-    let root = data(&dir);
+    let dir = workdir("cli", "ablations");
+    let root = data(&dir, 2);
     // (paper row, flags, a field of training.json that must show it)
     let rows: &[(&str, &[&str], &str, serde_json::Value)] = &[
         (
@@ -205,8 +160,8 @@ fn every_ablation_row_runs_from_the_command_line() {
 
 #[test]
 fn a_config_file_round_trips_and_flags_override_it() {
-    let dir = workdir("config");
-    let root = data(&dir);
+    let dir = workdir("cli", "config");
+    let root = data(&dir, 2);
     let mut args = vec![
         "config",
         "--preset",
@@ -245,8 +200,8 @@ fn a_config_file_round_trips_and_flags_override_it() {
 
 #[test]
 fn impossible_options_are_one_error_naming_the_flag_and_write_nothing() {
-    let dir = workdir("errors");
-    let root = data(&dir);
+    let dir = workdir("cli", "errors");
+    let root = data(&dir, 2);
     let cases: &[(&[&str], &str)] = &[
         // Taps 3 (4 channels) and 24 (the 3-channel output) cannot pair.
         (&["--nce-layers", "3,24"], "--nce-layers"),
@@ -294,7 +249,7 @@ fn impossible_options_are_one_error_naming_the_flag_and_write_nothing() {
 /// same network; the wrong architecture is an error naming keys.
 #[test]
 fn official_generator_files_translate_with_or_without_the_module_prefix() {
-    let dir = workdir("official");
+    let dir = workdir("cli", "official");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/data/fixtures/enco_bn_64/weights_G.safetensors");
     let bytes = std::fs::read(&fixture).unwrap();

@@ -10,9 +10,18 @@ pub enum DataError {
     /// A data set folder does not exist.
     #[error("folder {0} does not exist")]
     MissingFolder(PathBuf),
-    /// A data set folder holds no image (extensions: jpg, jpeg, png, ppm, bmp, tif, tiff).
-    #[error("folder {0} holds no image (jpg, jpeg, png, ppm, bmp, tif, tiff)")]
+    /// A data set folder holds no image (jpg, png, bmp, tiff, webp, … any format this build
+    /// decodes).
+    #[error("folder {0} holds no image (jpg, png, bmp, tiff, webp, gif, …)")]
     EmptyFolder(PathBuf),
+    /// Files of a data set that cannot be used, found before training.
+    #[error(
+        "{} unusable image files (check them with `enco check-data`, or train without them \
+         with --skip-bad-images):\n{}",
+        .0.len(),
+        .0.iter().map(|b| format!("  {b}")).collect::<Vec<_>>().join("\n")
+    )]
+    BadImages(Vec<crate::check::BadImage>),
     /// A file or folder could not be read.
     #[error("cannot read {path}: {source}")]
     Io {

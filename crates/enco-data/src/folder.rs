@@ -4,14 +4,17 @@ use std::path::{Path, PathBuf};
 
 use crate::error::DataError;
 
-/// File extensions taken as images, compared case-insensitively (the official list).
+/// The official code's image extensions (compared case-insensitively). [`is_image_file`] takes
+/// these and every other extension of a format the `image` crate decodes in this build (WebP,
+/// GIF, TGA, QOI, HDR, EXR, …).
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "ppm", "bmp", "tif", "tiff"];
 
-/// Whether `path` has one of the [`IMAGE_EXTENSIONS`].
+/// Whether `path` has the extension of an image format this build decodes.
 pub fn is_image_file(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e))
+            || image::ImageFormat::from_extension(e).is_some_and(|f| f.reading_enabled())
+    })
 }
 
 /// All image files below `dir`, recursively, sorted by path (spec §8.1). A missing folder or

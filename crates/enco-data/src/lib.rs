@@ -1,6 +1,7 @@
 //! Data for EnCo: unpaired image folders (`trainA`/`trainB`/`testA`/`testB`), the official
 //! transforms, batches prefetched off the training thread, and image I/O (spec §8).
 
+mod check;
 mod dataset;
 mod error;
 mod folder;
@@ -9,6 +10,7 @@ mod loader;
 mod synthetic;
 mod transform;
 
+pub use check::{BadImage, CheckDepth, check_image, check_images, minimum_side, unsupported_files};
 pub use dataset::{Direction, UnpairedDataset, UnpairedSample};
 pub use error::DataError;
 pub use folder::{IMAGE_EXTENSIONS, image_files, is_image_file};

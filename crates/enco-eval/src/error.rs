@@ -27,6 +27,21 @@ pub enum EvalError {
     /// The backend returned data of an unexpected kind.
     #[error("backend: {0}")]
     Backend(String),
+    /// A translation would write over one of its input files.
+    #[error(
+        "{0} is an input file; refusing to write a translation over it (choose another output folder)"
+    )]
+    WouldOverwriteInput(std::path::PathBuf),
+    /// Output files exist and the translation was asked not to replace them.
+    #[error(
+        "{count} output files exist already (first: {first}); pass --overwrite to replace them"
+    )]
+    OutputExists {
+        /// How many.
+        count: usize,
+        /// The first of them.
+        first: std::path::PathBuf,
+    },
     /// An image is too small for the metric.
     #[error("image {0:?} is smaller than the 11×11 SSIM window")]
     TooSmall((u32, u32)),

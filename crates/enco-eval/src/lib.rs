@@ -16,4 +16,7 @@ pub use metrics::{psnr, ssim};
 pub use paired::{
     OFFICIAL_NUM_TEST, PairedScores, TestPairs, paired_scores, resave_folder, resave_test_pairs,
 };
-pub use translate::{translate_batch, translate_folder, translate_image};
+pub use translate::{
+    ExistingOutputs, output_paths, translate_batch, translate_folder, translate_folder_to,
+    translate_image,
+};

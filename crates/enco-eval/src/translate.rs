@@ -66,19 +66,103 @@ pub fn translate_batch<B: EncoBackend>(
         .collect())
 }
 
+/// What a translation does with output files that already exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExistingOutputs {
+    /// Refuse before writing anything, naming them.
+    Refuse,
+    /// Replace them.
+    Overwrite,
+}
+
+/// The output file of every input file: its path relative to `input`, under `output`, as PNG.
+/// Two inputs of one stem in one folder (`x.bmp`, `x.tiff`) keep their extension in the name
+/// (`x.bmp.png`, `x.tiff.png`) so neither overwrites the other. An output that would be an input
+/// file is an error, as are existing outputs under [`ExistingOutputs::Refuse`]; both are found
+/// before anything is written.
+pub fn output_paths(
+    files: &[PathBuf],
+    input: &Path,
+    output: &Path,
+    existing: ExistingOutputs,
+) -> Result<Vec<PathBuf>, EvalError> {
+    let plain: Vec<PathBuf> = files
+        .iter()
+        .map(|file| {
+            output
+                .join(file.strip_prefix(input).unwrap_or(file))
+                .with_extension("png")
+        })
+        .collect();
+    let targets: Vec<PathBuf> = files
+        .iter()
+        .zip(&plain)
+        .map(|(file, target)| {
+            let shared = plain.iter().filter(|t| *t == target).count() > 1;
+            if shared {
+                let name = file.file_name().unwrap_or_default().to_string_lossy();
+                target.with_file_name(format!("{name}.png"))
+            } else {
+                target.clone()
+            }
+        })
+        .collect();
+    let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    for target in &targets {
+        if files.iter().any(|f| same_file(f, target)) {
+            return Err(EvalError::WouldOverwriteInput(target.clone()));
+        }
+    }
+    if existing == ExistingOutputs::Refuse {
+        let present: Vec<&PathBuf> = targets.iter().filter(|t| t.exists()).collect();
+        if let Some(first) = present.first() {
+            return Err(EvalError::OutputExists {
+                count: present.len(),
+                first: (*first).clone(),
+            });
+        }
+    }
+    Ok(targets)
+}
+
 /// Translates every image below `input` (recursively, sorted) into `output`, keeping relative
-/// paths and writing PNG; consecutive images of one size go through the generator together, up
-/// to `batch_size` at a time. `on_image` is called with (done, total) after each batch. Returns
-/// the written files.
+/// paths and writing PNG (names by [`output_paths`]; existing outputs are replaced); consecutive
+/// images of one size go through the generator together, up to `batch_size` at a time.
+/// `on_image` is called with (done, total) after each batch. Returns the written files.
 pub fn translate_folder<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
     input: &Path,
     output: &Path,
     batch_size: usize,
     device: &B::Device,
+    on_image: impl FnMut(usize, usize),
+) -> Result<Vec<PathBuf>, EvalError> {
+    translate_folder_to(
+        generator,
+        input,
+        output,
+        batch_size,
+        ExistingOutputs::Overwrite,
+        device,
+        on_image,
+    )
+}
+
+/// [`translate_folder`] with a choice for existing outputs.
+pub fn translate_folder_to<B: EncoBackend>(
+    generator: &ResnetGenerator<B>,
+    input: &Path,
+    output: &Path,
+    batch_size: usize,
+    existing: ExistingOutputs,
+    device: &B::Device,
     mut on_image: impl FnMut(usize, usize),
 ) -> Result<Vec<PathBuf>, EvalError> {
     let files = image_files(input)?;
+    let targets = output_paths(&files, input, output, existing)?;
     let batch_size = batch_size.max(1);
     let mut written = Vec::with_capacity(files.len());
     let mut pending: Vec<(PathBuf, RgbImage)> = Vec::with_capacity(batch_size);
@@ -102,9 +186,7 @@ pub fn translate_folder<B: EncoBackend>(
         on_image(written.len(), files.len());
         Ok(())
     };
-    for file in &files {
-        let relative = file.strip_prefix(input).unwrap_or(file);
-        let target = output.join(relative).with_extension("png");
+    for (file, target) in files.iter().zip(targets) {
         let image = load_rgb(file)?;
         let same_size = pending
             .first()

@@ -32,6 +32,19 @@ pub struct TrainingPosition {
     pub rng: ChaCha8Rng,
 }
 
+impl TrainingPosition {
+    /// The start of a run: epoch 1, nothing trained, the RNG seeded with `seed`.
+    pub fn start(seed: u64) -> Self {
+        use rand::SeedableRng;
+        Self {
+            epoch: 1,
+            batch: 0,
+            iteration: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct CheckpointMeta {
     format: u32,
@@ -119,11 +132,26 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
     };
     let json = serde_json::to_string_pretty(&meta).map_err(|e| io_error(&tmp, e))?;
     std::fs::write(tmp.join(META), json).map_err(|e| io_error(&tmp.join(META), e))?;
+    pause_for_crash_tests();
     if target.exists() {
         std::fs::remove_dir_all(&target).map_err(|e| io_error(&target, e))?;
     }
     std::fs::rename(&tmp, &target).map_err(|e| io_error(&target, e))?;
     Ok(target)
+}
+
+/// The environment variable that holds a checkpoint write open for that many milliseconds
+/// after its files are written and before they become the checkpoint, so a crash-consistency
+/// test can kill the process inside the write window.
+pub const CHECKPOINT_PAUSE_ENV: &str = "ENCO_TEST_CHECKPOINT_PAUSE_MS";
+
+fn pause_for_crash_tests() {
+    if let Some(ms) = std::env::var(CHECKPOINT_PAUSE_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 const POOL_A: &str = "pool_fake_A.safetensors";

@@ -46,6 +46,31 @@ pub enum TrainError {
     /// A checkpoint could not be written or read, or does not fit the configuration.
     #[error("checkpoint {0}")]
     Checkpoint(String),
+    /// The run folder holds another run, or another process is training in it.
+    #[error("run folder: {0}")]
+    RunFolder(String),
+    /// A loss went NaN or infinite.
+    #[error(
+        "iteration {iteration}: {loss} is {value}; training stopped before writing any \
+         checkpoint of this state (the last checkpoint on disk is from before it)"
+    )]
+    NonFinite {
+        /// The iteration whose losses were not finite.
+        iteration: u64,
+        /// The first non-finite loss.
+        loss: &'static str,
+        /// Its value.
+        value: f32,
+    },
+    /// A run stopped on an error after its last completed iteration; `saved` says where that
+    /// iteration's checkpoint is (or why none could be written).
+    #[error("{cause}; {saved} (continue with `enco resume`)")]
+    Interrupted {
+        /// What stopped the run.
+        cause: Box<TrainError>,
+        /// Where the run's progress is.
+        saved: String,
+    },
     /// A log, plot or sample image of the run could not be written.
     #[error("run output {0}")]
     Output(String),
@@ -55,6 +80,19 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// Whether the run's state is still that of a completed iteration after this error, so a
+    /// checkpoint of it is worth writing: data, log, sample and evaluation failures. Not after a
+    /// failed step (possibly half applied), a non-finite loss, or a failed checkpoint.
+    pub fn leaves_a_consistent_state(&self) -> bool {
+        matches!(
+            self,
+            TrainError::Data(_)
+                | TrainError::Output(_)
+                | TrainError::Evaluation(_)
+                | TrainError::Fid(_)
+        )
+    }
+
     /// `Ok` when the real_A and real_B batches have the same shape, else
     /// [`TrainError::BatchMismatch`].
     pub(crate) fn check_batches(real_a: [usize; 4], real_b: [usize; 4]) -> Result<(), Self> {

@@ -14,16 +14,18 @@ mod model;
 mod model_config;
 mod model_trainer;
 mod monitor;
+mod nan_guard;
 mod preset;
 mod run;
+mod run_folder;
 mod schedule;
 mod step;
 mod validation;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
-    TrainingPosition, checkpoint_config, load_checkpoint, load_generator, load_official_generator,
-    load_translator, prune_checkpoints, save_checkpoint,
+    CHECKPOINT_PAUSE_ENV, TrainingPosition, checkpoint_config, load_checkpoint, load_generator,
+    load_official_generator, load_translator, prune_checkpoints, save_checkpoint,
 };
 pub use config::EncoConfig;
 pub use cut::{
@@ -47,11 +49,13 @@ pub use monitor::{
     JsonLinesLog, LOSS_CURVE_PANELS, LogRecord, LossLog, LossRecord, plot_loss_curves,
     read_json_lines, read_loss_log, sample_grid, save_sample_grid,
 };
+pub use nan_guard::{NanPolicy, first_non_finite};
 pub use preset::DatasetPreset;
 pub use rand_chacha::ChaCha8Rng;
 pub use run::{
-    LOSS_CURVE_FILE, LOSS_LOG_FILE, SAMPLES_DIR, SNAPSHOTS_DIR, StepReport, TrainingConfig,
-    TrainingRun,
+    BAD_IMAGES_FILE, LOSS_CURVE_FILE, LOSS_LOG_FILE, RunEnd, SAMPLES_DIR, SNAPSHOTS_DIR,
+    StepReport, StopFlag, TrainingConfig, TrainingRun,
 };
+pub use run_folder::{LOCK_FILE, RunLock, move_run_aside, run_contents};
 pub use schedule::{IdentitySchedule, LrSchedule};
 pub use step::{AdamOf, AdamRecord, EncoTrainer, StepLosses, official_adam};

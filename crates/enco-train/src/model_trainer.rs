@@ -10,6 +10,7 @@ use crate::step::EncoTrainer;
 
 /// The model being trained and its optimisers, for any [`ModelConfig`].
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub enum ModelTrainer<B: EncoAutodiffBackend> {
     /// EnCo.
     Enco(EncoTrainer<B>),

@@ -2,13 +2,17 @@
 //! exact resume.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use enco_data::{Direction, EpochLoader, Transform, UnpairedDataset};
+use enco_data::{
+    BadImage, CheckDepth, DataError, Direction, EpochLoader, Transform, UnpairedDataset,
+    check_images, minimum_side,
+};
 use enco_nn::EncoAutodiffBackend;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use crate::checkpoint::{TrainingPosition, load_checkpoint, prune_checkpoints, save_checkpoint};
 use crate::error::TrainError;
@@ -18,6 +22,8 @@ use crate::model_trainer::ModelTrainer;
 use crate::monitor::{
     LossLog, LossRecord, plot_loss_curves, read_loss_log, sample_grid, save_sample_grid,
 };
+use crate::nan_guard::{NanPolicy, first_non_finite};
+use crate::run_folder::{RunLock, move_run_aside, run_contents};
 use crate::schedule::{IdentitySchedule, LrSchedule};
 use crate::step::StepLosses;
 
@@ -90,6 +96,14 @@ pub struct TrainingConfig {
     /// Periodic evaluation (`None`: none).
     #[config(default = "None")]
     pub evaluation: Option<EvaluationConfig>,
+    /// What to do at a step whose losses are not finite (`--nan-policy`).
+    #[config(default = "NanPolicy::Stop")]
+    pub nan_policy: NanPolicy,
+    /// Train without the images that cannot be used (every image is decoded once at the start
+    /// to find them; they are listed in `bad_images.txt`) instead of refusing to start
+    /// (`--skip-bad-images`).
+    #[config(default = false)]
+    pub skip_bad_images: bool,
 }
 
 impl TrainingConfig {
@@ -134,15 +148,42 @@ impl TrainingConfig {
 
     /// The training images as this configuration reads them: `dataroot/trainA` and
     /// `dataroot/trainB` (swapped for B → A), at most `max_dataset_size` of each, B drawn at
-    /// random unless `serial_batches`.
-    pub fn open_dataset(&self) -> Result<UnpairedDataset, TrainError> {
+    /// random unless `serial_batches`, checked before use. The check reads every file's header
+    /// (format and size for the transform) and refuses the data naming every unusable file; with
+    /// `skip_bad_images` it decodes every image and leaves the unusable ones out, returning them.
+    pub fn open_dataset(&self) -> Result<(UnpairedDataset, Vec<BadImage>), TrainError> {
         let mut dataset = UnpairedDataset::open(&self.dataroot, "train", self.direction)?;
         if let Some(max) = self.max_dataset_size {
             dataset.a_paths.truncate(max);
             dataset.b_paths.truncate(max);
         }
         dataset.random_b = !self.serial_batches;
-        Ok(dataset)
+        let depth = if self.skip_bad_images {
+            CheckDepth::Decode
+        } else {
+            CheckDepth::Header
+        };
+        let min_side = minimum_side(&self.transform);
+        let mut bad = check_images(&dataset.a_paths, min_side, depth);
+        bad.extend(check_images(&dataset.b_paths, min_side, depth));
+        if bad.is_empty() {
+            return Ok((dataset, bad));
+        }
+        if !self.skip_bad_images {
+            return Err(DataError::BadImages(bad).into());
+        }
+        let usable = |p: &PathBuf| !bad.iter().any(|b| &b.path == p);
+        dataset.a_paths.retain(usable);
+        dataset.b_paths.retain(usable);
+        for (side, paths) in [("A", &dataset.a_paths), ("B", &dataset.b_paths)] {
+            if paths.is_empty() {
+                return Err(TrainError::Config(format!(
+                    "every training image of domain {side} is unusable ({} skipped)",
+                    bad.len()
+                )));
+            }
+        }
+        Ok((dataset, bad))
     }
 
     /// The learning-rate schedule.
@@ -181,6 +222,8 @@ pub struct StepReport {
     pub lr_factor: f64,
     /// The losses of the iteration.
     pub losses: StepLosses,
+    /// Whether the step was undone for non-finite losses ([`NanPolicy::SkipStep`]).
+    pub skipped: bool,
 }
 
 const CONFIG_FILE: &str = "training.json";
@@ -210,17 +253,100 @@ pub struct TrainingRun<B: EncoAutodiffBackend> {
     device: B::Device,
     log: LossLog,
     evaluator: Option<Evaluator<B::InnerBackend>>,
+    stop: StopFlag,
+    lock: RunLock,
+    last_checkpoint: Option<u64>,
+    skipped: Vec<BadImage>,
+}
+
+/// A request to stop a [`TrainingRun`] at the end of its current iteration, with a checkpoint:
+/// clone it, hand it to a signal handler or another thread, and call [`StopFlag::stop`].
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// A flag of its own (not yet set).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A flag backed by `flag` (e.g. one that `signal_hook::flag::register` sets).
+    pub fn from_atomic(flag: Arc<AtomicBool>) -> Self {
+        Self(flag)
+    }
+
+    /// Asks the run to stop after the current iteration.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How [`TrainingRun::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The schedule is complete.
+    Finished,
+    /// `max_iterations` more iterations ran (a checkpoint was written).
+    IterationLimit,
+    /// The [`StopFlag`] was set (a checkpoint was written).
+    Stopped,
 }
 
 impl<B: EncoAutodiffBackend> TrainingRun<B> {
-    /// Starts a new run: opens the data, builds the model, writes `training.json`.
+    /// Starts a new run in `output`: opens the data, builds the model, locks the folder and
+    /// writes `training.json`. A folder that already holds a run is refused, naming what is
+    /// there (continue it with [`TrainingRun::resume`], or replace it with
+    /// [`TrainingRun::replace`]); nothing is written before every check passed.
     pub fn new(
         config: TrainingConfig,
         output: &Path,
         device: &B::Device,
     ) -> Result<Self, TrainError> {
+        let prepared = Self::prepare(&config, device)?;
+        let contents = run_contents(output);
+        if !contents.is_empty() {
+            return Err(TrainError::RunFolder(format!(
+                "{} already holds a run ({}); continue it with `enco resume --output {}`, or \
+                 start over with --overwrite (the old run is moved aside, not deleted)",
+                output.display(),
+                contents.join(", "),
+                output.display()
+            )));
+        }
+        Self::start(config, prepared, output, device)
+    }
+
+    /// Starts a new run in `output` like [`TrainingRun::new`], first moving a run already there
+    /// to a sibling folder (`<name>.replaced-<unix seconds>`, returned); nothing is deleted. A
+    /// folder another process is training in is refused.
+    pub fn replace(
+        config: TrainingConfig,
+        output: &Path,
+        device: &B::Device,
+    ) -> Result<(Self, Option<PathBuf>), TrainError> {
+        let prepared = Self::prepare(&config, device)?;
+        let moved = if run_contents(output).is_empty() {
+            None
+        } else {
+            // Nobody may be training there while it moves.
+            drop(RunLock::acquire(output)?);
+            Some(move_run_aside(output)?)
+        };
+        Ok((Self::start(config, prepared, output, device)?, moved))
+    }
+
+    /// Every check of a new run that needs no file written: options, data, networks.
+    fn prepare(
+        config: &TrainingConfig,
+        device: &B::Device,
+    ) -> Result<(UnpairedDataset, Vec<BadImage>, ModelTrainer<B>), TrainError> {
         config.validate()?;
-        let dataset = config.open_dataset()?;
+        let (dataset, skipped) = config.open_dataset()?;
         if dataset.len() < config.batch_size {
             return Err(TrainError::Config(format!(
                 "batch size {} does not fit {} training images",
@@ -228,8 +354,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 dataset.len()
             )));
         }
-        // Building the model checks what only the networks know (tap channels); nothing is
-        // written before it succeeds.
+        // Building the model checks what only the networks know (tap channels).
         let trainer = config.model.init_trainer::<B>(device)?;
         if let Some(weights) = config
             .evaluation
@@ -242,44 +367,71 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 reason: format!("{}: no such file", weights.display()),
             });
         }
+        Ok((dataset, skipped, trainer))
+    }
+
+    fn start(
+        config: TrainingConfig,
+        (dataset, skipped, trainer): (UnpairedDataset, Vec<BadImage>, ModelTrainer<B>),
+        output: &Path,
+        device: &B::Device,
+    ) -> Result<Self, TrainError> {
         std::fs::create_dir_all(output)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
+        let lock = RunLock::acquire(output)?;
+        // Through a temporary file and a rename: a kill never leaves half a configuration.
+        let tmp = output.join(format!(".{CONFIG_FILE}.tmp"));
         config
-            .save(output.join(CONFIG_FILE))
+            .save(&tmp)
+            .and_then(|_| std::fs::rename(&tmp, output.join(CONFIG_FILE)))
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
+        write_skipped(output, &skipped)?;
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), 0)?;
         let evaluator = evaluator::<B>(&config, output, 0, device)?;
         Ok(Self {
             log,
             evaluator,
             trainer,
-            position: TrainingPosition {
-                epoch: 1,
-                batch: 0,
-                iteration: 0,
-                rng: ChaCha8Rng::seed_from_u64(config.seed),
-            },
+            position: TrainingPosition::start(config.seed),
             dataset,
             output: output.to_path_buf(),
             config,
             device: device.clone(),
+            stop: StopFlag::new(),
+            lock,
+            last_checkpoint: None,
+            skipped,
         })
     }
 
-    /// Continues the run in `output` from its newest checkpoint, exactly where it stopped.
+    /// Continues the run in `output` from its newest checkpoint, exactly where it stopped; a
+    /// run stopped before its first checkpoint starts again from iteration 0 with its saved
+    /// configuration. Locks the folder first: a folder another process trains in is refused.
     pub fn resume(output: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        let config = TrainingConfig::load_file(&output.join(CONFIG_FILE))?;
-        let latest = latest_checkpoint(&output.join(CHECKPOINTS))?.ok_or_else(|| {
-            TrainError::Checkpoint(format!(
-                "{}: no checkpoint to resume from",
+        if !output.join(CONFIG_FILE).is_file() {
+            return Err(TrainError::Checkpoint(format!(
+                "{}: no run to resume ({CONFIG_FILE} is missing)",
                 output.display()
-            ))
-        })?;
-        let dataset = config.open_dataset()?;
-        let (trainer, position) = load_checkpoint::<B>(&latest, config.model.clone(), device)?;
+            )));
+        }
+        let lock = RunLock::acquire(output)?;
+        remove_unfinished_writes(output)?;
+        let config = TrainingConfig::load_file(&output.join(CONFIG_FILE))?;
+        let (dataset, skipped) = config.open_dataset()?;
+        write_skipped(output, &skipped)?;
+        let (trainer, position) = match latest_checkpoint(&output.join(CHECKPOINTS))? {
+            Some(latest) => load_checkpoint::<B>(&latest, config.model.clone(), device)?,
+            None => (
+                config.model.init_trainer::<B>(device)?,
+                TrainingPosition::start(config.seed),
+            ),
+        };
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), position.iteration)?;
         let evaluator = evaluator::<B>(&config, output, position.iteration, device)?;
+        let last_checkpoint = Some(position.iteration);
         Ok(Self {
+            last_checkpoint,
+            skipped,
             log,
             evaluator,
             trainer,
@@ -288,7 +440,30 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             output: output.to_path_buf(),
             config,
             device: device.clone(),
+            stop: StopFlag::new(),
+            lock,
         })
+    }
+
+    /// The training images left out as unusable (`skip_bad_images`), with the reasons.
+    pub fn skipped_images(&self) -> &[BadImage] {
+        &self.skipped
+    }
+
+    /// The flag that stops this run at the end of its current iteration (with a checkpoint).
+    pub fn stop_flag(&self) -> StopFlag {
+        self.stop.clone()
+    }
+
+    /// Uses `flag` as this run's stop flag (e.g. one a signal handler sets).
+    pub fn set_stop_flag(&mut self, flag: StopFlag) {
+        self.stop = flag;
+    }
+
+    /// The process id named by a lock file that a killed process left behind, if this run took
+    /// such a stale lock over.
+    pub fn stale_lock_owner(&self) -> Option<&str> {
+        self.lock.stale_owner.as_deref()
     }
 
     /// Total epochs of the run.
@@ -301,14 +476,54 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         self.dataset.len() / self.config.batch_size
     }
 
-    /// Trains until the end of the schedule, or until `max_iterations` more iterations ran;
-    /// writes a checkpoint every `checkpoint_every` iterations, at every epoch end and when it
-    /// stops. `on_step` sees every iteration.
+    /// Trains until the end of the schedule, until `max_iterations` more iterations ran, or
+    /// until the [`StopFlag`] is set, whichever comes first; writes a checkpoint every
+    /// `checkpoint_every` iterations, at every epoch end and when it stops. `on_step` sees every
+    /// iteration.
+    ///
+    /// When reading the data, writing a log, a sample or an evaluation fails mid-run, a final
+    /// checkpoint of the last completed iteration is written where possible before the error is
+    /// returned ([`TrainError::Interrupted`]); earlier checkpoints are never touched. A step
+    /// whose losses are not finite is handled by the configuration's [`NanPolicy`]; no
+    /// checkpoint with non-finite parameters is ever written.
     pub fn run(
         &mut self,
         max_iterations: Option<u64>,
+        on_step: impl FnMut(&StepReport),
+    ) -> Result<RunEnd, TrainError> {
+        match self.run_steps(max_iterations, on_step) {
+            Ok(end) => Ok(end),
+            Err(cause) if cause.leaves_a_consistent_state() => {
+                if self.last_checkpoint == Some(self.position.iteration) {
+                    return Err(TrainError::Interrupted {
+                        cause: Box::new(cause),
+                        saved: format!(
+                            "the checkpoint of iteration {} is on disk",
+                            self.position.iteration
+                        ),
+                    });
+                }
+                let saved = match self.checkpoint() {
+                    Ok(path) => format!("progress saved in {}", path.display()),
+                    Err(e) => format!(
+                        "writing a final checkpoint failed too ({e}); the newest checkpoint on \
+                         disk is intact"
+                    ),
+                };
+                Err(TrainError::Interrupted {
+                    cause: Box::new(cause),
+                    saved,
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    fn run_steps(
+        &mut self,
+        max_iterations: Option<u64>,
         mut on_step: impl FnMut(&StepReport),
-    ) -> Result<(), TrainError> {
+    ) -> Result<RunEnd, TrainError> {
         let lr = self.config.lr_schedule();
         let stop_at = max_iterations.map(|n| self.position.iteration + n);
         let batches = self.batches_per_epoch();
@@ -335,9 +550,26 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 }
                 let a = Tensor::<B, 4>::from_data(batch.a, &self.device);
                 let b = Tensor::<B, 4>::from_data(batch.b, &self.device);
+                let backup =
+                    (self.config.nan_policy == NanPolicy::SkipStep).then(|| self.trainer.clone());
                 let (a, b, losses) = self.step(a, b, epoch, factor)?;
                 self.position.batch += 1;
                 self.position.iteration += 1;
+                let mut non_finite = first_non_finite(&losses);
+                if let Some(backup) = backup {
+                    if non_finite.is_none() && self.trainer.non_finite_parameters() > 0 {
+                        non_finite = Some(("a gradient (the parameters after the step)", f32::NAN));
+                    }
+                    if non_finite.is_some() {
+                        self.trainer = backup;
+                    }
+                } else if let Some((loss, value)) = non_finite {
+                    return Err(TrainError::NonFinite {
+                        iteration: self.position.iteration,
+                        loss,
+                        value,
+                    });
+                }
                 let report = StepReport {
                     epoch,
                     epochs: self.epochs(),
@@ -346,8 +578,11 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                     iteration: self.position.iteration,
                     lr_factor: factor,
                     losses,
+                    skipped: non_finite.is_some(),
                 };
-                self.log.append(&LossRecord::from(&report))?;
+                if !report.skipped {
+                    self.log.append(&LossRecord::from(&report))?;
+                }
                 on_step(&report);
                 let every = self.config.sample_every;
                 if every > 0 && self.position.iteration.is_multiple_of(every) {
@@ -365,7 +600,12 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                     self.evaluate()?;
                 }
                 if stop_at == Some(self.position.iteration) {
-                    return self.checkpoint().map(|_| ());
+                    self.checkpoint()?;
+                    return Ok(RunEnd::IterationLimit);
+                }
+                if self.stop.is_set() {
+                    self.checkpoint()?;
+                    return Ok(RunEnd::Stopped);
                 }
             }
             self.position.epoch += 1;
@@ -389,7 +629,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         {
             self.evaluate()?;
         }
-        Ok(())
+        Ok(RunEnd::Finished)
     }
 
     /// Scores the current generator ([`Evaluator::evaluate`]); when it is the best so far, its
@@ -458,10 +698,18 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
 
     /// Writes a checkpoint of the current state, prunes old ones and redraws the loss curve;
     /// returns the checkpoint's folder.
-    pub fn checkpoint(&self) -> Result<PathBuf, TrainError> {
+    pub fn checkpoint(&mut self) -> Result<PathBuf, TrainError> {
+        let bad = self.trainer.non_finite_parameters();
+        if bad > 0 {
+            return Err(TrainError::Checkpoint(format!(
+                "not written at iteration {}: {bad} parameters are NaN or infinite",
+                self.position.iteration
+            )));
+        }
         let dir = self.output.join(CHECKPOINTS);
         let name = format!("{PREFIX}{:010}", self.position.iteration);
         let path = save_checkpoint(&dir, &name, &self.trainer, &self.position)?;
+        self.last_checkpoint = Some(self.position.iteration);
         prune_checkpoints(&dir, PREFIX, self.config.keep_checkpoints.max(1))?;
         let records = read_loss_log(self.log.path())?;
         plot_loss_curves(&records, &self.output.join(LOSS_CURVE_FILE))?;
@@ -492,6 +740,46 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     pub fn output(&self) -> &Path {
         &self.output
     }
+}
+
+/// The list of skipped training images of a run, `bad_images.txt` (removed when there is none).
+pub const BAD_IMAGES_FILE: &str = "bad_images.txt";
+
+fn write_skipped(output: &Path, skipped: &[BadImage]) -> Result<(), TrainError> {
+    let path = output.join(BAD_IMAGES_FILE);
+    let result = if skipped.is_empty() {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    } else {
+        let text: String = skipped.iter().map(|b| format!("{b}\n")).collect();
+        std::fs::write(&path, text)
+    };
+    result.map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))
+}
+
+/// Removes what a killed process left of checkpoint writes (`.<name>.tmp` folders in
+/// `checkpoints/`, `snapshots/` and the run folder): they never became checkpoints.
+fn remove_unfinished_writes(output: &Path) -> Result<(), TrainError> {
+    for dir in [
+        output.join(CHECKPOINTS),
+        output.join(SNAPSHOTS_DIR),
+        output.to_path_buf(),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(".tmp") && entry.path().is_dir() {
+                std::fs::remove_dir_all(entry.path()).map_err(|e| {
+                    TrainError::Checkpoint(format!("{}: {e}", entry.path().display()))
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The evaluator of a run's configuration, if it asks for periodic evaluation.

@@ -56,6 +56,7 @@ pub struct StepLosses {
 
 /// Trains an [`EncoModel`]: holds the model and the three optimisers (G, D, heads), each with
 /// its own learning rate (TTUR).
+#[derive(Clone)]
 pub struct EncoTrainer<B: EncoAutodiffBackend> {
     /// The model being trained.
     pub model: EncoModel<B>,

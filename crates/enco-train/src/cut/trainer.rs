@@ -20,6 +20,7 @@ pub type CutAdamRecords<B> = (
 );
 
 /// Trains a [`CutModel`]: the model and one Adam per network, all at `--lr`.
+#[derive(Clone)]
 pub struct CutTrainer<B: EncoAutodiffBackend> {
     /// The model being trained.
     pub model: CutModel<B>,

@@ -23,6 +23,7 @@ pub type CycleGanAdamRecords<B> = (
 
 /// Trains a [`CycleGanModel`]. The official code has one Adam over G_A and G_B and one over
 /// D_A and D_B; Adam works per parameter, so one optimiser per network is the same update.
+#[derive(Clone)]
 pub struct CycleGanTrainer<B: EncoAutodiffBackend> {
     /// The model being trained.
     pub model: CycleGanModel<B>,
