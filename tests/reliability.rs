@@ -53,9 +53,10 @@ fn a_run_folder_is_owned_by_one_run_and_one_process() {
     assert!(busy.to_string().contains("in use"), "{busy}");
     run.run(Some(2), |_| {}).unwrap();
     drop(run);
-    assert!(
-        !out.join(LOCK_FILE).exists(),
-        "the lock is released on exit"
+    assert_eq!(
+        std::fs::read_to_string(out.join(LOCK_FILE)).unwrap(),
+        "",
+        "the lock is released (and its file emptied) on exit"
     );
     // A new run refuses the folder, says what is there, and changes nothing.
     let before = std::fs::read_to_string(out.join("losses.jsonl")).unwrap();

@@ -44,7 +44,8 @@ enum Command {
     Config(TrainingOptions),
     /// List every file of DATAROOT/{trainA,trainB,testA,testB} that training or testing could
     /// not use (unreadable, not a decodable image, too small for the transform), with the
-    /// reason; exits with status 1 when there is one.
+    /// reason, and the other files they ignore; exits with status 1 when an image is unusable or
+    /// a training folder is missing or empty.
     CheckData {
         /// Folder holding trainA, trainB (and testA, testB).
         dataroot: PathBuf,
@@ -288,34 +289,40 @@ fn check_data(
         CheckDepth::Header
     };
     let mut bad_total = 0;
-    let mut folders = 0;
     for side in ["trainA", "trainB", "testA", "testB"] {
         let dir = dataroot.join(side);
+        let training = side.starts_with("train");
         if !dir.is_dir() {
+            if training {
+                println!("{side}: missing ({} does not exist)", dir.display());
+                bad_total += 1;
+            }
             continue;
         }
-        folders += 1;
         let files = match image_files(&dir) {
             Ok(files) => files,
             Err(enco_data::DataError::EmptyFolder(_)) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
-        let mut bad = check_images(&files, minimum_side(&transform), depth);
-        let unsupported = unsupported_files(&dir);
+        let bad = check_images(&files, minimum_side(&transform), depth);
+        let others = unsupported_files(&dir);
         println!(
-            "{side}: {} images, {} unusable, {} other files",
+            "{side}: {} images, {} unusable, {} other files (ignored)",
             files.len(),
             bad.len(),
-            unsupported.len()
+            others.len()
         );
-        bad_total += bad.len() + unsupported.len();
-        bad.extend(unsupported);
+        if files.is_empty() && training {
+            println!("  no image: training needs at least one");
+            bad_total += 1;
+        }
+        bad_total += bad.len();
         for b in bad {
             println!("  {b}");
         }
-    }
-    if folders == 0 {
-        return Err(enco_data::DataError::MissingFolder(dataroot.join("trainA")).into());
+        for o in others {
+            println!("  note: {o}");
+        }
     }
     Ok(if bad_total == 0 {
         ExitCode::SUCCESS

@@ -728,6 +728,8 @@ impl TrainingOptions {
                 self.not_for(
                     name,
                     &[
+                        ("--stop-idt-epochs", self.stop_idt_epochs.is_some(), ""),
+                        ("--decay-idt", self.decay_idt, ""),
                         ("--lambda-a", self.lambda_a.is_some(), ""),
                         ("--lambda-b", self.lambda_b.is_some(), ""),
                         ("--lambda-identity", self.lambda_identity.is_some(), ""),
@@ -767,6 +769,8 @@ impl TrainingOptions {
                 self.not_for(
                     "cyclegan",
                     &[
+                        ("--stop-idt-epochs", self.stop_idt_epochs.is_some(), ""),
+                        ("--decay-idt", self.decay_idt, ""),
                         ("--lambda-gan", self.lambda_gan.is_some(), ""),
                         ("--lambda-nce", self.lambda_nce.is_some(), ""),
                         ("--identity", self.identity, "; use --lambda-identity"),
@@ -786,7 +790,12 @@ impl TrainingOptions {
                         ),
                         (
                             "--no-antialias",
-                            self.no_antialias || self.no_antialias_up,
+                            self.no_antialias,
+                            "; the official CycleGAN ignores it, use --cyclegan-gpu-networks",
+                        ),
+                        (
+                            "--no-antialias-up",
+                            self.no_antialias_up,
                             "; the official CycleGAN ignores it, use --cyclegan-gpu-networks",
                         ),
                         (
@@ -1171,6 +1180,19 @@ mod tests {
                 "--nce-layers",
             ),
             (&["--model", "cyclegan", "--no-antialias"], "--no-antialias"),
+            (
+                &["--model", "cyclegan", "--no-antialias-up"],
+                "--no-antialias-up",
+            ),
+            (
+                &["--model", "cut", "--stop-idt-epochs", "3"],
+                "--stop-idt-epochs",
+            ),
+            (&["--model", "fastcut", "--decay-idt"], "--decay-idt"),
+            (
+                &["--preprocess", "scale-width-and-crop", "--crop-size", "300"],
+                "--crop-size",
+            ),
             (&["--nce-layers", "3,7,13"], "--nce-layers"),
             (&["--nce-layers", "3,3"], "--nce-layers"),
             (&["--nce-layers", "3,40"], "--nce-layers"),

@@ -32,6 +32,9 @@ pub enum EvalError {
         "{0} is an input file; refusing to write a translation over it (choose another output folder)"
     )]
     WouldOverwriteInput(std::path::PathBuf),
+    /// Two input files would get the same output name even with their extensions kept.
+    #[error("two inputs would both be written to {0}; rename one of them")]
+    DuplicateOutput(std::path::PathBuf),
     /// Output files exist and the translation was asked not to replace them.
     #[error(
         "{count} output files exist already (first: {first}); pass --overwrite to replace them"

@@ -77,6 +77,15 @@ fn create_dir(dir: &Path) -> Result<(), EvalError> {
     })
 }
 
+/// `<stem>.png`, the stem kept whole (`img.001.jpg` → `img.001.png`), as the official code
+/// names its results.
+fn png_name(file: &Path) -> String {
+    format!(
+        "{}.png",
+        file.file_stem().unwrap_or_default().to_string_lossy()
+    )
+}
+
 /// Reads `file`, applies `transform` if any, saves it as PNG at `target`.
 fn resave(file: &Path, target: &Path, transform: &Option<Transform>) -> Result<(), EvalError> {
     let image = load_rgb(file)?;
@@ -101,9 +110,7 @@ pub fn resave_folder(
     create_dir(output)?;
     let mut written = Vec::new();
     for file in image_files(input)? {
-        let target = output
-            .join(file.file_stem().unwrap_or_default())
-            .with_extension("png");
+        let target = output.join(png_name(&file));
         resave(&file, &target, &transform)?;
         written.push(target);
     }
@@ -156,7 +163,7 @@ pub fn resave_test_pairs(
     let mut overwritten = 0;
     for i in 0..items {
         let a = &a_files[i % a_files.len()];
-        let name = Path::new(a.file_stem().unwrap_or_default()).with_extension("png");
+        let name = PathBuf::from(png_name(a));
         if names.insert(name.clone()) {
             resave(a, &real_a.join(&name), &transform)?;
         } else {

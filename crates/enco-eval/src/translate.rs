@@ -107,13 +107,18 @@ pub fn output_paths(
             }
         })
         .collect();
-    let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
-    };
+    // Each path resolved once: an output that is an input file is refused.
+    let resolved = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let inputs: std::collections::HashSet<PathBuf> = files.iter().map(|f| resolved(f)).collect();
+    let mut seen = std::collections::HashSet::new();
     for target in &targets {
-        if files.iter().any(|f| same_file(f, target)) {
+        if inputs.contains(&resolved(target)) {
             return Err(EvalError::WouldOverwriteInput(target.clone()));
+        }
+        // A renamed output can still meet another file's name (`x.jpg` → `x.jpg.png` next to
+        // an input `x.jpg.png`): refused rather than written twice.
+        if !seen.insert(target.clone()) {
+            return Err(EvalError::DuplicateOutput(target.clone()));
         }
     }
     if existing == ExistingOutputs::Refuse {

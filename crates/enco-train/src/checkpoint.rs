@@ -133,10 +133,20 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
     let json = serde_json::to_string_pretty(&meta).map_err(|e| io_error(&tmp, e))?;
     std::fs::write(tmp.join(META), json).map_err(|e| io_error(&tmp.join(META), e))?;
     pause_for_crash_tests();
+    // Replacing a checkpoint of the same name: the old one is moved aside (`.<name>.old`)
+    // before the new one takes its place and deleted only after, so a kill at any moment
+    // leaves one of them (a resume puts a lone `.old` back).
+    let old = dir.join(format!(".{name}.old"));
     if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(|e| io_error(&target, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| io_error(&old, e))?;
+        }
+        std::fs::rename(&target, &old).map_err(|e| io_error(&target, e))?;
     }
     std::fs::rename(&tmp, &target).map_err(|e| io_error(&target, e))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(|e| io_error(&old, e))?;
+    }
     Ok(target)
 }
 

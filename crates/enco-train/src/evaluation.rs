@@ -161,6 +161,7 @@ impl<B: EncoBackend> Evaluator<B> {
             .read()?
             .iter()
             .filter_map(EvalRecord::score)
+            .filter(|s| s.is_finite())
             .reduce(f64::max);
         Ok(Self {
             input: config.input.clone().unwrap_or_else(|| dataroot.join(src)),
@@ -253,7 +254,7 @@ impl<B: EncoBackend> Evaluator<B> {
             ssim: paired.map(|p| p.ssim),
             best: false,
         };
-        if let Some(score) = record.score()
+        if let Some(score) = record.score().filter(|s| s.is_finite())
             && self.best.is_none_or(|best| score > best)
         {
             self.best = Some(score);

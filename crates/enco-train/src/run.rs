@@ -333,9 +333,12 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         let moved = if run_contents(output).is_empty() {
             None
         } else {
-            // Nobody may be training there while it moves.
-            drop(RunLock::acquire(output)?);
-            Some(move_run_aside(output)?)
+            // Nobody may be training there while it moves: the lock is held across the move
+            // (it follows the lock file into the moved folder).
+            let lock = RunLock::acquire(output)?;
+            let moved = move_run_aside(output)?;
+            drop(lock);
+            Some(moved)
         };
         Ok((Self::start(config, prepared, output, device)?, moved))
     }
@@ -379,6 +382,15 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         std::fs::create_dir_all(output)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
         let lock = RunLock::acquire(output)?;
+        let contents = run_contents(output);
+        if !contents.is_empty() {
+            // Another process started a run here between the checks and the lock.
+            return Err(TrainError::RunFolder(format!(
+                "{} already holds a run ({})",
+                output.display(),
+                contents.join(", ")
+            )));
+        }
         // Through a temporary file and a rename: a kill never leaves half a configuration.
         let tmp = output.join(format!(".{CONFIG_FILE}.tmp"));
         config
@@ -419,7 +431,9 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         let config = TrainingConfig::load_file(&output.join(CONFIG_FILE))?;
         let (dataset, skipped) = config.open_dataset()?;
         write_skipped(output, &skipped)?;
-        let (trainer, position) = match latest_checkpoint(&output.join(CHECKPOINTS))? {
+        let latest = latest_checkpoint(&output.join(CHECKPOINTS))?;
+        let last_checkpoint = latest.is_some().then_some(());
+        let (trainer, position) = match latest {
             Some(latest) => load_checkpoint::<B>(&latest, config.model.clone(), device)?,
             None => (
                 config.model.init_trainer::<B>(device)?,
@@ -428,7 +442,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         };
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), position.iteration)?;
         let evaluator = evaluator::<B>(&config, output, position.iteration, device)?;
-        let last_checkpoint = Some(position.iteration);
+        let last_checkpoint = last_checkpoint.map(|_| position.iteration);
         Ok(Self {
             last_checkpoint,
             skipped,
@@ -548,6 +562,10 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 if index < self.position.batch {
                     continue; // already trained before the resume
                 }
+                if stop_at.is_some_and(|s| self.position.iteration >= s) {
+                    self.checkpoint_once()?;
+                    return Ok(RunEnd::IterationLimit);
+                }
                 let a = Tensor::<B, 4>::from_data(batch.a, &self.device);
                 let b = Tensor::<B, 4>::from_data(batch.b, &self.device);
                 let backup =
@@ -600,11 +618,11 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                     self.evaluate()?;
                 }
                 if stop_at == Some(self.position.iteration) {
-                    self.checkpoint()?;
+                    self.checkpoint_once()?;
                     return Ok(RunEnd::IterationLimit);
                 }
                 if self.stop.is_set() {
-                    self.checkpoint()?;
+                    self.checkpoint_once()?;
                     return Ok(RunEnd::Stopped);
                 }
             }
@@ -645,13 +663,16 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             self.position.epoch,
             &self.device,
         )?;
-        if record.best {
-            let best = save_checkpoint(&self.output, BEST_DIR, &self.trainer, &self.position)?;
+        if record.best && self.trainer.non_finite_parameters() == 0 {
+            // A failure here leaves the run itself consistent (an output error).
+            let output_error = |e: &dyn std::fmt::Display| {
+                TrainError::Output(format!("{}: {e}", self.output.join(BEST_DIR).display()))
+            };
+            let best = save_checkpoint(&self.output, BEST_DIR, &self.trainer, &self.position)
+                .map_err(|e| output_error(&e))?;
             let path = best.join("eval.json");
-            let json = serde_json::to_string_pretty(&record)
-                .map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))?;
-            std::fs::write(&path, json)
-                .map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))?;
+            let json = serde_json::to_string_pretty(&record).map_err(|e| output_error(&e))?;
+            std::fs::write(&path, json).map_err(|e| output_error(&e))?;
         }
         Ok(Some(record))
     }
@@ -716,6 +737,14 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         Ok(path)
     }
 
+    /// [`TrainingRun::checkpoint`], unless this iteration's checkpoint was just written.
+    fn checkpoint_once(&mut self) -> Result<(), TrainError> {
+        if self.last_checkpoint != Some(self.position.iteration) {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
     /// Translates a batch with the current generator (no gradient) and writes the sample grid
     /// `samples/iter_N.png`; returns its path.
     pub fn save_samples(
@@ -759,8 +788,9 @@ fn write_skipped(output: &Path, skipped: &[BadImage]) -> Result<(), TrainError> 
     result.map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))
 }
 
-/// Removes what a killed process left of checkpoint writes (`.<name>.tmp` folders in
-/// `checkpoints/`, `snapshots/` and the run folder): they never became checkpoints.
+/// Repairs what a killed process left of checkpoint writes in `checkpoints/`, `snapshots/` and
+/// the run folder: `.<name>.tmp` folders never became checkpoints and go; a `.<name>.old` left by
+/// a replacement is put back when `<name>` is missing.
 fn remove_unfinished_writes(output: &Path) -> Result<(), TrainError> {
     for dir in [
         output.join(CHECKPOINTS),
@@ -772,10 +802,25 @@ fn remove_unfinished_writes(output: &Path) -> Result<(), TrainError> {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.ends_with(".tmp") && entry.path().is_dir() {
-                std::fs::remove_dir_all(entry.path()).map_err(|e| {
-                    TrainError::Checkpoint(format!("{}: {e}", entry.path().display()))
-                })?;
+            let path = entry.path();
+            let failed =
+                |e: std::io::Error| TrainError::Checkpoint(format!("{}: {e}", path.display()));
+            if !name.starts_with('.') || !path.is_dir() {
+                continue;
+            }
+            if name.ends_with(".tmp") {
+                std::fs::remove_dir_all(&path).map_err(failed)?;
+            } else if let Some(replaced) =
+                name.strip_suffix(".old").and_then(|n| n.strip_prefix('.'))
+            {
+                // A replacement killed between its two renames: the old checkpoint comes back
+                // when the new one is missing, and is deleted otherwise.
+                let target = dir.join(replaced);
+                if target.exists() {
+                    std::fs::remove_dir_all(&path).map_err(failed)?;
+                } else {
+                    std::fs::rename(&path, &target).map_err(failed)?;
+                }
             }
         }
     }

@@ -61,12 +61,12 @@ pub fn move_run_aside(output: &Path) -> Result<PathBuf, TrainError> {
 }
 
 /// An exclusive advisory lock on a run folder (`run.lock`, holding the owner's process id),
-/// released when dropped. The operating system releases it too when the process dies, so a
-/// lock file left behind by a killed process is detected as stale and taken over.
+/// released (and the file emptied) when dropped. The operating system releases it too when the
+/// process dies, so a lock file that still names a process but whose lock is free was left by a
+/// killed process: it is detected as stale and taken over.
 #[derive(Debug)]
 pub struct RunLock {
     file: File,
-    path: PathBuf,
     /// The process id a stale lock file named, when this lock took one over.
     pub stale_owner: Option<String>,
 }
@@ -110,7 +110,6 @@ impl RunLock {
         file.sync_all().map_err(|e| named(&e))?;
         Ok(Self {
             file,
-            path,
             stale_owner: (!previous.is_empty()).then_some(previous),
         })
     }
@@ -118,8 +117,12 @@ impl RunLock {
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Remove the file while still holding the lock, then release it.
-        let _ = std::fs::remove_file(&self.path);
+        // Emptied, not deleted: a process that opened the same file waits on the same lock, so
+        // two processes can never hold locks on two different files of one folder. An empty
+        // file marks a clean release; a process id in a file whose lock is free marks a killed
+        // owner.
+        let _ = self.file.set_len(0);
+        let _ = self.file.sync_all();
         let _ = self.file.unlock();
     }
 }

@@ -129,7 +129,11 @@ impl TrainingConfig {
         let t = &self.transform;
         positive("transform.load_size", t.load_size as usize)?;
         positive("transform.crop_size", t.crop_size as usize)?;
-        if matches!(t.preprocess, Preprocess::ResizeAndCrop) && t.load_size < t.crop_size {
+        let resized_then_cropped = matches!(
+            t.preprocess,
+            Preprocess::ResizeAndCrop | Preprocess::ScaleWidthAndCrop
+        );
+        if resized_then_cropped && t.load_size < t.crop_size {
             return Err(invalid(
                 "transform.crop_size",
                 format!(
