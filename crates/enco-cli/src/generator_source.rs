@@ -76,6 +76,13 @@ impl GeneratorSource {
                 device,
             )?);
         }
+        if self.ngf == Some(0) {
+            return Err(OptionsError::Invalid {
+                flag: "--ngf".into(),
+                reason: "must be at least 1".into(),
+            }
+            .into());
+        }
         if self.inverse {
             return Err(OptionsError::Conflict(
                 "--inverse",

@@ -310,5 +310,20 @@ fn official_generator_files_translate_with_or_without_the_module_prefix() {
         "{}",
         stderr(&result)
     );
+    // A zero width is an error, not a panic.
+    let result = enco(&[
+        "translate",
+        "--checkpoint",
+        with_prefix.to_str().unwrap(),
+        "--ngf",
+        "0",
+        "--input",
+        image.to_str().unwrap(),
+        "--output",
+        dir.join("zero").to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
+    let message = stderr(&result);
+    assert!(message.contains("--ngf: must be at least 1"), "{message}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

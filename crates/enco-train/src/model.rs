@@ -62,21 +62,31 @@ impl EncoConfig {
     }
 }
 
-/// Pairs the feature layers: the first half (ascending) is the encoder side, the second half
-/// reversed the decoder side, so pair 0 is (first, last) (spec §2.1).
-pub fn feature_pairs<B: EncoBackend>(
-    generator: &ResnetGenerator<B>,
-    layers: &[usize],
-) -> Result<Vec<FeaturePair>, TrainError> {
+/// EnCo's tap list sorted, or an error when it is not an even number of distinct layers (an
+/// encoder half and a decoder half).
+pub(crate) fn paired_layers(layers: &[usize]) -> Result<Vec<usize>, TrainError> {
     let mut sorted = layers.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
     if sorted.is_empty() || !sorted.len().is_multiple_of(2) || sorted.len() != layers.len() {
         return Err(TrainError::InvalidOption {
             option: "model.nce_layers",
-            reason: format!("must be an even number of distinct layers, got {layers:?}"),
+            reason: format!(
+                "must be an even number of distinct layers (encoder half, decoder half), got \
+                 {layers:?}"
+            ),
         });
     }
+    Ok(sorted)
+}
+
+/// Pairs the feature layers: the first half (ascending) is the encoder side, the second half
+/// reversed the decoder side, so pair 0 is (first, last) (spec §2.1).
+pub fn feature_pairs<B: EncoBackend>(
+    generator: &ResnetGenerator<B>,
+    layers: &[usize],
+) -> Result<Vec<FeaturePair>, TrainError> {
+    let sorted = paired_layers(layers)?;
     let half = sorted.len() / 2;
     (0..half)
         .map(|i| {

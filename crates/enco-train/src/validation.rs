@@ -5,6 +5,7 @@ use enco_data::Preprocess;
 use enco_nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 
 use crate::error::TrainError;
+use crate::model::paired_layers;
 use crate::model_config::ModelConfig;
 use crate::run::TrainingConfig;
 
@@ -32,7 +33,7 @@ fn finite_at_least(option: &'static str, value: f64, min: f64) -> Result<(), Tra
     Ok(())
 }
 
-fn learning_rate(option: &'static str, value: f64) -> Result<(), TrainError> {
+fn positive_number(option: &'static str, value: f64) -> Result<(), TrainError> {
     if !value.is_finite() || value <= 0.0 {
         return Err(invalid(
             option,
@@ -53,7 +54,7 @@ fn beta(option: &'static str, value: f32) -> Result<(), TrainError> {
 fn contrastive_terms(lambda_gan: f64, lambda_nce: f64, nce_t: f64) -> Result<(), TrainError> {
     finite_at_least("model.lambda_gan", lambda_gan, 0.0)?;
     finite_at_least("model.lambda_nce", lambda_nce, 0.0)?;
-    learning_rate("model.nce_t", nce_t)
+    positive_number("model.nce_t", nce_t)
 }
 
 fn networks(
@@ -145,22 +146,7 @@ impl TrainingConfig {
         match &self.model {
             ModelConfig::Enco(c) => {
                 networks(&c.generator, &c.discriminator)?;
-                let mut layers = c.nce_layers.clone();
-                layers.sort_unstable();
-                layers.dedup();
-                if layers.is_empty()
-                    || !layers.len().is_multiple_of(2)
-                    || layers.len() != c.nce_layers.len()
-                {
-                    return Err(invalid(
-                        "model.nce_layers",
-                        format!(
-                            "must be an even number of distinct layers (encoder half, decoder \
-                             half), got {:?}",
-                            c.nce_layers
-                        ),
-                    ));
-                }
+                let layers = paired_layers(&c.nce_layers)?;
                 layers_in_range("model.nce_layers", &layers, &c.generator)?;
                 if c.head_nc < 2 {
                     return Err(invalid("model.head_nc", "must be at least 2"));
@@ -175,29 +161,18 @@ impl TrainingConfig {
                 }
                 contrastive_terms(c.lambda_gan, c.lambda_nce, c.nce_t)?;
                 finite_at_least("model.lambda_idt", c.lambda_idt, 0.0)?;
-                learning_rate("model.lr_g", c.lr_g)?;
-                learning_rate("model.lr_d", c.lr_d)?;
-                learning_rate("model.lr_f", c.lr_f)?;
+                positive_number("model.lr_g", c.lr_g)?;
+                positive_number("model.lr_d", c.lr_d)?;
+                positive_number("model.lr_f", c.lr_f)?;
                 beta("model.beta1", c.beta1)?;
                 beta("model.beta2", c.beta2)?;
             }
             ModelConfig::Cut(c) => {
                 networks(&c.generator, &c.discriminator)?;
-                let ascending = c.nce_layers.windows(2).all(|w| w[0] < w[1]);
-                if c.nce_layers.is_empty() || !ascending {
-                    return Err(invalid(
-                        "model.nce_layers",
-                        format!(
-                            "must be distinct layers in ascending order, got {:?}",
-                            c.nce_layers
-                        ),
-                    ));
-                }
+                c.validate()?;
                 layers_in_range("model.nce_layers", &c.nce_layers, &c.generator)?;
-                positive("model.head_nc", c.head_nc)?;
-                positive("model.num_patches", c.num_patches)?;
                 contrastive_terms(c.lambda_gan, c.lambda_nce, c.nce_t)?;
-                learning_rate("model.lr", c.lr)?;
+                positive_number("model.lr", c.lr)?;
                 beta("model.beta1", c.beta1)?;
                 beta("model.beta2", c.beta2)?;
             }
@@ -206,7 +181,7 @@ impl TrainingConfig {
                 finite_at_least("model.lambda_a", c.lambda_a, 0.0)?;
                 finite_at_least("model.lambda_b", c.lambda_b, 0.0)?;
                 finite_at_least("model.lambda_identity", c.lambda_identity, 0.0)?;
-                learning_rate("model.lr", c.lr)?;
+                positive_number("model.lr", c.lr)?;
                 beta("model.beta1", c.beta1)?;
             }
         }

@@ -50,24 +50,31 @@ impl CutConfig {
         })
     }
 
+    /// Checks CUT's own options (taps distinct and ascending, K, head width, τ), each error
+    /// naming its field; [`TrainingConfig::validate`](crate::TrainingConfig::validate) calls it.
     pub(crate) fn validate(&self) -> Result<(), TrainError> {
+        let invalid = |option, reason: String| TrainError::InvalidOption { option, reason };
         let ascending = self.nce_layers.windows(2).all(|w| w[0] < w[1]);
         if self.nce_layers.is_empty() || !ascending {
-            return Err(TrainError::Config(format!(
-                "nce_layers must be distinct layers in ascending order, got {:?}",
-                self.nce_layers
-            )));
-        }
-        if self.num_patches == 0 || self.head_nc == 0 {
-            return Err(TrainError::Config(
-                "num_patches and head_nc must be positive".into(),
+            return Err(invalid(
+                "model.nce_layers",
+                format!(
+                    "must be distinct layers in ascending order, got {:?}",
+                    self.nce_layers
+                ),
             ));
         }
-        if self.nce_t <= 0.0 {
-            return Err(TrainError::Config(format!(
-                "nce_t must be positive, got {}",
-                self.nce_t
-            )));
+        if self.num_patches == 0 {
+            return Err(invalid("model.num_patches", "must be at least 1".into()));
+        }
+        if self.head_nc == 0 {
+            return Err(invalid("model.head_nc", "must be at least 1".into()));
+        }
+        if !self.nce_t.is_finite() || self.nce_t <= 0.0 {
+            return Err(invalid(
+                "model.nce_t",
+                format!("must be a positive number, got {}", self.nce_t),
+            ));
         }
         Ok(())
     }
