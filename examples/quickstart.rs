@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Everything goes to `target/quickstart/` (data, checkpoints, `losses.jsonl`,
-//! `loss_curve.png`, `samples/`, `translated/`). Stop it at any time and run it again with
+//! `loss_curve.png`, `samples/`, `eval.jsonl`, `best/`, `report.html`, `translated/`): open
+//! `target/quickstart/run/report.html` in a browser to see the run. Stop it at any time and run it again with
 //! `--resume` to continue exactly where it stopped.
 
 use std::path::PathBuf;
@@ -23,8 +24,8 @@ use enco::eval::{paired_scores, translate_folder};
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
 use enco::train::{
-    CutConfig, CycleGanConfig, EncoConfig, ModelConfig, ModelKind, TrainingConfig, TrainingRun,
-    load_generator,
+    CutConfig, CycleGanConfig, EncoConfig, EvaluationConfig, ModelConfig, ModelKind,
+    TrainingConfig, TrainingRun, load_generator,
 };
 
 /// Train EnCo on a generated day → dusk data set and score the translations.
@@ -79,6 +80,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_warmup_epochs(0)
             .with_checkpoint_every(200)
             .with_sample_every(200)
+            // PSNR/SSIM against the known targets every 200 iterations: eval.jsonl,
+            // eval_curve.png, best/ and the evaluation table of report.html.
+            .with_evaluation(Some(
+                EvaluationConfig::new(200).with_paired_target(Some(data.join("testB"))),
+            ))
             .with_seed(0);
         TrainingRun::<TrainBackend>::new(config, &run_dir, &device)?
     };

@@ -90,6 +90,12 @@ enum Command {
     /// Score images: FID between two folders, or a trained checkpoint on a test set.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Rebuild RUN/report.html (and its loss and evaluation plots) from the run folder's logs
+    /// and sample grids: for runs made before reports existed, or copied from elsewhere.
+    Report {
+        /// The run's output folder.
+        run: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -368,11 +374,12 @@ fn train_loop<B: EncoAutodiffBackend>(
     let total = (run.epochs() * run.batches_per_epoch()) as u64;
     let bar = progress(total, run.position.iteration);
     eprintln!(
-        "training on {} ({} iterations per epoch, {} epochs); output in {}",
+        "training on {} ({} iterations per epoch, {} epochs); output in {}, watch it in {}",
         run.config.dataroot.display(),
         run.batches_per_epoch(),
         run.epochs(),
-        run.output().display()
+        run.output().display(),
+        run.output().join(enco_train::REPORT_FILE).display()
     );
     let mut skipped = 0u64;
     let end = run.run(max_iterations, |r: &StepReport| {
@@ -413,8 +420,9 @@ fn train_loop<B: EncoAutodiffBackend>(
         }
         RunEnd::Finished => {
             eprintln!(
-                "finished at iteration {}; losses in {}, checkpoints in {}",
+                "finished at iteration {}; report in {}, losses in {}, checkpoints in {}",
                 run.position.iteration,
+                run.output().join(enco_train::REPORT_FILE).display(),
                 run.output().join(enco_train::LOSS_LOG_FILE).display(),
                 run.output().join("checkpoints").display()
             );
@@ -474,6 +482,11 @@ fn execute<B: EncoAutodiffBackend>(
                 .init_trainer::<B>(&device)
                 .map_err(OptionsError::from_validation)?;
             println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report { run } => {
+            let page = enco_train::regenerate_report(&run)?;
+            println!("{}", page.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Resume {

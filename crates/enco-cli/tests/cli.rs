@@ -22,6 +22,30 @@ fn small() -> Vec<&'static str> {
     args
 }
 
+/// `enco train --model MODEL` on `root` into `out` with [`small`] networks, less the flags in
+/// `skip` (with their values) and the heads' flags for CycleGAN, which has none.
+fn model_args<'a>(model: &'a str, root: &'a Path, out: &'a Path, skip: &[&str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "train",
+        "--model",
+        model,
+        "--dataroot",
+        root.to_str().unwrap(),
+    ];
+    args.extend(["--output", out.to_str().unwrap()]);
+    let networks = small();
+    let mut rest = networks.into_iter();
+    while let Some(flag) = rest.next() {
+        let headless = model == "cyclegan" && (flag == "--head-nc" || flag == "--num-patches");
+        if headless || skip.contains(&flag) {
+            rest.next();
+            continue;
+        }
+        args.push(flag);
+    }
+    args
+}
+
 fn training_json(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("training.json")).unwrap()).unwrap()
 }
@@ -133,24 +157,7 @@ fn every_ablation_row_runs_from_the_command_line() {
         ("cyclegan", &[][..]),
     ] {
         let out = dir.join(model);
-        let mut args = vec![
-            "train",
-            "--model",
-            model,
-            "--dataroot",
-            root.to_str().unwrap(),
-        ];
-        args.extend(["--output", out.to_str().unwrap()]);
-        let networks = small();
-        let mut rest = networks.iter();
-        while let Some(&flag) = rest.next() {
-            // CycleGAN has no heads.
-            if model == "cyclegan" && (flag == "--head-nc" || flag == "--num-patches") {
-                rest.next();
-                continue;
-            }
-            args.push(flag);
-        }
+        let mut args = model_args(model, &root, &out, &[]);
         args.extend(extra);
         let result = enco(&args);
         assert!(result.status.success(), "{model}: {}", stderr(&result));
@@ -325,5 +332,46 @@ fn official_generator_files_translate_with_or_without_the_module_prefix() {
     assert_eq!(result.status.code(), Some(1), "{}", stderr(&result));
     let message = stderr(&result);
     assert!(message.contains("--ngf: must be at least 1"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_cyclegan_run_shows_its_own_visuals_and_enco_report_rebuilds_the_page() {
+    let dir = workdir("cli", "report");
+    let root = data(&dir, 2);
+    let out = dir.join("run");
+    let mut args = model_args("cyclegan", &root, &out, &["--sample-every"]);
+    args.extend(["--sample-every", "2"]);
+    let result = enco(&args);
+    assert!(result.status.success(), "{}", stderr(&result));
+    assert!(
+        stderr(&result).contains("report.html"),
+        "{}",
+        stderr(&result)
+    );
+    // real A, fake B, rec A, idt B | real B, fake A, rec B, idt A: 8 tiles of 32 px × 8.
+    let grid = enco_data::load_rgb(&out.join("samples/iter_0000000002.png")).unwrap();
+    assert_eq!(grid.width(), 8 * 256);
+
+    // From the logs alone: the page and the plot are written anew.
+    for file in ["report.html", "loss_curve.png"] {
+        std::fs::remove_file(out.join(file)).unwrap();
+    }
+    let result = enco(&["report", out.to_str().unwrap()]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let printed = String::from_utf8_lossy(&result.stdout).trim().to_string();
+    assert_eq!(Path::new(&printed), out.join("report.html"));
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("samples/iter_0000000002.png"));
+    assert!(page.contains("cycle loss"), "CycleGAN's own loss names");
+    assert!(out.join("loss_curve.png").is_file());
+
+    let result = enco(&["report", root.to_str().unwrap()]);
+    assert!(!result.status.success());
+    assert!(
+        stderr(&result).contains("not a run folder"),
+        "{}",
+        stderr(&result)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -15,7 +15,8 @@ use enco_nn::{EncoBackend, ResnetGenerator};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
-use crate::monitor::{JsonLinesLog, LogRecord, Panel, plot_panels};
+use crate::monitor::{JsonLinesLog, LogRecord};
+use crate::plot::{PanelStyle, PlotPanel, draw_panels};
 
 /// The evaluation log of a run folder.
 pub const EVAL_LOG_FILE: &str = "eval.jsonl";
@@ -267,22 +268,49 @@ impl<B: EncoBackend> Evaluator<B> {
 
     /// Redraws `eval_curve.png`: one panel per score that was computed (FID, PSNR, SSIM).
     fn plot(&self) -> Result<(), TrainError> {
-        let records = self.log.read()?;
-        let series = |f: fn(&EvalRecord) -> Option<f64>| -> Vec<(u64, f32)> {
-            records
-                .iter()
-                .filter_map(|r| f(r).map(|v| (r.iteration, v as f32)))
-                .collect()
-        };
-        let panels: Vec<Panel> = [
-            (series(|r| r.fid), (148, 103, 189)),
-            (series(|r| r.psnr), (23, 190, 207)),
-            (series(|r| r.ssim), (188, 189, 34)),
-        ]
-        .into_iter()
-        .filter(|(s, _)| !s.is_empty())
-        .collect();
-        let x_max = records.last().map_or(1, |r| r.iteration);
-        plot_panels(&panels, x_max, &self.curve)
+        plot_eval_curves(&self.log.read()?, &self.curve)
     }
+}
+
+/// Draws the evaluation scores of a run as a PNG: one titled panel per score that was computed
+/// (FID, PSNR, SSIM), against the iteration.
+pub fn plot_eval_curves(records: &[EvalRecord], path: &Path) -> Result<(), TrainError> {
+    let series = |f: fn(&EvalRecord) -> Option<f64>| -> Vec<(u64, f64)> {
+        records
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.iteration, v)))
+            .collect()
+    };
+    let panels: Vec<PlotPanel> = [
+        (
+            "FID against the real set (lower is better)",
+            "FID",
+            series(|r| r.fid),
+            (148, 103, 189),
+        ),
+        (
+            "PSNR against the paired targets (higher is better)",
+            "PSNR (dB)",
+            series(|r| r.psnr),
+            (23, 190, 207),
+        ),
+        (
+            "SSIM against the paired targets (higher is better)",
+            "SSIM",
+            series(|r| r.ssim),
+            (188, 189, 34),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, points, _)| !points.is_empty())
+    .map(|(title, y_label, points, colour)| PlotPanel {
+        title: title.into(),
+        y_label: y_label.into(),
+        colour,
+        points,
+        style: PanelStyle::Points,
+    })
+    .collect();
+    let x_max = records.last().map_or(1, |r| r.iteration);
+    draw_panels(&panels, x_max, &[], path)
 }

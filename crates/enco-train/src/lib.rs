@@ -15,9 +15,12 @@ mod model_config;
 mod model_trainer;
 mod monitor;
 mod nan_guard;
+mod plot;
 mod preset;
+mod report;
 mod run;
 mod run_folder;
+mod sample_grid;
 mod schedule;
 mod step;
 mod validation;
@@ -39,6 +42,7 @@ pub use cyclegan::{
 pub use error::TrainError;
 pub use evaluation::{
     BEST_DIR, EVAL_CURVE_FILE, EVAL_DIR, EVAL_LOG_FILE, EvalRecord, EvaluationConfig, Evaluator,
+    plot_eval_curves,
 };
 pub use model::{
     DiscriminatorLosses, EncoModel, FeaturePair, GeneratorLosses, GeneratorPass, feature_pairs,
@@ -46,16 +50,28 @@ pub use model::{
 pub use model_config::{ModelConfig, ModelKind};
 pub use model_trainer::ModelTrainer;
 pub use monitor::{
-    JsonLinesLog, LOSS_CURVE_PANELS, LogRecord, LossLog, LossRecord, plot_loss_curves,
-    read_json_lines, read_loss_log, sample_grid, save_sample_grid,
+    JsonLinesLog, LogRecord, LossLog, LossRecord, epoch_starts, loss_panels, plot_loss_curves,
+    read_json_lines, read_loss_log,
 };
 pub use nan_guard::{NanPolicy, first_non_finite};
+pub use plot::{
+    EpochMarks, FONT_FAMILY, PANEL_HEIGHT, PLOT_WIDTH, PanelStyle, PlotPanel, draw_panels,
+    format_tick, moving_average, register_bundled_font, smoothing_window,
+};
 pub use preset::DatasetPreset;
 pub use rand_chacha::ChaCha8Rng;
+pub use report::{
+    LIVE_RELOAD_SECONDS, REPORT_FILE, ReportState, RunLogs, escape_html, regenerate_report,
+    report_html, write_report,
+};
 pub use run::{
-    BAD_IMAGES_FILE, LOSS_CURVE_FILE, LOSS_LOG_FILE, RunEnd, SAMPLES_DIR, SNAPSHOTS_DIR,
-    StepReport, StopFlag, TrainingConfig, TrainingRun,
+    BAD_IMAGES_FILE, CONFIG_FILE, LOSS_CURVE_FILE, LOSS_LOG_FILE, RunEnd, SAMPLES_DIR,
+    SNAPSHOTS_DIR, StepReport, StopFlag, TrainingConfig, TrainingRun,
 };
 pub use run_folder::{LOCK_FILE, RunLock, move_run_aside, run_contents};
+pub use sample_grid::{
+    CAPTION_HEIGHT, MIN_TILE, SampleColumn, TITLE_HEIGHT, sample_file_name, sample_grid,
+    sample_iteration, save_sample_grid, tile_scale,
+};
 pub use schedule::{IdentitySchedule, LrSchedule};
 pub use step::{AdamOf, AdamRecord, EncoTrainer, StepLosses, official_adam};

@@ -1,11 +1,14 @@
 //! A trainer of any of the models.
 
-use burn::module::{Module, ModuleVisitor};
+use burn::module::{AutodiffModule, Module, ModuleVisitor};
+use burn::prelude::*;
 use enco_nn::{EncoAutodiffBackend, ResnetGenerator};
 
 use crate::cut::CutTrainer;
 use crate::cyclegan::CycleGanTrainer;
+use crate::error::TrainError;
 use crate::model_config::ModelConfig;
+use crate::sample_grid::SampleColumn;
 use crate::step::EncoTrainer;
 
 /// The model being trained and its optimisers, for any [`ModelConfig`].
@@ -46,5 +49,67 @@ impl<B: EncoAutodiffBackend> ModelTrainer<B> {
             ModelTrainer::Cut(t) => t.model.visit(visitor),
             ModelTrainer::CycleGan(t) => t.model.visit(visitor),
         }
+    }
+
+    /// The model's visuals for a sample grid, translated with the current networks (no
+    /// gradient), as the official visualiser names them: real A, fake B, real B and idt B for
+    /// EnCo and CUT (idt B only with its identity term); real A, fake B, rec A, real B, fake A,
+    /// rec B (plus idt B and idt A with λ_identity > 0) for CycleGAN.
+    ///
+    /// # Shapes
+    /// `real_a`, `real_b`: `[N, 3, H, W]`; every column the same.
+    pub fn visuals(
+        &self,
+        real_a: Tensor<B::InnerBackend, 4>,
+        real_b: Tensor<B::InnerBackend, 4>,
+    ) -> Result<Vec<SampleColumn<B::InnerBackend>>, TrainError> {
+        let n = real_a.dims()[0];
+        let column = |name: &str, t: Tensor<B::InnerBackend, 4>| (name.to_string(), t);
+        let both = |g: &ResnetGenerator<B::InnerBackend>,
+                    a: &Tensor<B::InnerBackend, 4>,
+                    b: &Tensor<B::InnerBackend, 4>| {
+            g.forward(Tensor::cat(vec![a.clone(), b.clone()], 0))
+                .map(|out| (out.clone().narrow(0, 0, n), out.narrow(0, n, n)))
+        };
+        let with_identity = match self {
+            ModelTrainer::Enco(_) => true,
+            ModelTrainer::Cut(t) => t.config.nce_idt,
+            ModelTrainer::CycleGan(t) => {
+                let g_a = t.model.g_a.valid();
+                let g_b = t.model.g_b.valid();
+                let (fake_b, idt_a) = both(&g_a, &real_a, &real_b)?;
+                let (fake_a, idt_b) = both(&g_b, &real_b, &real_a)?;
+                let rec_a = g_b.forward(fake_b.clone())?;
+                let rec_b = g_a.forward(fake_a.clone())?;
+                let mut columns = vec![
+                    column("real A", real_a),
+                    column("fake B", fake_b),
+                    column("rec A", rec_a),
+                ];
+                if t.config.lambda_identity > 0.0 {
+                    columns.push(column("idt B", idt_b));
+                }
+                columns.extend([
+                    column("real B", real_b),
+                    column("fake A", fake_a),
+                    column("rec B", rec_b),
+                ]);
+                if t.config.lambda_identity > 0.0 {
+                    columns.push(column("idt A", idt_a));
+                }
+                return Ok(columns);
+            }
+        };
+        let generator = self.generator().valid();
+        let (fake_b, idt_b) = both(&generator, &real_a, &real_b)?;
+        let mut columns = vec![
+            column("real A", real_a),
+            column("fake B", fake_b),
+            column("real B", real_b),
+        ];
+        if with_identity {
+            columns.push(column("idt B", idt_b));
+        }
+        Ok(columns)
     }
 }

@@ -1,18 +1,15 @@
-//! What a run leaves to watch it by: the loss log (`losses.jsonl`), the loss-curve PNG and the
-//! sample grids (real A | fake B | real B | idt B).
+//! What a run leaves to watch it by: the JSON-lines logs (`losses.jsonl`, `eval.jsonl`) and the
+//! loss-curve plot.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
-use enco_data::image::{RgbImage, imageops};
-use enco_nn::EncoBackend;
-use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
-use crate::run::StepReport;
+use crate::model_config::ModelKind;
+use crate::plot::{EpochMarks, PanelStyle, PlotPanel, draw_panels};
 
 /// One line of `losses.jsonl`: the position and the losses of one iteration (names as the
 /// official visualiser prints them).
@@ -41,22 +38,6 @@ pub struct LossRecord {
     /// λ_IDT·L_idt.
     #[serde(rename = "loss_idt")]
     pub loss_idt: f32,
-}
-
-impl From<&StepReport> for LossRecord {
-    fn from(r: &StepReport) -> Self {
-        Self {
-            iteration: r.iteration,
-            epoch: r.epoch,
-            batch: r.batch,
-            lr_factor: r.lr_factor,
-            loss_d: r.losses.d,
-            loss_g: r.losses.g,
-            loss_g_gan: r.losses.g_gan,
-            loss_enco: r.losses.content,
-            loss_idt: r.losses.identity,
-        }
-    }
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
@@ -155,155 +136,103 @@ pub fn read_loss_log(path: &Path) -> Result<Vec<LossRecord>, TrainError> {
     read_json_lines(path)
 }
 
-/// The series drawn by [`plot_loss_curves`], top panel first, with their colours.
-pub const LOSS_CURVE_PANELS: [(&str, (u8, u8, u8)); 4] = [
-    ("loss_D", (31, 119, 180)),
-    ("loss_G_GAN", (255, 127, 14)),
-    ("loss_EnCo", (44, 160, 44)),
-    ("loss_idt", (214, 39, 40)),
-];
+/// What the loss curves of a run show: one panel per loss (title, JSON field, colour), then the
+/// learning-rate factor. The titles name each model's own terms (CUT's PatchNCE, CycleGAN's
+/// cycle loss) stored under the shared field names of [`LossRecord`].
+pub fn loss_panels(kind: Option<ModelKind>) -> Vec<(String, &'static str, (u8, u8, u8))> {
+    let (d, gan, content, identity) = match kind {
+        Some(ModelKind::Cut | ModelKind::FastCut) => (
+            "discriminator loss_D (LSGAN)",
+            "generator adversarial loss_G_GAN = λ_GAN·L_GAN",
+            "PatchNCE loss_NCE = λ_NCE·L_PatchNCE(X)",
+            "identity PatchNCE loss_NCE_Y = λ_NCE·L_PatchNCE(Y)",
+        ),
+        Some(ModelKind::CycleGan) => (
+            "discriminators loss_D = D_A + D_B",
+            "generators' adversarial loss_G_GAN = G_A + G_B",
+            "cycle loss = λ_A·cycle_A + λ_B·cycle_B",
+            "identity loss = idt_A + idt_B",
+        ),
+        Some(ModelKind::Enco) | None => (
+            "discriminator loss_D (LSGAN)",
+            "generator adversarial loss_G_GAN = λ_GAN·L_GAN",
+            "content loss_EnCo = λ_NCE·L_EnCo",
+            "identity loss_idt = λ_IDT·L_idt (first half of training)",
+        ),
+    };
+    vec![
+        (d.to_string(), "loss_D", (31, 119, 180)),
+        (
+            "generator objective loss_G (total)".to_string(),
+            "loss_G",
+            (140, 86, 75),
+        ),
+        (gan.to_string(), "loss_G_GAN", (255, 127, 14)),
+        (content.to_string(), "loss_EnCo", (44, 160, 44)),
+        (identity.to_string(), "loss_idt", (214, 39, 40)),
+        (
+            "learning-rate factor (linear decay)".to_string(),
+            "lr_factor",
+            (90, 90, 90),
+        ),
+    ]
+}
 
-/// Draws the loss curves as a PNG: one panel per loss of [`LOSS_CURVE_PANELS`] (top to bottom),
-/// x = iteration, each panel scaled to its own range, with a moving average (window 1 % of the
-/// run, at least 1) over the raw values drawn faintly.
-pub fn plot_loss_curves(records: &[LossRecord], path: &Path) -> Result<(), TrainError> {
-    let panels: Vec<Panel> = LOSS_CURVE_PANELS
-        .iter()
-        .map(|&(name, colour)| {
-            let values = records
+impl LossRecord {
+    /// The value of one field of the record by its JSON name (`loss_D`, `lr_factor`, …).
+    pub fn field(&self, name: &str) -> Option<f64> {
+        Some(match name {
+            "loss_D" => self.loss_d as f64,
+            "loss_G" => self.loss_g as f64,
+            "loss_G_GAN" => self.loss_g_gan as f64,
+            "loss_EnCo" => self.loss_enco as f64,
+            "loss_idt" => self.loss_idt as f64,
+            "lr_factor" => self.lr_factor,
+            _ => return None,
+        })
+    }
+}
+
+/// The first iteration of each epoch in `records` (the marks of the plots' epoch axis).
+pub fn epoch_starts(records: &[LossRecord]) -> EpochMarks {
+    let mut marks: EpochMarks = Vec::new();
+    for record in records {
+        if marks.last().is_none_or(|&(_, epoch)| epoch != record.epoch) {
+            marks.push((record.iteration.saturating_sub(1), record.epoch));
+        }
+    }
+    marks
+}
+
+/// Draws the loss curves of a run as a PNG ([`loss_panels`] top to bottom): titled panels with
+/// labelled axes (iteration, with the epochs marked), the raw values faintly and their moving
+/// average, and the learning-rate factor last.
+pub fn plot_loss_curves(
+    records: &[LossRecord],
+    kind: Option<ModelKind>,
+    path: &Path,
+) -> Result<(), TrainError> {
+    let panels: Vec<PlotPanel> = loss_panels(kind)
+        .into_iter()
+        .map(|(title, field, colour)| PlotPanel {
+            y_label: if field == "lr_factor" {
+                "factor".into()
+            } else {
+                field.into()
+            },
+            title,
+            colour,
+            points: records
                 .iter()
-                .map(|rec| {
-                    let v = match name {
-                        "loss_D" => rec.loss_d,
-                        "loss_G_GAN" => rec.loss_g_gan,
-                        "loss_EnCo" => rec.loss_enco,
-                        _ => rec.loss_idt,
-                    };
-                    (rec.iteration, v)
-                })
-                .collect();
-            (values, colour)
+                .filter_map(|r| Some((r.iteration, r.field(field)?)))
+                .collect(),
+            style: if field == "lr_factor" {
+                PanelStyle::Line
+            } else {
+                PanelStyle::RawAndSmoothed
+            },
         })
         .collect();
     let x_max = records.last().map_or(1, |r| r.iteration.max(1));
-    plot_panels(&panels, x_max, path)
-}
-
-/// One panel of [`plot_panels`]: its (iteration, value) points and its colour.
-pub(crate) type Panel = (Vec<(u64, f32)>, (u8, u8, u8));
-
-/// Draws one panel per series (top to bottom) as a PNG, x = iteration up to `x_max`, each panel
-/// scaled to its own range; the raw values faintly, their moving average (window 1 % of the
-/// points, at least 1) in full colour. Non-finite values are left out.
-pub(crate) fn plot_panels(panels: &[Panel], x_max: u64, path: &Path) -> Result<(), TrainError> {
-    const WIDTH: u32 = 800;
-    const PANEL: u32 = 160;
-    let height = PANEL * panels.len().max(1) as u32;
-    let mut buffer = vec![0u8; (WIDTH * height * 3) as usize];
-    let plot_error = |e: &dyn std::fmt::Display| io_error(path, e);
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(&e))?;
-        let areas = root.split_evenly((panels.len().max(1), 1));
-        for (area, (series, (r, g, b))) in areas.iter().zip(panels) {
-            let values: Vec<(u64, f32)> = series
-                .iter()
-                .copied()
-                .filter(|(_, v)| v.is_finite())
-                .collect();
-            let window = (values.len() / 100).max(1);
-            let (lo, hi) = values
-                .iter()
-                .fold((f32::MAX, f32::MIN), |(lo, hi), &(_, v)| {
-                    (lo.min(v), hi.max(v))
-                });
-            let (lo, hi) = if lo > hi {
-                (0.0, 1.0)
-            } else if hi - lo < 1e-6 {
-                (lo - 0.5, hi + 0.5)
-            } else {
-                (lo, hi)
-            };
-            let colour = RGBColor(*r, *g, *b);
-            let mut chart = ChartBuilder::on(area)
-                .margin(8)
-                .build_cartesian_2d(0u64..x_max.max(1), lo..hi)
-                .map_err(|e| plot_error(&e))?;
-            chart
-                .plotting_area()
-                .fill(&RGBColor(246, 246, 246))
-                .map_err(|e| plot_error(&e))?;
-            chart
-                .draw_series(LineSeries::new(values.iter().copied(), colour.mix(0.25)))
-                .map_err(|e| plot_error(&e))?;
-            let smooth: Vec<(u64, f32)> = values
-                .windows(window)
-                .map(|w| {
-                    let mean = w.iter().map(|(_, v)| v).sum::<f32>() / w.len() as f32;
-                    (w[w.len() - 1].0, mean)
-                })
-                .collect();
-            chart
-                .draw_series(LineSeries::new(smooth, colour.stroke_width(2)))
-                .map_err(|e| plot_error(&e))?;
-        }
-        root.present().map_err(|e| plot_error(&e))?;
-    }
-    let image = RgbImage::from_raw(WIDTH, height, buffer)
-        .ok_or_else(|| io_error(path, "plot buffer of the wrong size"))?;
-    save_atomically(&image, path)
-}
-
-/// Saves a PNG through a temporary file and a rename, so a crash never leaves half an image.
-fn save_atomically(image: &RgbImage, path: &Path) -> Result<(), TrainError> {
-    let tmp = path.with_extension("tmp.png");
-    enco_data::save_rgb(image, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
-}
-
-/// Builds a sample grid: one row per batch item, columns real A | fake B | real B | idt B
-/// (the identity column only when `idt_b` is given). Tensors are `[N, 3, H, W]` in [-1, 1];
-/// tensors of different shapes are an error.
-pub fn sample_grid<B: EncoBackend>(
-    real_a: Tensor<B, 4>,
-    fake_b: Tensor<B, 4>,
-    real_b: Tensor<B, 4>,
-    idt_b: Option<Tensor<B, 4>>,
-) -> Result<RgbImage, TrainError> {
-    let [n, _, h, w] = real_a.dims();
-    let mut columns = vec![real_a, fake_b, real_b];
-    columns.extend(idt_b);
-    let mut grid = RgbImage::new((w * columns.len()) as u32, (h * n) as u32);
-    for (col, tensor) in columns.into_iter().enumerate() {
-        if tensor.dims() != [n, 3, h, w] {
-            return Err(TrainError::Output(format!(
-                "sample grid column {col} is {:?}, expected {:?}",
-                tensor.dims(),
-                [n, 3, h, w]
-            )));
-        }
-        let values = tensor
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .map_err(|e| TrainError::Output(format!("sample grid: {e:?}")))?;
-        for row in 0..n {
-            let start = row * 3 * h * w;
-            let tile = enco_data::data_to_image(&values[start..start + 3 * h * w], 3, h, w);
-            imageops::replace(&mut grid, &tile, (col * w) as i64, (row * h) as i64);
-        }
-    }
-    Ok(grid)
-}
-
-/// Saves a sample grid as `dir/iter_NNNNNNNNNN.png` (atomically); returns the path.
-pub fn save_sample_grid(
-    grid: &RgbImage,
-    dir: &Path,
-    iteration: u64,
-) -> Result<PathBuf, TrainError> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
-    let path = dir.join(format!("iter_{iteration:010}.png"));
-    save_atomically(grid, &path)?;
-    Ok(path)
+    draw_panels(&panels, x_max, &epoch_starts(records), path)
 }

@@ -19,11 +19,11 @@ use crate::error::TrainError;
 use crate::evaluation::{BEST_DIR, EvaluationConfig, Evaluator};
 use crate::model_config::{ModelConfig, ModelKind};
 use crate::model_trainer::ModelTrainer;
-use crate::monitor::{
-    LossLog, LossRecord, plot_loss_curves, read_loss_log, sample_grid, save_sample_grid,
-};
+use crate::monitor::{LossLog, LossRecord, plot_loss_curves};
 use crate::nan_guard::{NanPolicy, first_non_finite};
+use crate::report::{ReportState, RunLogs, write_report};
 use crate::run_folder::{RunLock, move_run_aside, run_contents};
+use crate::sample_grid::{sample_grid, save_sample_grid};
 use crate::schedule::{IdentitySchedule, LrSchedule};
 use crate::step::StepLosses;
 
@@ -226,7 +226,24 @@ pub struct StepReport {
     pub skipped: bool,
 }
 
-const CONFIG_FILE: &str = "training.json";
+impl From<&StepReport> for LossRecord {
+    fn from(r: &StepReport) -> Self {
+        Self {
+            iteration: r.iteration,
+            epoch: r.epoch,
+            batch: r.batch,
+            lr_factor: r.lr_factor,
+            loss_d: r.losses.d,
+            loss_g: r.losses.g,
+            loss_g_gan: r.losses.g_gan,
+            loss_enco: r.losses.content,
+            loss_idt: r.losses.identity,
+        }
+    }
+}
+
+/// The configuration of a run, inside its output folder.
+pub const CONFIG_FILE: &str = "training.json";
 /// The folder of the permanent epoch snapshots (`save_epoch_freq`).
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 /// The loss log of a run, inside its output folder.
@@ -257,6 +274,7 @@ pub struct TrainingRun<B: EncoAutodiffBackend> {
     lock: RunLock,
     last_checkpoint: Option<u64>,
     skipped: Vec<BadImage>,
+    training: bool,
 }
 
 /// A request to stop a [`TrainingRun`] at the end of its current iteration, with a checkpoint:
@@ -413,6 +431,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             lock,
             last_checkpoint: None,
             skipped,
+            training: false,
         })
     }
 
@@ -446,6 +465,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         Ok(Self {
             last_checkpoint,
             skipped,
+            training: false,
             log,
             evaluator,
             trainer,
@@ -501,6 +521,20 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     /// whose losses are not finite is handled by the configuration's [`NanPolicy`]; no
     /// checkpoint with non-finite parameters is ever written.
     pub fn run(
+        &mut self,
+        max_iterations: Option<u64>,
+        on_step: impl FnMut(&StepReport),
+    ) -> Result<RunEnd, TrainError> {
+        self.training = true;
+        let result = self.run_with_final_checkpoint(max_iterations, on_step);
+        self.training = false;
+        // The page is left as a run at rest, whatever the outcome (a failure to write it is only
+        // reported when the run itself succeeded).
+        let report = self.refresh_report();
+        result.and_then(|end| report.map(|_| end))
+    }
+
+    fn run_with_final_checkpoint(
         &mut self,
         max_iterations: Option<u64>,
         on_step: impl FnMut(&StepReport),
@@ -674,6 +708,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             let json = serde_json::to_string_pretty(&record).map_err(|e| output_error(&e))?;
             std::fs::write(&path, json).map_err(|e| output_error(&e))?;
         }
+        self.refresh_report()?;
         Ok(Some(record))
     }
 
@@ -732,8 +767,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         let path = save_checkpoint(&dir, &name, &self.trainer, &self.position)?;
         self.last_checkpoint = Some(self.position.iteration);
         prune_checkpoints(&dir, PREFIX, self.config.keep_checkpoints.max(1))?;
-        let records = read_loss_log(self.log.path())?;
-        plot_loss_curves(&records, &self.output.join(LOSS_CURVE_FILE))?;
+        self.refresh_report()?;
         Ok(path)
     }
 
@@ -745,24 +779,48 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         Ok(())
     }
 
-    /// Translates a batch with the current generator (no gradient) and writes the sample grid
-    /// `samples/iter_N.png`; returns its path.
+    /// Translates a batch with the current networks (no gradient) and writes the sample grid
+    /// `samples/iter_N.png` with the model's visuals ([`ModelTrainer::visuals`]), captioned and
+    /// titled with the iteration; refreshes the report; returns the grid's path.
     pub fn save_samples(
         &self,
         real_a: Tensor<B::InnerBackend, 4>,
         real_b: Tensor<B::InnerBackend, 4>,
     ) -> Result<PathBuf, TrainError> {
-        let generator = self.trainer.generator().valid();
-        let n = real_a.dims()[0];
-        let out = generator.forward(Tensor::cat(vec![real_a.clone(), real_b.clone()], 0))?;
-        let fake_b = out.clone().narrow(0, 0, n);
-        let idt_b = out.narrow(0, n, n);
-        let grid = sample_grid(real_a, fake_b, real_b, Some(idt_b))?;
-        save_sample_grid(
+        let columns = self.trainer.visuals(real_a, real_b)?;
+        let title = format!(
+            "iteration {} · epoch {} of {} · {}",
+            self.position.iteration,
+            self.position.epoch.min(self.epochs()),
+            self.epochs(),
+            self.config.model.kind().name()
+        );
+        let grid = sample_grid(columns, &title)?;
+        let path = save_sample_grid(
             &grid,
             &self.output.join(SAMPLES_DIR),
             self.position.iteration,
-        )
+        )?;
+        self.refresh_report()?;
+        Ok(path)
+    }
+
+    /// Redraws `loss_curve.png` from the loss log and rewrites `report.html`
+    /// ([`crate::write_report`]), as a page that reloads itself while [`TrainingRun::run`] is
+    /// training and at rest otherwise; returns the page's path.
+    pub fn refresh_report(&self) -> Result<PathBuf, TrainError> {
+        let state = if self.training {
+            ReportState::Training
+        } else {
+            ReportState::AtRest
+        };
+        let logs = RunLogs::read(&self.output)?;
+        plot_loss_curves(
+            &logs.losses,
+            Some(self.config.model.kind()),
+            &self.output.join(LOSS_CURVE_FILE),
+        )?;
+        write_report(&logs, state)
     }
 
     /// The run's output folder.

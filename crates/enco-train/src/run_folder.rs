@@ -12,7 +12,7 @@ use crate::error::TrainError;
 pub const LOCK_FILE: &str = "run.lock";
 
 /// What a run folder holds that belongs to a run (and would be mixed with a new one's).
-const RUN_ENTRIES: [&str; 9] = [
+const RUN_ENTRIES: [&str; 10] = [
     "training.json",
     "checkpoints",
     "losses.jsonl",
@@ -22,6 +22,7 @@ const RUN_ENTRIES: [&str; 9] = [
     "eval_curve.png",
     "best",
     "snapshots",
+    "report.html",
 ];
 
 /// The entries of `output` that belong to a run, empty when there is none.
