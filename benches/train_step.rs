@@ -17,6 +17,7 @@
 //!
 //! Each row also lands as a JSON line in `target/bench/train_step.jsonl`.
 
+use enco::kernels::Executor;
 use std::io::Write;
 use std::time::Instant;
 
@@ -98,7 +99,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The kernels run on a rayon pool of the main thread's ([`Executor::CallerPool`]), the fastest
+/// way on the CPU; a program embedding the library may leave the default instead.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Executor::CallerPool.run(run)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args();
     let device = default_device();
     std::fs::create_dir_all("target/bench")?;

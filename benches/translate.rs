@@ -11,7 +11,8 @@ use std::time::Instant;
 use enco::backend::{Backend, NAME, default_device};
 use enco::burn::prelude::*;
 use enco::burn::tensor::Distribution;
-use enco::nn::{EncoBackend, ResnetGeneratorConfig};
+use enco::kernels::Executor;
+use enco::nn::ResnetGeneratorConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size = std::env::args()
@@ -32,8 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &device,
             );
             let start = Instant::now();
-            // As `translate_batch` runs it: through `EncoBackend::run_batched`.
-            Backend::run_batched(|| -> Result<(), enco::nn::NnError> {
+            // As the `enco` command runs it: through `Executor::CallerPool`.
+            Executor::CallerPool.run(|| -> Result<(), enco::nn::NnError> {
                 let y = generator.forward(x)?;
                 let _ = y.sum().into_scalar();
                 Ok(())

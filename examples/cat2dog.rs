@@ -12,6 +12,7 @@
 //! again after a stop resumes exactly where the run stopped. `--max-iterations N` (or
 //! `ENCO_MAX_ITERATIONS=N`) stops after N iterations (a checkpoint is written).
 
+use enco::kernels::Executor;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -33,7 +34,13 @@ struct Args {
     max_iterations: Option<u64>,
 }
 
+/// The kernels run on a rayon pool of the main thread's ([`Executor::CallerPool`]), the fastest
+/// way on the CPU; a program embedding the library may leave the default instead.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Executor::CallerPool.run(run)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let Args {
         dataroot,
         output,

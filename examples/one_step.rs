@@ -8,6 +8,7 @@
 //! cargo run --release --example one_step --no-default-features --features wgpu
 //! ```
 
+use enco::kernels::Executor;
 use std::time::Instant;
 
 use enco::backend::{NAME, TrainBackend, default_device};
@@ -16,7 +17,13 @@ use enco::burn::tensor::Distribution;
 use enco::train::{EncoConfig, EncoTrainer};
 use rand::SeedableRng;
 
+/// The kernels run on a rayon pool of the main thread's ([`Executor::CallerPool`]), the fastest
+/// way on the CPU; a program embedding the library may leave the default instead.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Executor::CallerPool.run(run)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let size: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(64);
     let steps: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(2);

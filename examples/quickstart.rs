@@ -15,6 +15,7 @@
 //! `target/quickstart/run/report.html` in a browser to see the run. Stop it at any time and run it again with
 //! `--resume` to continue exactly where it stopped.
 
+use enco::kernels::Executor;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -46,7 +47,13 @@ struct Args {
     resume: bool,
 }
 
+/// The kernels run on a rayon pool of the main thread's ([`Executor::CallerPool`]), the fastest
+/// way on the CPU; a program embedding the library may leave the default instead.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    Executor::CallerPool.run(run)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = <Args as clap::Parser>::parse();
     let device = default_device();
     let output = args.output.clone().unwrap_or_else(|| match args.model {

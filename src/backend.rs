@@ -1,5 +1,9 @@
 //! The backend chosen by Cargo features: `cuda` over `wgpu` over `ndarray` over `flex` when
-//! several are enabled.
+//! several are enabled. The features are conveniences for programs that want one named backend
+//! (the examples, benches and the `enco` command); the library itself is generic over any
+//! [`EncoBackend`](crate::kernels::EncoBackend), and this module exists only when one of them is
+//! enabled. `wgpu` and `cuda` come with Burn's kernel fusion and autotuning, as Burn builds
+//! them by default.
 
 #[cfg(feature = "cuda")]
 mod selected {
@@ -35,14 +39,6 @@ mod selected {
     /// Human-readable backend name.
     pub const NAME: &str = "flex";
 }
-
-#[cfg(not(any(
-    feature = "cuda",
-    feature = "wgpu",
-    feature = "ndarray",
-    feature = "flex"
-)))]
-compile_error!("enable one backend feature: flex (default), ndarray, wgpu or cuda");
 
 /// The backend selected by the enabled features (inference).
 pub type Backend = selected::Backend;

@@ -6,10 +6,13 @@
 //! embeddings, discriminator-guided (DAG) patch sampling, LSGAN and an identity loss, trained
 //! with three Adam optimisers.
 //!
-//! This crate re-exports the workspace crates and selects a backend with Cargo features:
-//! `flex` (default, pure-Rust CPU), `ndarray`, `wgpu`, `cuda`. The networks run on any
-//! [`kernels::EncoBackend`]: a Burn backend with EnCo's backend extension, implemented for each
-//! of these backends (specialised CPU kernels on `flex`, Burn's generic operations elsewhere).
+//! This crate re-exports the workspace crates; its Cargo features (`flex`, the default, pure-Rust
+//! CPU; `ndarray`; `wgpu`; `cuda`) select a backend for `enco::backend`. The networks, the
+//! trainers and translation run on any [`kernels::EncoBackend`]: a Burn backend with EnCo's
+//! backend extension, implemented for every `NdArray<E, I, Q>`, `CubeBackend<R, F, I, BT>`,
+//! `Fusion<B>`, `Candle<F, I>` and `Flex` (with specialised CPU kernels) behind the matching
+//! features of `enco-kernels`, and for `Autodiff` of each. With `default-features = false` no
+//! backend is named and the crates stay generic (see `examples/downstream`).
 //!
 //! ```no_run
 //! use enco::backend::{TrainBackend, default_device};
@@ -28,6 +31,12 @@
 //! println!("{losses:?}");
 //! ```
 
+#[cfg(any(
+    feature = "flex",
+    feature = "ndarray",
+    feature = "wgpu",
+    feature = "cuda"
+))]
 pub mod backend;
 
 pub use burn;

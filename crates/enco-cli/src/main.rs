@@ -17,7 +17,7 @@ use enco_eval::{
     output_paths, paired_scores, resave_folder, resave_test_pairs, translate_folder,
     translate_folder_to,
 };
-use enco_kernels::EncoAutodiffBackend;
+use enco_kernels::{EncoAutodiffBackend, Executor};
 use enco_train::{DatasetPreset, RunEnd, StepReport, TrainingRun};
 use generator_source::GeneratorSource;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -627,9 +627,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.backend {
         #[cfg(feature = "flex")]
-        BackendChoice::Flex => {
+        // The command is a program of its own: its steps run on a rayon pool of its main
+        // thread's (`Executor::CallerPool`), the fastest way on the CPU.
+        BackendChoice::Flex => Executor::CallerPool.run(|| {
             execute::<burn::backend::Autodiff<burn::backend::Flex>>(cli.command, Default::default())
-        }
+        }),
         #[cfg(feature = "wgpu")]
         BackendChoice::Wgpu => match start_backend("wgpu (Vulkan/Metal/DirectX adapter)", || {
             use burn::prelude::*;

@@ -54,7 +54,7 @@ pub fn translate_batch<B: EncoBackend>(
     } else {
         x.pad((0, pw, 0, ph), PadMode::Edge)
     };
-    let y = B::run_batched(|| generator.forward(x))?.slice([0..n, 0..3, 0..h, 0..w]);
+    let y = generator.forward(x)?.slice([0..n, 0..3, 0..h, 0..w]);
     let values = y
         .into_data()
         .convert::<f32>()

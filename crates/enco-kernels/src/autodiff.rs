@@ -158,10 +158,6 @@ where
 }
 
 impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
-    fn run_batched<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-        B::run_batched(work)
-    }
-
     fn instance_norm(x: FloatTensor<Self>, epsilon: f64) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let (output, inv_std) = B::instance_norm(x.primitive.clone(), epsilon);
         let output = unary::<B, C, _>(

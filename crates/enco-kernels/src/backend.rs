@@ -59,17 +59,6 @@ pub trait EncoBackend: Backend {
         Self::conv2d_bias_backward(x, bias, output_grad)
     }
 
-    /// Runs `work` (a training step, a batch of translations: many operations in a row) in the
-    /// way this backend runs a sequence of operations best, and returns its result.
-    ///
-    /// The default runs it as a plain call. Flex also runs it on the calling thread, but makes
-    /// the first thread that calls this thread 0 of a rayon pool of its own, so that the
-    /// parallel loops inside its kernels fork and join within that pool instead of handing
-    /// each loop to the global pool and sleeping until woken; other threads get a plain call.
-    fn run_batched<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-        work()
-    }
-
     /// `nn.InstanceNorm2d` without affine parameters (spec §1.2): per sample and channel,
     /// `y = (x − mean) / sqrt(var_biased + epsilon)` over H×W.
     ///

@@ -17,12 +17,26 @@
 //! and return ordinary `Tensor`s.
 //!
 //! Why this crate names backends: Rust's orphan rule places the implementations of a trait for
-//! foreign types (Burn's backends) in the crate that defines the trait. The implementations are
-//! behind the features `flex`, `ndarray`, `wgpu` and `cuda`, which the `enco` facade enables.
+//! foreign types (Burn's backends) in the crate that defines the trait. Each implementation is
+//! generic over what Burn's type is generic over, and sits behind the feature that brings the
+//! backend's crate in:
+//!
+//! | feature | implemented for |
+//! |---|---|
+//! | `flex` | `Flex` (with the specialised kernels) |
+//! | `ndarray` | `NdArray<E, I, Q>` |
+//! | `cubecl` | `CubeBackend<R, F, I, BT>`: every CubeCL runtime and element type |
+//! | `fusion` | `Fusion<B>` for every `B: FusionBackend` |
+//! | `wgpu`, `cuda` | `cubecl` + `fusion` and Burn's backend (what the `enco` facade enables) |
+//! | `candle` | `Candle<F, I>` |
+//!
+//! and `Autodiff<B, C>` of any of them. Burn's LibTorch backend is left out: its build downloads
+//! libtorch, which cannot be built or tested here.
 
 mod adam;
 mod autodiff;
 mod backend;
+mod executor;
 pub mod generic;
 pub mod ops;
 
@@ -31,15 +45,48 @@ mod flex;
 
 pub use adam::AdamStep;
 pub use backend::{EncoAutodiffBackend, EncoBackend};
+pub use executor::Executor;
 
-/// Backends that use the generic implementations as they are.
+/// Backends that use the generic implementations as they are, each implemented for every
+/// element type and runtime Burn's type is generic over.
 mod generic_impls {
+    /// Every `NdArray<E, I, Q>` (f32, f64, any index and quantisation type).
     #[cfg(feature = "ndarray")]
-    impl crate::EncoBackend for burn::backend::NdArray {}
+    impl<E, I, Q> crate::EncoBackend for burn::backend::NdArray<E, I, Q>
+    where
+        E: burn::backend::ndarray::FloatNdArrayElement,
+        I: burn::backend::ndarray::IntNdArrayElement,
+        Q: burn::backend::ndarray::QuantElement,
+        burn::backend::ndarray::NdArrayTensor: From<burn::backend::ndarray::SharedArray<E>>,
+        burn::backend::ndarray::NdArrayTensor: From<burn::backend::ndarray::SharedArray<I>>,
+    {
+    }
 
-    #[cfg(feature = "wgpu")]
-    impl crate::EncoBackend for burn::backend::Wgpu {}
+    /// Every CubeCL backend without fusion: any runtime (wgpu, CUDA, ROCm, CPU), float type
+    /// (f32, f16, bf16, flex32), int and bool type.
+    #[cfg(feature = "cubecl")]
+    impl<R, F, I, BT> crate::EncoBackend for burn_cubecl::CubeBackend<R, F, I, BT>
+    where
+        R: burn_cubecl::CubeRuntime,
+        R::Server: burn_cubecl::cubecl::server::ComputeServer,
+        R::Device: burn::tensor::backend::DeviceOps,
+        F: burn_cubecl::FloatElement,
+        I: burn_cubecl::IntElement,
+        BT: burn_cubecl::BoolElement,
+    {
+    }
 
-    #[cfg(feature = "cuda")]
-    impl crate::EncoBackend for burn::backend::Cuda {}
+    /// Every fused backend (`Fusion<CubeBackend<..>>`: wgpu and CUDA as Burn builds them by
+    /// default).
+    #[cfg(feature = "fusion")]
+    impl<B: burn_fusion::FusionBackend> crate::EncoBackend for burn_fusion::Fusion<B> {}
+
+    /// Every `Candle<F, I>`.
+    #[cfg(feature = "candle")]
+    impl<F, I> crate::EncoBackend for burn::backend::Candle<F, I>
+    where
+        F: burn::backend::candle::FloatCandleElement,
+        I: burn::backend::candle::IntCandleElement,
+    {
+    }
 }

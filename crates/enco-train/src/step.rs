@@ -116,8 +116,8 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
     /// `identity_phase` runs G on real_B too and adds the identity loss. `injected_ids`
     /// replaces DAG sampling (`[pair][batch]`).
     ///
-    /// The step runs through [`EncoBackend::run_batched`](enco_nn::EncoBackend::run_batched)
-    /// (on flex, the first thread that runs a step becomes a thread of the kernels' rayon pool).
+    /// How the step's kernels use the CPU's threads is the caller's choice: run it inside
+    /// [`Executor::run`](enco_kernels::Executor::run).
     pub fn step<R: Rng + Send + ?Sized>(
         &mut self,
         real_a: Tensor<B, 4>,
@@ -127,7 +127,7 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
         injected_ids: Option<&[Vec<Vec<usize>>]>,
         rng: &mut R,
     ) -> Result<StepLosses, TrainError> {
-        B::run_batched(|| {
+        {
             let config = &self.config;
             let pass = self
                 .model
@@ -169,6 +169,6 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
                 identity: g_losses.identity.map(scalar).unwrap_or(0.0),
                 g: scalar(g_losses.loss),
             })
-        })
+        }
     }
 }

@@ -8,7 +8,6 @@
 
 mod activation;
 mod adam;
-mod batched;
 mod conv;
 mod direct;
 mod norm;
@@ -50,10 +49,6 @@ fn conv_out(n: usize, k: usize, stride: usize, padding: usize, dilation: usize) 
 }
 
 impl EncoBackend for Flex {
-    fn run_batched<R: Send>(work: impl FnOnce() -> R + Send) -> R {
-        batched::run(work)
-    }
-
     fn enco_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

@@ -86,7 +86,7 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
     ) -> Result<StepLosses, TrainError> {
         // Before any update: a configuration edited after the model was built is checked again.
         self.config.validate()?;
-        B::run_batched(|| {
+        {
             let config = &self.config;
             let flipped = config.flip_equivariance && rng.random::<f64>() < 0.5;
             let pass = self
@@ -124,6 +124,6 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
                 identity: g_losses.nce_y.map(|y| scalar(y.loss)).unwrap_or(0.0),
                 g: scalar(g_losses.loss),
             })
-        })
+        }
     }
 }

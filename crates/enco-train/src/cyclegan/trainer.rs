@@ -96,7 +96,7 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
         rng: &mut R,
     ) -> Result<StepLosses, TrainError> {
         TrainError::check_batches(real_a.dims(), real_b.dims())?;
-        B::run_batched(|| {
+        {
             let config = &self.config;
             let lr = config.lr * lr_factor;
             let pass = self.model.generate(real_a.clone(), real_b.clone())?;
@@ -136,6 +136,6 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
                 identity: scalar(g.idt_a + g.idt_b),
                 g: scalar(g.loss),
             })
-        })
+        }
     }
 }

@@ -1,0 +1,141 @@
+//! How a program runs a long sequence of operations (training steps, batches of translations)
+//! on the CPU: [`Executor`], chosen by the application, never by the library.
+//!
+//! The CPU kernels (flex's, and ndarray's) run their parallel loops with rayon. From a thread
+//! outside every rayon pool, each loop is handed to rayon's global pool and the thread sleeps
+//! until it is woken: correct, and what any program gets by default ([`Executor::Inline`]).
+//! A thread that is itself a member of a pool instead forks and joins its loops within that
+//! pool, without a wake-up per loop: [`Executor::CallerPool`] makes the calling thread thread 0
+//! of a pool of its own (rayon's `use_current_thread`), for the rest of the process, and runs
+//! the work there on itself. The work stays on its thread (and allocates from the same `malloc`
+//! arena); no other thread ever hands work to that pool, so a pool thread never picks up a
+//! second step while it waits inside a kernel of the first (which could block on the lock
+//! Burn's autodiff takes around parts of a step). Other threads are not affected.
+//!
+//! The `enco` command, the examples and the benches run their training and translation through
+//! `Executor::CallerPool`; a program that embeds the library chooses for itself:
+//!
+//! ```
+//! use enco_kernels::Executor;
+//!
+//! // Default: a plain call, nothing about the calling thread changes.
+//! assert_eq!(Executor::default().run(|| 2 + 2), 4);
+//! // Faster steps on the CPU; this thread joins a rayon pool of its own for good.
+//! let losses = Executor::CallerPool.run(|| "train here");
+//! # let _ = losses;
+//! ```
+
+use std::sync::OnceLock;
+
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+/// How [`Executor::run`] runs a sequence of operations (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Executor {
+    /// A plain call on the calling thread; the kernels' parallel loops go to rayon's global
+    /// pool. Changes nothing about the calling thread.
+    #[default]
+    Inline,
+    /// The first calling thread outside every rayon pool becomes thread 0 of a pool of its own,
+    /// as many threads as rayon's global pool, kept for the rest of the process, so that the
+    /// kernels' parallel loops fork and join within it. The work runs on the calling thread.
+    /// Threads other than that first one run their work as with [`Executor::Inline`].
+    CallerPool,
+}
+
+impl Executor {
+    /// Runs `work` on the calling thread as this executor says, and returns its result.
+    pub fn run<R>(self, work: impl FnOnce() -> R) -> R {
+        if self == Executor::CallerPool && rayon::current_thread_index().is_none() {
+            static OWN_POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
+            OWN_POOL.get_or_init(pool_with_current_thread);
+        }
+        work()
+    }
+}
+
+/// A pool of as many threads as rayon's global pool whose thread 0 is the calling thread, from
+/// then on a member of it.
+fn pool_with_current_thread() -> Option<ThreadPool> {
+    ThreadPoolBuilder::new()
+        .num_threads(rayon::current_num_threads())
+        .use_current_thread()
+        .thread_name(|i| format!("enco-kernels-{i}"))
+        .build()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn concurrent_bodies_all_complete() {
+        // Four threads run bodies that themselves run parallel loops and take a shared lock
+        // inside them: the shape that would deadlock if a pool thread could pick up a second
+        // body while waiting inside the first.
+        let lock = Mutex::new(0u64);
+        std::thread::scope(|scope| {
+            for t in 0..4u64 {
+                let lock = &lock;
+                scope.spawn(move || {
+                    for i in 0..50 {
+                        let sum = Executor::CallerPool.run(|| {
+                            use rayon::prelude::*;
+                            let mut guard = lock.lock().unwrap();
+                            let sum: u64 = (0..200_000u32)
+                                .into_par_iter()
+                                .with_max_len(1000)
+                                .map(|x| (u64::from(x) ^ (t + i)).wrapping_mul(u64::from(x)) >> 7)
+                                .sum();
+                            *guard += 1;
+                            sum
+                        });
+                        assert!(sum > 0);
+                    }
+                });
+            }
+        });
+        assert_eq!(*lock.lock().unwrap(), 200);
+    }
+
+    #[test]
+    fn the_building_thread_is_thread_0_of_its_pool() {
+        let (inside, after, threads) = thread::spawn(|| {
+            assert_eq!(rayon::current_thread_index(), None);
+            let pool = pool_with_current_thread().expect("pool");
+            let inside = pool.install(rayon::current_thread_index);
+            (
+                inside,
+                rayon::current_thread_index(),
+                pool.current_num_threads(),
+            )
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inside, Some(0));
+        assert_eq!(after, Some(0), "the thread stays a member of the pool");
+        assert_eq!(threads, rayon::current_num_threads());
+    }
+
+    #[test]
+    fn the_caller_belongs_to_a_pool_after_its_first_call() {
+        // Either this thread was first (thread 0 of the pool) or another one was, and this one
+        // stays outside every pool.
+        let inside = Executor::CallerPool.run(rayon::current_thread_index);
+        assert!(matches!(inside, None | Some(0)), "{inside:?}");
+        assert_eq!(inside, rayon::current_thread_index());
+    }
+
+    #[test]
+    fn nested_bodies_run_in_place() {
+        assert_eq!(
+            Executor::CallerPool.run(|| Executor::CallerPool.run(|| 7)),
+            7
+        );
+        assert_eq!(Executor::Inline.run(|| 7), 7);
+    }
+}
