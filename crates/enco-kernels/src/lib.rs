@@ -81,8 +81,10 @@ mod generic_impls {
     #[cfg(feature = "fusion")]
     impl<B: burn_fusion::FusionBackend> crate::EncoBackend for burn_fusion::Fusion<B> {}
 
-    /// Every `Candle<F, I>`.
+    /// Every `Candle<F, I>` (a backend Burn 0.21 marks as deprecated; kept for programs that
+    /// still use it).
     #[cfg(feature = "candle")]
+    #[allow(deprecated)]
     impl<F, I> crate::EncoBackend for burn::backend::Candle<F, I>
     where
         F: burn::backend::candle::FloatCandleElement,
