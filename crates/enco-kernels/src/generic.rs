@@ -56,6 +56,11 @@ pub fn instance_norm_backward<B: Backend>(
 }
 
 /// Reflect padding of H and W (spec §1.1).
+///
+/// # Panics
+/// If `padding` is not below H and W (a reflection cannot reach further), as Burn's `pad` does;
+/// [`crate::ops::reflect_pad`] checks it with a clear message, and the networks check their
+/// inputs and return errors before.
 pub fn reflect_pad<B: Backend>(x: FloatTensor<B>, padding: usize) -> FloatTensor<B> {
     let p = padding;
     primitive(tensor::<B>(x).pad((p, p, p, p), PadMode::Reflect))

@@ -45,6 +45,10 @@ pub fn enco_pair_loss<B: Backend>(q: Tensor<B, 2>, k: Tensor<B, 2>) -> Tensor<B,
 
 /// Combines the per-pair losses as the official code: `λ_NCE · Σ_i L_pair_i / len(nce_layers) · 2`,
 /// i.e. `λ_NCE` times the mean over pairs (spec §5.3). The paper's Eq. 4 sums instead.
+///
+/// # Panics
+/// If `pair_losses` is empty (there is no device to put a loss on); the models' configurations
+/// require at least one pair of taps and check it before any step.
 pub fn enco_content_loss<B: Backend>(
     pair_losses: &[Tensor<B, 1>],
     lambda_nce: f64,
@@ -54,4 +58,57 @@ pub fn enco_content_loss<B: Backend>(
     total
         .div_scalar(n_layers as f64)
         .mul_scalar(2.0 * lambda_nce)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, Flex};
+
+    use super::*;
+
+    type B = Autodiff<Flex>;
+
+    fn rows(values: [[f32; 3]; 2]) -> Tensor<B, 2> {
+        Tensor::from_data(values, &Default::default())
+    }
+
+    #[test]
+    fn cosine_of_parallel_opposite_and_zero_rows() {
+        let q = rows([[1.0, 2.0, 2.0], [0.0, 0.0, 0.0]]);
+        let k = rows([[2.0, 4.0, 4.0], [1.0, 0.0, 0.0]]);
+        let cos = cosine_similarity(q.clone(), k)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!((cos[0] - 1.0).abs() < 1e-6 && cos[1] == 0.0, "{cos:?}");
+        let opposite = cosine_similarity(q.clone(), q.clone().neg());
+        let loss = negative_cosine(q.clone(), q.neg())
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        assert!((loss[0] - 4.0).abs() < 1e-6, "2 − 2·(−1): {loss:?}");
+        assert!((opposite.into_data().to_vec::<f32>().unwrap()[0] + 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_pair_loss_sends_gradient_through_the_decoder_side_only() {
+        let q = rows([[1.0, 0.5, 0.0], [0.0, 1.0, 1.0]]).require_grad();
+        let k = rows([[0.0, 1.0, 0.0], [1.0, 1.0, 0.0]]).require_grad();
+        let loss = enco_pair_loss(q.clone(), k.clone());
+        let grads = loss.backward();
+        let dq = q.grad(&grads).expect("q gets a gradient");
+        assert!(dq.abs().sum().into_scalar() > 0.0);
+        assert!(k.grad(&grads).is_none(), "k is detached (stop-gradient)");
+    }
+
+    #[test]
+    fn the_content_loss_is_lambda_times_the_mean_over_pairs() {
+        let device = Default::default();
+        let pairs = [1.0f32, 3.0].map(|v| Tensor::<B, 1>::from_data([v], &device));
+        let total = enco_content_loss(&pairs, 2.0).into_scalar();
+        assert!(
+            (total - 4.0).abs() < 1e-6,
+            "2 · mean(1, 3) = 4, got {total}"
+        );
+    }
 }

@@ -9,6 +9,10 @@ use burn::tensor::activation::log_softmax;
 ///
 /// # Shapes
 /// - `q`, `k` `[B·n, D]` sample-major, output `[B·n]`
+///
+/// # Panics
+/// If `batch` is 0 or does not divide the rows of `q`, or `k` has another shape than `q`: the
+/// patch samplers always return `n` rows per image of the batch.
 pub fn patch_nce_loss<B: Backend>(
     q: Tensor<B, 2>,
     k: Tensor<B, 2>,

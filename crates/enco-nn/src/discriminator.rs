@@ -46,12 +46,31 @@ pub struct NLayerDiscriminator<B: EncoBackend> {
 }
 
 impl NLayerDiscriminatorConfig {
+    /// Checks that every width is at least 1 (`input_nc`, `ndf`).
+    pub fn validate(&self) -> Result<(), NnError> {
+        for (name, value) in [("input_nc", self.input_nc), ("ndf", self.ndf)] {
+            if value == 0 {
+                return Err(NnError::InvalidConfig(format!(
+                    "discriminator {name} must be at least 1"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Builds the discriminator with the official initialisation drawn from `self.seed`.
+    ///
+    /// # Panics
+    /// If the configuration does not pass [`NLayerDiscriminatorConfig::validate`]; the models'
+    /// `init` functions check it and return the error.
     pub fn init<B: EncoBackend>(&self, device: &B::Device) -> NLayerDiscriminator<B> {
         self.init_with(&mut WeightInit::official(self.seed), device)
     }
 
     /// Builds the discriminator drawing its weights from `weights`.
+    ///
+    /// # Panics
+    /// As [`NLayerDiscriminatorConfig::init`].
     pub fn init_with<B: EncoBackend>(
         &self,
         weights: &mut WeightInit,

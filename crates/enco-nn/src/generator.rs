@@ -51,12 +51,35 @@ pub struct ResnetGenerator<B: EncoBackend> {
 }
 
 impl ResnetGeneratorConfig {
+    /// Checks that every width is at least 1 (`input_nc`, `output_nc`, `ngf`).
+    pub fn validate(&self) -> Result<(), NnError> {
+        for (name, value) in [
+            ("input_nc", self.input_nc),
+            ("output_nc", self.output_nc),
+            ("ngf", self.ngf),
+        ] {
+            if value == 0 {
+                return Err(NnError::InvalidConfig(format!(
+                    "generator {name} must be at least 1"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Builds the generator with the official initialisation drawn from `self.seed`.
+    ///
+    /// # Panics
+    /// If the configuration does not pass [`ResnetGeneratorConfig::validate`] (a width of 0 has
+    /// no initialisation); the models' `init` functions check it and return the error.
     pub fn init<B: EncoBackend>(&self, device: &B::Device) -> ResnetGenerator<B> {
         self.init_with(&mut WeightInit::official(self.seed), device)
     }
 
     /// Builds the generator drawing its weights from `weights`.
+    ///
+    /// # Panics
+    /// As [`ResnetGeneratorConfig::init`].
     pub fn init_with<B: EncoBackend>(
         &self,
         weights: &mut WeightInit,
@@ -288,5 +311,41 @@ impl<B: EncoBackend> ResnetGenerator<B> {
             }
         }
         Ok(channels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+
+    use super::*;
+    use crate::NLayerDiscriminatorConfig;
+
+    #[test]
+    fn widths_of_zero_are_errors_not_panics() {
+        let err = ResnetGeneratorConfig::new()
+            .with_ngf(0)
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("ngf"), "{err}");
+        let err = NLayerDiscriminatorConfig::new()
+            .with_ndf(0)
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("ndf"), "{err}");
+        assert!(ResnetGeneratorConfig::new().validate().is_ok());
+    }
+
+    #[test]
+    fn a_small_generator_keeps_the_image_size_and_has_the_official_module_count() {
+        let config = ResnetGeneratorConfig::new().with_ngf(4).with_n_blocks(2);
+        let generator = config.init::<Flex>(&Default::default());
+        // pad, conv, norm, relu, 2 × (conv, norm, relu, blur), 2 blocks, 2 × (upsample, conv,
+        // norm, relu), pad, conv, tanh.
+        assert_eq!(generator.model.len(), 4 + 8 + 2 + 8 + 3);
+        let x = Tensor::<Flex, 4>::zeros([1, 3, 32, 32], &Default::default());
+        assert_eq!(generator.forward(x).unwrap().dims(), [1, 3, 32, 32]);
+        let wrong = Tensor::<Flex, 4>::zeros([1, 1, 32, 32], &Default::default());
+        assert!(generator.forward(wrong).is_err());
     }
 }

@@ -40,6 +40,9 @@ impl WeightInit {
     }
 
     /// Draws a weight tensor of `shape` with the given fans.
+    ///
+    /// # Panics
+    /// If `fan_in + fan_out` is 0 (no finite standard deviation).
     pub fn weight<B: Backend, const D: usize>(
         &mut self,
         shape: [usize; D],
@@ -48,6 +51,8 @@ impl WeightInit {
         device: &B::Device,
     ) -> Tensor<B, D> {
         let std = self.gain * (2.0 / (fan_in + fan_out) as f64).sqrt();
+        // A finite std ≥ 0 is a valid normal distribution; fans of 0 (a layer of width 0) are
+        // refused by the network configurations' `validate` before any weight is drawn.
         let normal = Normal::new(0.0f64, std).expect("finite std");
         let n: usize = shape.iter().product();
         let values: Vec<f32> = (0..n)

@@ -14,6 +14,10 @@ use burn::tensor::TensorData;
 ///
 /// # Shapes
 /// - input `[B, C, H, W]`, output `[B, C, size[0], size[1]]`
+///
+/// # Panics
+/// If H or W is 0 while the output size along that axis is not (there is nothing to
+/// interpolate from); the discriminator's score map and the feature maps never are empty.
 pub fn resize_bilinear<B: Backend>(x: Tensor<B, 4>, size: [usize; 2]) -> Tensor<B, 4> {
     let x = resize_axis(x, 3, size[1]);
     resize_axis(x, 2, size[0])
@@ -44,4 +48,24 @@ fn resize_axis<B: Backend>(x: Tensor<B, 4>, axis: usize, out: usize) -> Tensor<B
     let a = x.clone().select(axis, index(i0));
     let b = x.select(axis, index(i1));
     a * weights(w0) + b * weights(w1)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+
+    use super::*;
+
+    #[test]
+    fn doubling_matches_pytorch_half_pixel_bilinear() {
+        // F.interpolate(torch.tensor([[[[0., 1.], [2., 3.]]]]), size=(4, 4), mode='bilinear')
+        let x = Tensor::<Flex, 4>::from_data([[[[0.0f32, 1.0], [2.0, 3.0]]]], &Default::default());
+        let y = resize_bilinear(x.clone(), [4, 4]);
+        let first_row: Vec<f32> = y.clone().narrow(2, 0, 1).into_data().to_vec().unwrap();
+        let first_col: Vec<f32> = y.narrow(3, 0, 1).into_data().to_vec().unwrap();
+        assert_eq!(first_row, [0.0, 0.25, 0.75, 1.0]);
+        assert_eq!(first_col, [0.0, 0.5, 1.5, 2.0]);
+        let same = resize_bilinear(x.clone(), [2, 2]);
+        assert_eq!(same.into_data(), x.into_data());
+    }
 }

@@ -40,6 +40,8 @@ impl EncoConfig {
     /// Builds the model with the official initialisation (seeds `seed`, `seed+1`, `seed+2`).
     pub fn init<B: EncoBackend>(&self, device: &B::Device) -> Result<EncoModel<B>, TrainError> {
         self.sampler.init()?;
+        self.generator.validate()?;
+        self.discriminator.validate()?;
         let generator = self
             .generator
             .init_with(&mut WeightInit::official(self.seed), device);

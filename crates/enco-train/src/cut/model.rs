@@ -29,6 +29,8 @@ impl CutConfig {
     /// Builds the model with the official initialisation (seeds `seed`, `seed+1`, `seed+2`).
     pub fn init<B: EncoBackend>(&self, device: &B::Device) -> Result<CutModel<B>, TrainError> {
         self.validate()?;
+        self.generator.validate()?;
+        self.discriminator.validate()?;
         let generator = self
             .generator
             .init_with(&mut WeightInit::official(self.seed), device);

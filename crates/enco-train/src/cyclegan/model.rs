@@ -39,6 +39,8 @@ impl CycleGanConfig {
         }
         let g = self.generator_config();
         let d = self.discriminator_config();
+        g.validate()?;
+        d.validate()?;
         let seed = |i: u64| WeightInit::official(self.seed.wrapping_add(i));
         Ok(CycleGanModel {
             g_a: g.init_with(&mut seed(0), device),
