@@ -31,6 +31,11 @@ struct Cli {
     /// Compute backend (those compiled in: see `--help`).
     #[arg(long, value_enum, global = true, default_value_t = BackendChoice::default())]
     backend: BackendChoice,
+    /// Log more: -v the run's events (start, resume, checkpoints, epochs, evaluations), -vv its
+    /// configuration and details, -vvv everything. `RUST_LOG` (e.g. `enco_train=debug`)
+    /// overrides it. Logs go to standard error.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -623,8 +628,29 @@ fn start_backend<T>(
     })
 }
 
+/// Installs the log subscriber: `RUST_LOG` when set, else warnings and errors, plus the run's
+/// events with `-v`, details with `-vv`, everything with `-vvv`.
+fn install_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => "warn",
+        // `enco` covers the command and every enco_* crate (targets match by prefix).
+        1 => "warn,enco=info",
+        2 => "info,enco=debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    install_logging(cli.verbose);
+    tracing::info!(backend = ?cli.backend, "backend chosen");
     let result = match cli.backend {
         #[cfg(feature = "flex")]
         // The command is a program of its own: its steps run on a rayon pool of its main

@@ -146,6 +146,10 @@ fn every_ablation_row_runs_from_the_command_line() {
         args.extend(flags.iter());
         let result = enco(&args);
         assert!(result.status.success(), "{row}: {}", stderr(&result));
+        assert!(
+            !stderr(&result).contains("checkpoint written"),
+            "no event logs without -v"
+        );
         let config = training_json(&out);
         assert_eq!(config.pointer(pointer), Some(expected), "{row}");
         let log = std::fs::read_to_string(out.join("losses.jsonl")).unwrap();
@@ -341,14 +345,20 @@ fn a_cyclegan_run_shows_its_own_visuals_and_enco_report_rebuilds_the_page() {
     let root = data(&dir, 2);
     let out = dir.join("run");
     let mut args = model_args("cyclegan", &root, &out, &["--sample-every"]);
-    args.extend(["--sample-every", "2"]);
+    args.extend(["--sample-every", "2", "-v"]);
     let result = enco(&args);
     assert!(result.status.success(), "{}", stderr(&result));
-    assert!(
-        stderr(&result).contains("report.html"),
-        "{}",
-        stderr(&result)
-    );
+    let log = stderr(&result);
+    assert!(log.contains("report.html"), "{log}");
+    // -v: the run's events as log lines.
+    for event in [
+        "backend chosen",
+        "run started",
+        "checkpoint written",
+        "run ended",
+    ] {
+        assert!(log.contains(event), "{event}: {log}");
+    }
     // real A, fake B, rec A, idt B | real B, fake A, rec B, idt A: 8 tiles of 32 px × 8.
     let grid = enco_data::load_rgb(&out.join("samples/iter_0000000002.png")).unwrap();
     assert_eq!(grid.width(), 8 * 256);

@@ -418,6 +418,18 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         write_skipped(output, &skipped)?;
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), 0)?;
         let evaluator = evaluator::<B>(&config, output, 0, device)?;
+        log_skipped(&skipped);
+        tracing::info!(
+            output = %output.display(),
+            model = config.model.kind().name(),
+            backend = %B::name(device),
+            images = dataset.len(),
+            "run started"
+        );
+        tracing::debug!(
+            config = %serde_json::to_string(&config).unwrap_or_default(),
+            "run configuration"
+        );
         Ok(Self {
             log,
             evaluator,
@@ -462,6 +474,20 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), position.iteration)?;
         let evaluator = evaluator::<B>(&config, output, position.iteration, device)?;
         let last_checkpoint = last_checkpoint.map(|_| position.iteration);
+        log_skipped(&skipped);
+        tracing::info!(
+            output = %output.display(),
+            model = config.model.kind().name(),
+            backend = %B::name(device),
+            iteration = position.iteration,
+            epoch = position.epoch,
+            from_checkpoint = last_checkpoint.is_some(),
+            "run resumed"
+        );
+        tracing::debug!(
+            config = %serde_json::to_string(&config).unwrap_or_default(),
+            "run configuration"
+        );
         Ok(Self {
             last_checkpoint,
             skipped,
@@ -531,6 +557,12 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         // The page is left as a run at rest, whatever the outcome (a failure to write it is only
         // reported when the run itself succeeded).
         let report = self.refresh_report();
+        match &result {
+            Ok(end) => tracing::info!(?end, iteration = self.position.iteration, "run ended"),
+            Err(e) => {
+                tracing::error!(error = %e, iteration = self.position.iteration, "run failed")
+            }
+        }
         result.and_then(|end| report.map(|_| end))
     }
 
@@ -612,7 +644,13 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                     if non_finite.is_none() && self.trainer.non_finite_parameters() > 0 {
                         non_finite = Some(("a gradient (the parameters after the step)", f32::NAN));
                     }
-                    if non_finite.is_some() {
+                    if let Some((loss, value)) = non_finite {
+                        tracing::warn!(
+                            iteration = self.position.iteration,
+                            loss,
+                            value,
+                            "non-finite loss: step undone (nan_policy skip-step)"
+                        );
                         self.trainer = backup;
                     }
                 } else if let Some((loss, value)) = non_finite {
@@ -660,6 +698,13 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                     return Ok(RunEnd::Stopped);
                 }
             }
+            tracing::info!(
+                epoch,
+                epochs = self.epochs(),
+                iteration = self.position.iteration,
+                lr_factor = factor,
+                "epoch finished"
+            );
             self.position.epoch += 1;
             self.position.batch = 0;
             self.checkpoint()?;
@@ -708,6 +753,14 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             let json = serde_json::to_string_pretty(&record).map_err(|e| output_error(&e))?;
             std::fs::write(&path, json).map_err(|e| output_error(&e))?;
         }
+        tracing::info!(
+            iteration = record.iteration,
+            fid = ?record.fid,
+            psnr = ?record.psnr,
+            ssim = ?record.ssim,
+            best = record.best,
+            "evaluation"
+        );
         self.refresh_report()?;
         Ok(Some(record))
     }
@@ -766,6 +819,11 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         let name = format!("{PREFIX}{:010}", self.position.iteration);
         let path = save_checkpoint(&dir, &name, &self.trainer, &self.position)?;
         self.last_checkpoint = Some(self.position.iteration);
+        tracing::info!(
+            path = %path.display(),
+            iteration = self.position.iteration,
+            "checkpoint written"
+        );
         prune_checkpoints(&dir, PREFIX, self.config.keep_checkpoints.max(1))?;
         self.refresh_report()?;
         Ok(path)
@@ -814,6 +872,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         } else {
             ReportState::AtRest
         };
+        tracing::debug!(output = %self.output.display(), ?state, "report refreshed");
         let logs = RunLogs::read(&self.output)?;
         plot_loss_curves(
             &logs.losses,
@@ -826,6 +885,19 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     /// The run's output folder.
     pub fn output(&self) -> &Path {
         &self.output
+    }
+}
+
+/// Reports the training images left out (one warning, and each image at debug level).
+fn log_skipped(skipped: &[BadImage]) {
+    if !skipped.is_empty() {
+        tracing::warn!(
+            count = skipped.len(),
+            "training without unusable images (listed in {BAD_IMAGES_FILE})"
+        );
+    }
+    for image in skipped {
+        tracing::debug!(%image, "unusable training image skipped");
     }
 }
 
