@@ -206,3 +206,70 @@ fn the_official_test_sets_name_every_image_by_its_source() {
     assert!(!root.join("real_B2").join("z4.png").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_generator_is_scored_with_the_official_test_protocol() {
+    use enco::data::SyntheticDatasetConfig;
+    use enco::eval::{RealSets, TEST_PROTOCOL_FOLDERS, TestProtocol, evaluate_with_test_protocol};
+    let dev = device();
+    let dir = std::env::temp_dir().join(format!("enco-eval-protocol-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let data = dir.join("data");
+    SyntheticDatasetConfig::new()
+        .with_size(32)
+        .with_train_a(1)
+        .with_train_b(1)
+        .with_test(3)
+        .write(&data)
+        .unwrap();
+    let g = ResnetGeneratorConfig::new()
+        .with_ngf(4)
+        .with_n_blocks(1)
+        .init::<B>(&dev);
+    let protocol = TestProtocol {
+        size: Some(24),
+        paired_target: Some(data.join("testB")),
+        ..Default::default()
+    };
+    let mut stages = Vec::new();
+    let report = evaluate_with_test_protocol(
+        &g,
+        &data,
+        &dir.join("out"),
+        &protocol,
+        None,
+        &dev,
+        |stage, done, total| stages.push((stage.to_string(), done, total)),
+    )
+    .unwrap();
+    assert_eq!(report.direction, "testA→testB");
+    assert_eq!(report.size, Some(24));
+    let RealSets::Official(pairs) = &report.real_sets else {
+        panic!("the official protocol by default: {:?}", report.real_sets)
+    };
+    assert_eq!((pairs.items, pairs.real_a, pairs.real_b), (3, 3, 3));
+    assert!(report.fid.is_none());
+    let paired = report.paired.expect("paired targets given");
+    assert_eq!(paired.pairs, 3);
+    assert!(paired.psnr.is_finite() && paired.ssim.is_finite());
+    assert_eq!(stages.last(), Some(&("translate".to_string(), 3, 3)));
+    for folder in TEST_PROTOCOL_FOLDERS {
+        let images = std::fs::read_dir(dir.join("out").join(folder))
+            .unwrap()
+            .count();
+        assert_eq!(images, 3, "{folder}");
+    }
+    let fake = enco::data::load_rgb(
+        &dir.join("out/fake_B").join(
+            std::fs::read_dir(dir.join("out/fake_B"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .file_name(),
+        ),
+    )
+    .unwrap();
+    assert_eq!(fake.dimensions(), (24, 24), "the test-time size");
+    let _ = std::fs::remove_dir_all(&dir);
+}

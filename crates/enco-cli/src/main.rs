@@ -9,13 +9,10 @@ mod options;
 mod signals;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use enco_eval::fid::{
-    FID_DIMS, FID_WEIGHTS_URL, KidConfig, fid_image_files, kernel_inception_distance,
-};
+use enco_eval::fid::{FID_WEIGHTS_URL, KidConfig};
 use enco_eval::{
-    ActivationStatistics, ExistingOutputs, FidInception, OFFICIAL_NUM_TEST, fid_between_folders,
-    output_paths, paired_scores, resave_folder, resave_test_pairs, translate_folder,
-    translate_folder_to,
+    ExistingOutputs, FidInception, FidOptions, TestProtocol, evaluate_with_test_protocol,
+    fid_and_kid_between_folders, fid_between_folders, output_paths, translate_folder_to,
 };
 use enco_kernels::{EncoAutodiffBackend, Executor};
 use enco_train::{DatasetPreset, RunEnd, StepReport, TrainingRun};
@@ -193,34 +190,30 @@ impl FidArgs {
     ) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
         let model = self.model::<B>(device)?;
         let bar = progress(0, 0);
+        let on_batch = |done: usize, total: usize| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        };
         let mut report = if self.kid {
-            let (files_a, files_b) = (fid_image_files(a)?, fid_image_files(b)?);
-            let total = (files_a.len() + files_b.len()) as u64;
-            bar.set_length(total);
-            let feats_a = model.activations(&files_a, self.fid_batch_size, device, |d, _| {
-                bar.set_position(d as u64)
-            })?;
-            let feats_b = model.activations(&files_b, self.fid_batch_size, device, |d, _| {
-                bar.set_position((files_a.len() + d) as u64)
-            })?;
-            let stats = |feats: &[f64]| {
-                let mut s = ActivationStatistics::new(FID_DIMS);
-                s.push(feats)?;
-                s.finish()
-            };
-            let fid = stats(&feats_a)?.frechet_distance(&stats(&feats_b)?)?;
-            let kid =
-                kernel_inception_distance(&feats_a, &feats_b, FID_DIMS, KidConfig::default())?;
-            serde_json::json!({
-                "fid": fid, "n_a": files_a.len(), "n_b": files_b.len(), "dims": FID_DIMS,
-                "kid": kid,
-            })
+            let kid = KidConfig::default();
+            serde_json::to_value(fid_and_kid_between_folders(
+                a,
+                b,
+                &model,
+                self.fid_batch_size,
+                kid,
+                device,
+                on_batch,
+            )?)?
         } else {
-            let result = fid_between_folders(a, b, &model, self.fid_batch_size, device, |d, t| {
-                bar.set_length(t as u64);
-                bar.set_position(d as u64);
-            })?;
-            serde_json::to_value(result)?
+            serde_json::to_value(fid_between_folders(
+                a,
+                b,
+                &model,
+                self.fid_batch_size,
+                device,
+                on_batch,
+            )?)?
         };
         bar.finish_and_clear();
         report["folders"] = serde_json::json!([a, b]);
@@ -560,52 +553,42 @@ fn execute<B: EncoAutodiffBackend>(
             no_fid,
             fid,
         }) => {
-            let (src, tgt) = if reverse {
-                ("testB", "testA")
-            } else {
-                ("testA", "testB")
-            };
-            let size = (size > 0).then_some(size);
             let checkpoint = generator.checkpoint.clone();
             let generator = generator.load::<B::InnerBackend>(&device)?;
-            let (real_a, fake_b, real_b) = (
-                output.join("real_A"),
-                output.join("fake_B"),
-                output.join("real_B"),
-            );
-            let protocol = if keep_own_names {
-                resave_folder(&dataroot.join(src), &real_a, size)?;
-                resave_folder(&dataroot.join(tgt), &real_b, size)?;
-                serde_json::json!("own names")
-            } else {
-                let pairs = resave_test_pairs(
-                    &dataroot.join(src),
-                    &dataroot.join(tgt),
-                    &real_a,
-                    &real_b,
-                    size,
-                    OFFICIAL_NUM_TEST,
-                )?;
-                serde_json::json!({ "official": pairs })
+            let protocol = TestProtocol {
+                size: (size > 0).then_some(size),
+                reverse,
+                keep_own_names,
+                paired_target,
             };
-            let bar = progress(0, 0);
-            translate_folder(&generator, &real_a, &fake_b, 4, &device, |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })?;
-            bar.finish_and_clear();
-            let mut report = serde_json::json!({
-                "checkpoint": checkpoint, "dataroot": dataroot, "direction": format!("{src}→{tgt}"),
-                "size": size, "real_sets": protocol,
+            let model = if no_fid {
+                None
+            } else {
+                Some(fid.model::<B::InnerBackend>(&device)?)
+            };
+            let options = model.as_ref().map(|model| FidOptions {
+                model,
+                batch_size: fid.fid_batch_size,
+                kid: fid.kid.then(KidConfig::default),
             });
-            if !no_fid {
-                report["fid"] = fid.fid::<B::InnerBackend>(&fake_b, &real_b, &device)?;
-            }
-            if let Some(targets) = paired_target {
-                let scored = output.join("target");
-                resave_folder(&targets, &scored, size)?;
-                report["paired"] = serde_json::to_value(paired_scores(&fake_b, &scored)?)?;
-            }
+            let bar = progress(0, 0);
+            let scores = evaluate_with_test_protocol(
+                &generator,
+                &dataroot,
+                &output,
+                &protocol,
+                options,
+                &device,
+                |stage, done, total| {
+                    bar.set_message(stage.to_string());
+                    bar.set_length(total as u64);
+                    bar.set_position(done as u64);
+                },
+            )?;
+            bar.finish_and_clear();
+            let mut report = serde_json::to_value(scores)?;
+            report["checkpoint"] = serde_json::json!(checkpoint);
+            report["dataroot"] = serde_json::json!(dataroot);
             write_report(&report, Some(&output.join("report.json")))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -376,6 +376,38 @@ fn a_cyclegan_run_shows_its_own_visuals_and_enco_report_rebuilds_the_page() {
     assert!(page.contains("cycle loss"), "CycleGAN's own loss names");
     assert!(out.join("loss_curve.png").is_file());
 
+    // The official test protocol on the run's generator, with the paired targets.
+    let checkpoint = out.join("checkpoints/iter_0000000002");
+    let scored = dir.join("eval");
+    let result = enco(&[
+        "eval",
+        "checkpoint",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--dataroot",
+        root.to_str().unwrap(),
+        "--output",
+        scored.to_str().unwrap(),
+        "--size",
+        "32",
+        "--no-fid",
+        "--paired-target",
+        root.join("testB").to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(scored.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(report.pointer("/real_sets/official/items"), Some(&2.into()));
+    assert_eq!(report.pointer("/paired/pairs"), Some(&2.into()));
+    assert_eq!(report["direction"], "testA→testB");
+    assert!(
+        report["checkpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("iter_0000000002")
+    );
+
     let result = enco(&["report", root.to_str().unwrap()]);
     assert!(!result.status.success());
     assert!(

@@ -45,6 +45,9 @@ pub enum EvalError {
         /// The first of them.
         first: std::path::PathBuf,
     },
+    /// FID or KID could not be computed.
+    #[error(transparent)]
+    Fid(#[from] crate::fid::FidError),
     /// An image is too small for the metric.
     #[error("image {0:?} is smaller than the 11×11 SSIM window")]
     TooSmall((u32, u32)),

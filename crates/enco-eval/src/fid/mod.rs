@@ -254,3 +254,52 @@ pub fn fid_between_folders<B: Backend>(
         dims: FID_DIMS,
     })
 }
+
+/// The result of [`fid_and_kid_between_folders`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FidKidReport {
+    /// The Fréchet Inception Distance.
+    pub fid: f64,
+    /// Number of images of the first folder.
+    pub n_a: usize,
+    /// Number of images of the second folder.
+    pub n_b: usize,
+    /// Feature dimension (2048, pool3).
+    pub dims: usize,
+    /// The Kernel Inception Distance over random subsets.
+    pub kid: KidReport,
+}
+
+/// FID ([`fid_between_folders`]) and KID ([`kernel_inception_distance`]) of two folders from
+/// one pass of the Inception over each (the activations are kept in memory: 16 KiB per image).
+/// `progress` is called after each batch with (images done, total) over both folders.
+pub fn fid_and_kid_between_folders<B: Backend>(
+    folder_a: &Path,
+    folder_b: &Path,
+    model: &FidInception<B>,
+    batch_size: usize,
+    kid: KidConfig,
+    device: &B::Device,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<FidKidReport, FidError> {
+    let files_a = fid_image_files(folder_a)?;
+    let files_b = fid_image_files(folder_b)?;
+    let total = files_a.len() + files_b.len();
+    let n_a = files_a.len();
+    let feats_a = model.activations(&files_a, batch_size, device, |d, _| progress(d, total))?;
+    let feats_b = model.activations(&files_b, batch_size, device, |d, _| {
+        progress(n_a + d, total)
+    })?;
+    let statistics = |feats: &[f64]| {
+        let mut s = ActivationStatistics::new(FID_DIMS);
+        s.push(feats)?;
+        s.finish()
+    };
+    Ok(FidKidReport {
+        fid: statistics(&feats_a)?.frechet_distance(&statistics(&feats_b)?)?,
+        n_a,
+        n_b: files_b.len(),
+        dims: FID_DIMS,
+        kid: kernel_inception_distance(&feats_a, &feats_b, FID_DIMS, kid)?,
+    })
+}
