@@ -242,7 +242,7 @@ struct TrainArgs {
     #[arg(long)]
     max_iterations: Option<u64>,
     /// Start over in an output folder that holds a run: the old run is moved to a sibling
-    /// folder (OUTPUT.replaced-<time>), nothing is deleted.
+    /// folder (`OUTPUT.replaced-<time>`), nothing is deleted.
     #[arg(long)]
     overwrite: bool,
     #[command(flatten)]

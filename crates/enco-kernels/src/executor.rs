@@ -1,35 +1,35 @@
-//! How a program runs a long sequence of operations (training steps, batches of translations)
-//! on the CPU: [`Executor`], chosen by the application, never by the library.
-//!
-//! The CPU kernels (flex's, and ndarray's) run their parallel loops with rayon. From a thread
-//! outside every rayon pool, each loop is handed to rayon's global pool and the thread sleeps
-//! until it is woken: correct, and what any program gets by default ([`Executor::Inline`]).
-//! A thread that is itself a member of a pool instead forks and joins its loops within that
-//! pool, without a wake-up per loop: [`Executor::CallerPool`] makes the calling thread thread 0
-//! of a pool of its own (rayon's `use_current_thread`), for the rest of the process, and runs
-//! the work there on itself. The work stays on its thread (and allocates from the same `malloc`
-//! arena); no other thread ever hands work to that pool, so a pool thread never picks up a
-//! second step while it waits inside a kernel of the first (which could block on the lock
-//! Burn's autodiff takes around parts of a step). Other threads are not affected.
-//!
-//! The `enco` command, the examples and the benches run their training and translation through
-//! `Executor::CallerPool`; a program that embeds the library chooses for itself:
-//!
-//! ```
-//! use enco_kernels::Executor;
-//!
-//! // Default: a plain call, nothing about the calling thread changes.
-//! assert_eq!(Executor::default().run(|| 2 + 2), 4);
-//! // Faster steps on the CPU; this thread joins a rayon pool of its own for good.
-//! let losses = Executor::CallerPool.run(|| "train here");
-//! # let _ = losses;
-//! ```
+//! [`Executor`]: how a program runs its steps on the CPU's threads.
 
 use std::sync::OnceLock;
 
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
-/// How [`Executor::run`] runs a sequence of operations (see the [module docs](self)).
+/// How a program runs a long sequence of operations (training steps, batches of translations)
+/// on the CPU: [`Executor`], chosen by the application, never by the library.
+///
+/// The CPU kernels (flex's, and ndarray's) run their parallel loops with rayon. From a thread
+/// outside every rayon pool, each loop is handed to rayon's global pool and the thread sleeps
+/// until it is woken: correct, and what any program gets by default ([`Executor::Inline`]).
+/// A thread that is itself a member of a pool instead forks and joins its loops within that
+/// pool, without a wake-up per loop: [`Executor::CallerPool`] makes the calling thread thread 0
+/// of a pool of its own (rayon's `use_current_thread`), for the rest of the process, and runs
+/// the work there on itself. The work stays on its thread (and allocates from the same `malloc`
+/// arena); no other thread ever hands work to that pool, so a pool thread never picks up a
+/// second step while it waits inside a kernel of the first (which could block on the lock
+/// Burn's autodiff takes around parts of a step). Other threads are not affected.
+///
+/// The `enco` command, the examples and the benches run their training and translation through
+/// `Executor::CallerPool`; a program that embeds the library chooses for itself:
+///
+/// ```
+/// use enco_kernels::Executor;
+///
+/// // Default: a plain call, nothing about the calling thread changes.
+/// assert_eq!(Executor::default().run(|| 2 + 2), 4);
+/// // Faster steps on the CPU; this thread joins a rayon pool of its own for good.
+/// let losses = Executor::CallerPool.run(|| "train here");
+/// # let _ = losses;
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Executor {
     /// A plain call on the calling thread; the kernels' parallel loops go to rayon's global

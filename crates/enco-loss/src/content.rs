@@ -46,6 +46,9 @@ pub fn enco_pair_loss<B: Backend>(q: Tensor<B, 2>, k: Tensor<B, 2>) -> Tensor<B,
 /// Combines the per-pair losses as the official code: `λ_NCE · Σ_i L_pair_i / len(nce_layers) · 2`,
 /// i.e. `λ_NCE` times the mean over pairs (spec §5.3). The paper's Eq. 4 sums instead.
 ///
+/// # Shapes
+/// - `pair_losses` one `[1]` loss per pair, output `[1]`
+///
 /// # Panics
 /// If `pair_losses` is empty (there is no device to put a loss on); the models' configurations
 /// require at least one pair of taps and check it before any step.

@@ -23,6 +23,9 @@ pub enum ContentLoss {
 impl ContentLoss {
     /// The loss of one pair of projections (`[B·n, nc]`, sample-major rows of `batch` images).
     /// `stop_gradient` (EnCo only) detaches k; PatchNCE always detaches it.
+    ///
+    /// # Shapes
+    /// - `q`, `k` `[batch·n, D]` sample-major (rows matched by position), output `[1]`
     pub fn pair_loss<B: Backend>(
         &self,
         q: Tensor<B, 2>,

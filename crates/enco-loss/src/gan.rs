@@ -63,6 +63,9 @@ impl GanLoss {
 
     /// Discriminator loss `0.5·(L(D(fake), fake) + L(D(real), real))` (spec §5.1). Returns
     /// `(total, fake part, real part)`.
+    ///
+    /// # Shapes
+    /// - `pred_fake`, `pred_real` `[B, 1, H, W]` score maps, each output `[1]`
     pub fn discriminator_loss<B: Backend>(
         &self,
         pred_fake: Tensor<B, 4>,
@@ -74,6 +77,9 @@ impl GanLoss {
     }
 
     /// Generator loss `L(D(fake), real)` (before λ_GAN).
+    ///
+    /// # Shapes
+    /// - `pred_fake` `[B, 1, H, W]` score map, output `[1]`
     pub fn generator_loss<B: Backend>(&self, pred_fake: Tensor<B, 4>) -> Tensor<B, 1> {
         self.loss(pred_fake, true)
     }

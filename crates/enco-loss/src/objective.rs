@@ -18,6 +18,9 @@ pub enum LossWeighting {
 impl LossWeighting {
     /// Combines the already-weighted terms: `gan = λ_GAN·L_GAN`, `content = λ_NCE·L_EnCo`,
     /// `identity = λ_IDT·L_idt` (or `None` outside the identity phase).
+    ///
+    /// # Shapes
+    /// - `gan`, `content`, `identity` `[1]`, output `[1]`
     pub fn combine<B: Backend>(
         &self,
         gan: Tensor<B, 1>,

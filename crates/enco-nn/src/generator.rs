@@ -206,6 +206,13 @@ impl<B: EncoBackend> ResnetGenerator<B> {
     /// Runs the whole network once and returns the output and the features at `layers`
     /// (spec §2.1): index 0 is the raw input, index `l` the output of module `l`. Features come
     /// back in ascending index order, whatever the order of `layers`; duplicates are dropped.
+    ///
+    /// # Shapes
+    /// - input `[B, input_nc, H, W]`, H and W multiples of 4 and at least 8
+    /// - `output` `[B, output_nc, H, W]`
+    /// - `features` one `[B, C_l, H_l, W_l]` per distinct entry `l` of `layers`, ascending:
+    ///   `C_l` is [`ResnetGenerator::channels_at`]`(l)`, `H_l × W_l` is H × W, H/2 × W/2 or
+    ///   H/4 × W/4 by the stage of module `l`, (H + 6) × (W + 6) after the last reflection pad
     pub fn forward_features(
         &self,
         x: Tensor<B, 4>,

@@ -32,6 +32,10 @@ impl<B: Backend> HeadLayer<B> {
     }
 
     /// Applies the layer to `[N, features]` rows.
+    ///
+    /// # Shapes
+    /// - input `[N, C_in]`, output `[N, C_out]`: `C_out` is a `Linear`'s output width, `C_in`
+    ///   for the other layers
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         match self {
             HeadLayer::Linear(m) => m.forward(x),

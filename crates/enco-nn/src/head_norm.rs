@@ -100,6 +100,9 @@ fn affine<B: Backend>(
 /// for rows with ‖x‖ < 1e-15, where the 1e-7 dominates anyway; the gradient of an all-zero row
 /// (dead ReLU features, possible with narrow networks) stays finite, where the official
 /// `pow(1/2)` gives NaN and poisons the heads.
+///
+/// # Shapes
+/// - input and output `[N, D]`
 pub fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
     let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(1e-30).sqrt();
     x * reciprocal(norm + 1e-7)

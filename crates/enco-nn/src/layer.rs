@@ -47,6 +47,13 @@ pub enum Layer<B: EncoBackend> {
 
 impl<B: EncoBackend> Layer<B> {
     /// Applies the layer.
+    ///
+    /// # Shapes
+    /// - input `[B, C, H, W]`, output `[B, C', H', W']` as the wrapped module gives it: the
+    ///   same for norms, activations and residual blocks, `[B, C, H + 2p, W + 2p]` for padding,
+    ///   `[B, C, floor((H − 1) / 2) + 1, floor((W − 1) / 2) + 1]` for [`Downsample`],
+    ///   `[B, C, 2H, 2W]` for [`Upsample`], and the convolution's output channels and size for
+    ///   `Conv` and `ConvTranspose`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
             Layer::ReflectionPad(m) => m.forward(x),

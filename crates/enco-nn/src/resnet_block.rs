@@ -26,6 +26,11 @@ pub enum BlockLayer<B: EncoBackend> {
 
 impl<B: EncoBackend> BlockLayer<B> {
     /// Applies the layer.
+    ///
+    /// # Shapes
+    /// - input `[B, dim, H, W]`; output `[B, dim, H + 2, W + 2]` for the padding (H, W ≥ 2),
+    ///   `[B, dim, H − 2, W − 2]` for the unpadded 3×3 convolution, `[B, dim, H, W]` for the
+    ///   norm and the ReLU
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
             BlockLayer::ReflectionPad(m) => m.forward(x),

@@ -96,6 +96,9 @@ impl DagSampler {
     /// Samples the ids of one map: `n_good` lowest-score candidates (ascending score), then
     /// `n_rand` random ids. `scores` is the resized score map, row-major (`p = y·W + x`); it may
     /// be `None` when no good patches are kept (uniform sampling).
+    ///
+    /// # Shapes
+    /// - `scores` `positions` = H·W values, output `n = min(K, positions)` ids in `0..positions`
     pub fn sample_map<R: Rng + ?Sized>(
         &self,
         scores: Option<&[f32]>,
@@ -150,6 +153,10 @@ impl DagSampler {
 
     /// Samples ids for every batch element of a resized score map `[B, 1, H, W]` (spec §4.4
     /// step 3), in batch order. Reads the map back to the host.
+    ///
+    /// # Shapes
+    /// - `scores` `[B, 1, H, W]`
+    /// - output `B` id lists (batch order) of `n = min(K, H·W)` flat positions `p = y·W + x`
     pub fn sample<B: Backend, R: Rng + ?Sized>(
         &self,
         scores: Tensor<B, 4>,
@@ -178,6 +185,9 @@ impl DagSampler {
 
     /// Uniform ids for `batch` maps of H·W positions, ignoring scores (valid when the sampler
     /// keeps no good patches, i.e. `random_ratio = 1`).
+    ///
+    /// # Shapes
+    /// - output `batch` id lists of `n = min(K, positions)` ids in `0..positions`
     pub fn sample_without_scores<R: Rng + ?Sized>(
         &self,
         batch: usize,

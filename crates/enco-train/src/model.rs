@@ -134,6 +134,11 @@ impl<B: EncoBackend> GeneratorPass<B> {
     /// phase, by as many real_B images) into the pass of an iteration: fake_B, idt_B and the
     /// features of every pair on the real_A half. `output` must hold the features at
     /// `config.nce_layers` ([`ResnetGenerator::forward_features`]).
+    ///
+    /// # Shapes
+    /// - `output.output` `[batch, C, H, W]`, `[2·batch, C, H, W]` in the identity phase
+    /// - `fake_b` and `idt_b` `[batch, C, H, W]`; each pair's two features
+    ///   `[batch, C_i, H_i, W_i]` (the same shape)
     pub fn from_output(
         generator: &ResnetGenerator<B>,
         config: &EncoConfig,
@@ -193,6 +198,9 @@ pub struct DiscriminatorLosses<B: EncoBackend> {
 
 impl<B: EncoBackend> DiscriminatorLosses<B> {
     /// The losses of the score maps D gave the fake and the real batch.
+    ///
+    /// # Shapes
+    /// - `pred_fake`, `pred_real` `[B, 1, H', W']` score maps; `loss`, `fake`, `real` `[1]`
     pub fn from_predictions(
         mode: GanMode,
         pred_fake: Tensor<B, 4>,
@@ -238,6 +246,13 @@ pub struct GeneratorLosses<B: EncoBackend> {
 impl<B: EncoBackend> EncoModel<B> {
     /// Runs G once on `real_A` (and `real_B` in the identity phase) and taps the features of
     /// every pair (spec §6).
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, input_nc, H, W]`, the same shape, H and W multiples of 4 and
+    ///   at least 8
+    /// - `fake_b` (and `idt_b`) `[B, output_nc, H, W]`; `output` `[B, output_nc, H, W]`,
+    ///   `[2B, output_nc, H, W]` in the identity phase; each pair's features
+    ///   `[B, C_i, H_i, W_i]`
     pub fn generate(
         &self,
         config: &EncoConfig,
@@ -257,6 +272,10 @@ impl<B: EncoBackend> EncoModel<B> {
     }
 
     /// The discriminator loss on the detached fake and the real batch (spec §5.1, D step).
+    ///
+    /// # Shapes
+    /// - `real_b` `[B, C, H, W]` like `pass.fake_b`
+    /// - `pred_fake`, `pred_real` `[B, 1, H', W']` (D's `output_size` of H and W); losses `[1]`
     pub fn discriminator_losses(
         &self,
         config: &EncoConfig,
@@ -277,6 +296,14 @@ impl<B: EncoBackend> EncoModel<B> {
     /// content loss of every pair, and the identity loss in the identity phase.
     ///
     /// `injected_ids` (`[pair][batch]`) replaces sampling, e.g. to replay recorded ids.
+    ///
+    /// # Shapes
+    /// - `real_b` `[B, C, H, W]` like `pass.fake_b` (read in the identity phase only)
+    /// - `loss`, `gan`, `content`, `identity` and each of `pairs` `[1]`
+    /// - `pred_fake` `[B, 1, H', W']`; `cams[i]` `[B, 1, H_i, W_i]`, the size of pair i's
+    ///   decoder feature
+    /// - `ids[i]` B lists of `n_i = min(K, H_i·W_i)` ids when sampled (injected ids as given)
+    /// - `q[i]`, `k[i]` `[Σ_b ids[i][b].len(), nc]` sample-major (`[B·n_i, nc]` when sampled)
     pub fn generator_losses<R: Rng + ?Sized>(
         &self,
         config: &EncoConfig,

@@ -118,6 +118,11 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
     ///
     /// How the step's kernels use the CPU's threads is the caller's choice: run it inside
     /// [`Executor::run`](enco_kernels::Executor::run).
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, C, H, W]`, the same shape, H and W multiples of 4 and at
+    ///   least 8; `injected_ids[pair]` one id list per image
+    /// - the losses come back as host `f32` values
     pub fn step<R: Rng + Send + ?Sized>(
         &mut self,
         real_a: Tensor<B, 4>,

@@ -129,6 +129,12 @@ pub struct CutGeneratorLosses<B: EncoBackend> {
 
 impl<B: EncoBackend> CutModel<B> {
     /// Runs G on real_A (and real_B with the NCE identity), mirrored when `flipped`.
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, input_nc, H, W]`, the same shape, H and W multiples of 4 and
+    ///   at least 8
+    /// - `input` `[B, input_nc, H, W]`, `[2B, input_nc, H, W]` with the NCE identity
+    /// - `fake_b` (and `idt_b`) `[B, output_nc, H, W]`
     pub fn generate(
         &self,
         config: &CutConfig,
@@ -157,6 +163,10 @@ impl<B: EncoBackend> CutModel<B> {
 
     /// The D step's loss on the detached fake and the real batch: one D call on both
     /// (CUT) or two calls (FastCUT).
+    ///
+    /// # Shapes
+    /// - `real_b` `[B, C, H, W]` like `pass.fake_b`
+    /// - `pred_fake`, `pred_real` `[B, 1, H', W']` (D's `output_size` of H and W); losses `[1]`
     pub fn discriminator_losses(
         &self,
         config: &CutConfig,
@@ -195,6 +205,13 @@ impl<B: EncoBackend> CutModel<B> {
     /// The official `PatchNCELoss2` groups the rows by the `--batch_size` option, not by the
     /// tensor's batch; they differ only for a last, smaller batch of an epoch, which
     /// [`EpochLoader`](enco_data::EpochLoader) never yields, so the batch at hand is used.
+    ///
+    /// # Shapes
+    /// - `src`, `tgt` `[B, input_nc, H, W]`
+    /// - `loss` and each of `layer_losses` `[1]`
+    /// - `ids[j]` `n_j` ids for tap j's `[B, C_j, H_j, W_j]` features, one list for every
+    ///   image; `n_j = min(num_patches, H_j·W_j)` when drawn
+    /// - `patch_losses[j]` `[B·n_j]`; `q[j]`, `k[j]` `[B·n_j, nc]` sample-major
     pub fn nce_term<R: Rng + ?Sized>(
         &self,
         config: &CutConfig,
@@ -264,6 +281,11 @@ impl<B: EncoBackend> CutModel<B> {
     /// `L_GAN + 0.5·(L_NCE + L_NCE_Y)`; otherwise `L_GAN + L_NCE`.
     ///
     /// `injected` replaces the id draws: `[term][tap]`, term 0 NCE and term 1 NCE_Y.
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, input_nc, H, W]`, as given to [`CutModel::generate`]
+    /// - `loss`, `gan` `[1]`; `pred_fake` `[B, 1, H', W']`; `nce`, `nce_y` as
+    ///   [`CutModel::nce_term`]
     pub fn generator_losses<R: Rng + ?Sized>(
         &self,
         config: &CutConfig,

@@ -77,6 +77,10 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
     /// (Adam on D); G step with the updated D frozen (GAN and NCE losses, Adam on G and F).
     ///
     /// `lr_factor` scales `--lr` (the schedule of spec §7.2).
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, C, H, W]`, the same shape, H and W multiples of 4 and at
+    ///   least 8; the losses come back as host `f32` values
     pub fn step<R: Rng + Send + ?Sized>(
         &mut self,
         real_a: Tensor<B, 4>,

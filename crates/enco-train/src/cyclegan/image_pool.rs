@@ -38,6 +38,10 @@ impl ImagePool {
 
     /// The pool's answer for a batch of fakes (detached), drawing from `rng` as the official
     /// pool draws from Python's `random`.
+    ///
+    /// # Shapes
+    /// - `fakes` `[B, C, H, W]`, output `[B, C, H, W]` (a stored image of another shape is
+    ///   never returned)
     pub fn query<B: Backend, R: Rng + ?Sized>(
         &mut self,
         fakes: Tensor<B, 4>,

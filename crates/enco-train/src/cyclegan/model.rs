@@ -92,6 +92,11 @@ pub struct CycleGanGeneratorLosses<B: EncoBackend> {
 impl<B: EncoBackend> CycleGanModel<B> {
     /// The forward pass: `fake_B = G_A(real_A)`, `rec_A = G_B(fake_B)`, `fake_A = G_B(real_B)`,
     /// `rec_B = G_A(fake_A)`.
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, C, H, W]` (C the generators' `input_nc` and `output_nc`; H and
+    ///   W multiples of 4, at least 8)
+    /// - `fake_b` and `rec_a` the shape of `real_a`, `fake_a` and `rec_b` that of `real_b`
     pub fn generate(
         &self,
         real_a: Tensor<B, 4>,
@@ -111,6 +116,12 @@ impl<B: EncoBackend> CycleGanModel<B> {
 
     /// The generator objective, with the discriminators as they are (the caller freezes them;
     /// in the official order they have not been updated yet in this iteration).
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, C, H, W]`, as given to [`CycleGanModel::generate`]
+    /// - every loss `[1]`; `pred_a` `[B, 1, H', W']` (D_A's `output_size` of H and W),
+    ///   `pred_b` likewise; `identities` `(G_A(real_B), G_B(real_A))` shaped like `real_b`
+    ///   and `real_a`
     pub fn generator_losses(
         &self,
         config: &CycleGanConfig,
@@ -162,6 +173,10 @@ impl<B: EncoBackend> CycleGanModel<B> {
 
     /// The loss of one discriminator on a real batch and a (pooled, detached) fake batch:
     /// `0.5·(mean((D(real) − 1)²) + mean(D(fake)²))` (spec §16.3).
+    ///
+    /// # Shapes
+    /// - `real`, `fake` `[B, C, H, W]`
+    /// - `pred_real`, `pred_fake` `[B, 1, H', W']` (D's `output_size` of H and W); losses `[1]`
     pub fn discriminator_loss(
         config: &CycleGanConfig,
         discriminator: &NLayerDiscriminator<B>,

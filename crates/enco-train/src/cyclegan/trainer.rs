@@ -88,6 +88,10 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
     ///
     /// Reports `d = D_A + D_B`, `g_gan = G_A + G_B`, `content` = the two cycle terms, `identity`
     /// = the two identity terms, `g` = the generator objective.
+    ///
+    /// # Shapes
+    /// - `real_a`, `real_b` `[B, C, H, W]`, the same shape, H and W multiples of 4 and at
+    ///   least 8; the losses come back as host `f32` values
     pub fn step<R: Rng + Send + ?Sized>(
         &mut self,
         real_a: Tensor<B, 4>,
