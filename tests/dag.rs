@@ -1,4 +1,4 @@
-//! DAG sampling (spec §4.4, §4.6): counts for every edge case, lowest-score selection checked
+//! DAG sampling (docs/reference.md §4.4, §4.6): counts for every edge case, lowest-score selection checked
 //! against the official sampler's recorded candidates, and bad configurations.
 
 mod common;

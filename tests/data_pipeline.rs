@@ -1,4 +1,4 @@
-//! The unpaired data pipeline (spec §8): folders, decoding of every pixel format to RGB,
+//! The unpaired data pipeline (docs/reference.md §8): folders, decoding of every pixel format to RGB,
 //! transforms, batching off the training thread, and errors that name the file.
 
 use std::path::{Path, PathBuf};

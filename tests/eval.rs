@@ -147,7 +147,7 @@ fn ssim_matches_the_closed_form() {
     ));
 }
 
-/// The official protocol's real sets (spec §9): items `0 .. max(|A|, |B|)` pair `A[i mod |A|]`
+/// The official protocol's real sets (docs/reference.md §9): items `0 .. max(|A|, |B|)` pair `A[i mod |A|]`
 /// with `B[i mod |B|]`, every visual saved under the A stem, so real_B ends with |A| files.
 #[test]
 fn the_official_test_sets_name_every_image_by_its_source() {

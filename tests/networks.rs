@@ -1,4 +1,4 @@
-//! Architecture facts of spec §2–§4 (parameter counts, shapes, taps, variants), the official
+//! Architecture facts of docs/reference.md §2–§4 (parameter counts, shapes, taps, variants), the official
 //! initialisation, weight import errors, and clear errors on bad input.
 
 mod common;

@@ -1,4 +1,4 @@
-//! The unaligned (unpaired) data set of spec §8.1.
+//! The unaligned (unpaired) data set of docs/reference.md §8.1.
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,7 @@ pub struct UnpairedSample {
 
 /// `dataroot/{phase}A` and `dataroot/{phase}B`, each found recursively and sorted. Its length
 /// is `max(|A|, |B|)`; item i takes `A[i mod |A|]` and, in training, a uniformly random B
-/// (with replacement), or `B[i mod |B|]` in serial mode (spec §8.1).
+/// (with replacement), or `B[i mod |B|]` in serial mode (docs/reference.md §8.1).
 #[derive(Debug, Clone)]
 pub struct UnpairedDataset {
     /// Source images.

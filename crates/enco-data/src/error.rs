@@ -31,20 +31,22 @@ pub enum DataError {
         source: std::io::Error,
     },
     /// An image file could not be decoded (corrupt, truncated, or not an image).
-    #[error("cannot decode image {path}: {message}")]
+    #[error("cannot decode image {path}: {source}")]
     Decode {
         /// The file.
         path: PathBuf,
-        /// The decoder's message.
-        message: String,
+        /// The decoder's error.
+        #[source]
+        source: image::ImageError,
     },
     /// An image could not be written.
-    #[error("cannot write image {path}: {message}")]
+    #[error("cannot write image {path}: {source}")]
     Encode {
         /// The file.
         path: PathBuf,
-        /// The encoder's message.
-        message: String,
+        /// The encoder's error.
+        #[source]
+        source: image::ImageError,
     },
     /// An image is smaller than the crop and the preprocessing does not resize it first.
     #[error(

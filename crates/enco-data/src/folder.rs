@@ -1,4 +1,4 @@
-//! Finding the images of a folder (spec §8.1).
+//! Finding the images of a folder (docs/reference.md §8.1).
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ pub fn is_image_file(path: &Path) -> bool {
     })
 }
 
-/// All image files below `dir`, recursively, sorted by path (spec §8.1). A missing folder or
+/// All image files below `dir`, recursively, sorted by path (docs/reference.md §8.1). A missing folder or
 /// one without images is an error naming it.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     if !dir.is_dir() {

@@ -21,22 +21,22 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage, DataError> {
             path: path.to_path_buf(),
             source,
         })?;
-    let image = reader.decode().map_err(|e| DataError::Decode {
+    let image = reader.decode().map_err(|source| DataError::Decode {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })?;
     Ok(image.to_rgb8())
 }
 
 /// Writes an RGB image; the format follows the extension (PNG recommended).
 pub fn save_rgb(image: &RgbImage, path: &Path) -> Result<(), DataError> {
-    image.save(path).map_err(|e| DataError::Encode {
+    image.save(path).map_err(|source| DataError::Encode {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     })
 }
 
-/// `ToTensor` + `Normalize(0.5, 0.5)`: `[3, H, W]` values `(u8 / 255 − 0.5) / 0.5` (spec §8.2
+/// `ToTensor` + `Normalize(0.5, 0.5)`: `[3, H, W]` values `(u8 / 255 − 0.5) / 0.5` (docs/reference.md §8.2
 /// step 5).
 pub fn image_to_data(image: &RgbImage) -> TensorData {
     let (w, h) = image.dimensions();
@@ -51,7 +51,7 @@ pub fn image_to_data(image: &RgbImage) -> TensorData {
     TensorData::new(values, [3, h, w])
 }
 
-/// The official `tensor2im` (spec §9): clamp to [−1, 1], `(x + 1) / 2 · 255`, truncated to u8.
+/// The official `tensor2im` (docs/reference.md §9): clamp to [−1, 1], `(x + 1) / 2 · 255`, truncated to u8.
 /// `values` is `[3, H, W]` (or `[1, H, W]`, tiled to RGB).
 pub fn data_to_image(values: &[f32], channels: usize, height: usize, width: usize) -> RgbImage {
     let mut image = RgbImage::new(width as u32, height as u32);

@@ -1,5 +1,5 @@
 //! Data for EnCo: unpaired image folders (`trainA`/`trainB`/`testA`/`testB`), the official
-//! transforms, batches prefetched off the training thread, and image I/O (spec §8).
+//! transforms, batches prefetched off the training thread, and image I/O (docs/reference.md §8).
 
 mod check;
 mod dataset;

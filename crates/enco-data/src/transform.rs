@@ -1,4 +1,4 @@
-//! The official training and test transforms (spec §8.2, §8.3).
+//! The official training and test transforms (docs/reference.md §8.2, §8.3).
 
 use std::path::Path;
 
@@ -26,7 +26,7 @@ pub enum Preprocess {
 }
 
 /// The transform of one image: preprocessing, rounding to a multiple of 4, random horizontal
-/// flip (spec §8.2). Resizing is bicubic with a = −0.5 (PIL's and torchvision's bicubic).
+/// flip (docs/reference.md §8.2). Resizing is bicubic with a = −0.5 (PIL's and torchvision's bicubic).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transform {
     /// The preprocessing mode.
@@ -58,7 +58,7 @@ fn resize(image: &RgbImage, width: u32, height: u32) -> RgbImage {
 }
 
 impl Transform {
-    /// The deterministic test transform (spec §8.3): no crop jitter (load = crop), no flip.
+    /// The deterministic test transform (docs/reference.md §8.3): no crop jitter (load = crop), no flip.
     pub fn for_test(&self) -> Self {
         Self {
             load_size: self.crop_size,
@@ -67,7 +67,7 @@ impl Transform {
         }
     }
 
-    /// The decay-half ("finetuning") transform (spec §8.2): `load_size` replaced by `crop_size`,
+    /// The decay-half ("finetuning") transform (docs/reference.md §8.2): `load_size` replaced by `crop_size`,
     /// so no crop jitter; flips stay.
     pub fn for_finetuning(&self) -> Self {
         Self {

@@ -24,9 +24,9 @@ pub enum EvalError {
         /// The target folder.
         targets: std::path::PathBuf,
     },
-    /// The backend returned data of an unexpected kind.
-    #[error("backend: {0}")]
-    Backend(String),
+    /// The backend's tensor data could not be read as f32 values.
+    #[error("tensor data: {0}")]
+    TensorData(#[from] burn::tensor::DataError),
     /// A translation would write over one of its input files.
     #[error(
         "{0} is an input file; refusing to write a translation over it (choose another output folder)"

@@ -1,5 +1,5 @@
 //! Scores of translated images against known targets, and the test-time re-saving of image
-//! folders that the official evaluation protocol scores against (spec §9, §10).
+//! folders that the official evaluation protocol scores against (docs/reference.md §9, §10).
 
 use std::path::{Path, PathBuf};
 
@@ -55,7 +55,7 @@ pub fn paired_scores(results: &Path, targets: &Path) -> Result<PairedScores, Eva
 }
 
 /// The test-time transform of the official `test.py` at `size` (bicubic resize to
-/// `size`×`size`, no crop jitter, no flip; spec §8.3), or none.
+/// `size`×`size`, no crop jitter, no flip; docs/reference.md §8.3), or none.
 fn test_transform(size: Option<u32>) -> Option<Transform> {
     size.map(|s| {
         Transform {
@@ -133,7 +133,7 @@ pub struct TestPairs {
     pub overwritten: usize,
 }
 
-/// The real images of the official evaluation protocol (spec §9): the test loop visits items
+/// The real images of the official evaluation protocol (docs/reference.md §9): the test loop visits items
 /// `i = 0 .. min(max(|A|, |B|), max_items)`, pairing `A[i mod |A|]` with `B[i mod |B|]` (test
 /// runs are serial), and saves every visual of item `i` under the **A** file's stem. So
 /// `real_B` holds |A| files (for at most `max_items` items): when |B| > |A| (Horse→Zebra: 120

@@ -55,11 +55,7 @@ pub fn translate_batch<B: EncoBackend>(
         x.pad((0, pw, 0, ph), PadMode::Edge)
     };
     let y = generator.forward(x)?.slice([0..n, 0..3, 0..h, 0..w]);
-    let values = y
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .map_err(|e| EvalError::Backend(format!("{e:?}")))?;
+    let values = y.into_data().convert::<f32>().into_vec::<f32>()?;
     Ok(values
         .chunks_exact(3 * h * w)
         .map(|chunk| data_to_image(chunk, 3, h, w))

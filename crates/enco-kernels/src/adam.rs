@@ -1,7 +1,7 @@
 //! The hyper-parameters of one Adam update, shared by the generic and the fused implementations
 //! of [`EncoBackend::adam_step`](crate::EncoBackend::adam_step).
 
-/// One Adam update (spec §7.1, `torch.optim.Adam` without weight decay or AMSGrad):
+/// One Adam update (docs/reference.md §7.1, `torch.optim.Adam` without weight decay or AMSGrad):
 ///
 /// ```text
 /// m ← β₁·m + (1 − β₁)·g        v ← β₂·v + (1 − β₂)·g²

@@ -16,7 +16,7 @@ use crate::{AdamStep, generic};
 /// Tensors are Burn's float primitives ([`FloatTensor`]); [`crate::ops`] has the same
 /// operations on `Tensor`s.
 pub trait EncoBackend: Backend {
-    /// 2-D convolution, `nn.Conv2d` (spec §1): `y = conv(x, weight) + bias`.
+    /// 2-D convolution, `nn.Conv2d` (docs/reference.md §1): `y = conv(x, weight) + bias`.
     ///
     /// Shapes: `x [N, C_in, H, W]`, `weight [C_out, C_in / groups, kH, kW]`, `bias [C_out]`.
     fn enco_conv2d(
@@ -59,7 +59,7 @@ pub trait EncoBackend: Backend {
         Self::conv2d_bias_backward(x, bias, output_grad)
     }
 
-    /// `nn.InstanceNorm2d` without affine parameters (spec §1.2): per sample and channel,
+    /// `nn.InstanceNorm2d` without affine parameters (docs/reference.md §1.2): per sample and channel,
     /// `y = (x − mean) / sqrt(var_biased + epsilon)` over H×W.
     ///
     /// Returns `y [N, C, H, W]` and the inverse standard deviations `[N, C]`, which the backward
@@ -79,7 +79,7 @@ pub trait EncoBackend: Backend {
         generic::instance_norm_backward::<Self>(output, inv_std, grad)
     }
 
-    /// `nn.ReflectionPad2d(padding)` (spec §1.1): mirror padding of H and W without repeating
+    /// `nn.ReflectionPad2d(padding)` (docs/reference.md §1.1): mirror padding of H and W without repeating
     /// the edge sample, `padding < H, W`.
     fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
         generic::reflect_pad::<Self>(x, padding)
@@ -91,7 +91,7 @@ pub trait EncoBackend: Backend {
         generic::reflect_pad_backward::<Self>(grad, padding)
     }
 
-    /// The official `Downsample` (spec §1.3): reflect padding of 1, then the depthwise 3×3 blur
+    /// The official `Downsample` (docs/reference.md §1.3): reflect padding of 1, then the depthwise 3×3 blur
     /// `[1,2,1]ᵀ[1,2,1] / 16` with stride 2.
     ///
     /// Shapes: `x [N, C, H, W]` with `H, W ≥ 2` → `[N, C, ⌊(H − 1)/2⌋ + 1, ⌊(W − 1)/2⌋ + 1]`.
@@ -105,7 +105,7 @@ pub trait EncoBackend: Backend {
         generic::blur_downsample_backward::<Self>(grad, input_shape)
     }
 
-    /// The official `Upsample` (spec §1.4) in its separable polyphase form: ×2 along W, then
+    /// The official `Upsample` (docs/reference.md §1.4) in its separable polyphase form: ×2 along W, then
     /// along H, each output sample `¼·x[m∓1] + ¾·x[m]` with edge clamping.
     ///
     /// Shapes: `x [N, C, H, W]` → `[N, C, 2H, 2W]`.
@@ -135,7 +135,7 @@ pub trait EncoBackend: Backend {
         generic::leaky_relu_backward::<Self>(output, grad, negative_slope)
     }
 
-    /// One Adam update of a parameter tensor ([`AdamStep`], spec §7.1): the parameter `param`,
+    /// One Adam update of a parameter tensor ([`AdamStep`], docs/reference.md §7.1): the parameter `param`,
     /// its gradient `grad` and the moments `(m, v)` of the previous step (`None` before the
     /// first) give the updated parameter and moments, each of `param`'s shape.
     ///

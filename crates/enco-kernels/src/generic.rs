@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, FloatTensor, PadMode};
 use burn::tensor::{Shape, TensorData, TensorMetadata, TensorPrimitive};
 
-/// The blur taps `[1, 2, 1] / 4` of `Downsample` along one axis (spec §1.3).
+/// The blur taps `[1, 2, 1] / 4` of `Downsample` along one axis (docs/reference.md §1.3).
 pub(crate) const BLUR_TAPS: [f32; 3] = [0.25, 0.5, 0.25];
 
 fn tensor<B: Backend>(x: FloatTensor<B>) -> Tensor<B, 4> {
@@ -18,7 +18,7 @@ fn primitive<B: Backend>(x: Tensor<B, 4>) -> FloatTensor<B> {
     x.into_primitive().tensor()
 }
 
-/// Instance normalisation without affine parameters (spec §1.2); returns the output and the
+/// Instance normalisation without affine parameters (docs/reference.md §1.2); returns the output and the
 /// inverse standard deviations `[N, C]`.
 pub fn instance_norm<B: Backend>(
     x: FloatTensor<B>,
@@ -55,7 +55,7 @@ pub fn instance_norm_backward<B: Backend>(
     primitive(dx.reshape([n, c, h, w]))
 }
 
-/// Reflect padding of H and W (spec §1.1).
+/// Reflect padding of H and W (docs/reference.md §1.1).
 ///
 /// # Panics
 /// If `padding` is not below H and W (a reflection cannot reach further), as Burn's `pad` does;
@@ -114,7 +114,7 @@ fn blur_filter<B: Backend>(channels: usize, device: &B::Device) -> Tensor<B, 4> 
     Tensor::from_data(TensorData::new(taps, [channels, 1, 3, 3]), device)
 }
 
-/// Reflect padding of 1, then the depthwise blur with stride 2 (spec §1.3).
+/// Reflect padding of 1, then the depthwise blur with stride 2 (docs/reference.md §1.3).
 pub fn blur_downsample<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     let x = tensor::<B>(x);
     let channels = x.dims()[1];
@@ -150,7 +150,7 @@ pub fn blur_downsample_backward<B: Backend>(
     primitive(fold_reflect(padded, 3, width, 1))
 }
 
-/// ×2 along W, then along H, with the two-tap polyphase filter (spec §1.4).
+/// ×2 along W, then along H, with the two-tap polyphase filter (docs/reference.md §1.4).
 pub fn upsample2x<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     let x = upsample_axis(tensor::<B>(x), 3);
     primitive(upsample_axis(x, 2))

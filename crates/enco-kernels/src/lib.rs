@@ -2,7 +2,7 @@
 //!
 //! [`EncoBackend`] is a [`Backend`](burn::tensor::backend::Backend) with a few extra
 //! operations the EnCo networks spend most of their time in: 2-D convolution with its input,
-//! weight and bias gradients, instance normalisation (spec §1.2), reflection padding (§1.1),
+//! weight and bias gradients, instance normalisation (docs/reference.md §1.2), reflection padding (§1.1),
 //! and the two anti-aliasing resamplers of the official code (§1.3 `Downsample`, §1.4
 //! `Upsample`), and the Adam update of a parameter tensor (§7.1). Every operation has a default implementation
 //! built on Burn's own operations, so any backend can implement the trait with an empty `impl`

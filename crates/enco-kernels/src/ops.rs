@@ -10,7 +10,7 @@ fn float<B: Backend, const D: usize>(x: Tensor<B, D>) -> burn::tensor::ops::Floa
     x.into_primitive().tensor()
 }
 
-/// 2-D convolution through [`EncoBackend::enco_conv2d`] (`nn.Conv2d`, spec §1).
+/// 2-D convolution through [`EncoBackend::enco_conv2d`] (`nn.Conv2d`, docs/reference.md §1).
 pub fn conv2d<B: EncoBackend>(
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
@@ -39,7 +39,7 @@ pub fn reciprocal<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     x.ones_like().div(x)
 }
 
-/// The official `Downsample` (spec §1.3) through [`EncoBackend::blur_downsample`].
+/// The official `Downsample` (docs/reference.md §1.3) through [`EncoBackend::blur_downsample`].
 ///
 /// # Panics
 /// If H or W is below 2 (reflect padding of 1 needs two samples), like Burn's tensor operations
@@ -53,19 +53,19 @@ pub fn blur_downsample<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(B::blur_downsample(float(x))))
 }
 
-/// The official `Upsample` (spec §1.4) through [`EncoBackend::upsample2x`].
+/// The official `Upsample` (docs/reference.md §1.4) through [`EncoBackend::upsample2x`].
 pub fn upsample2x<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(B::upsample2x(float(x))))
 }
 
-/// `nn.InstanceNorm2d` without affine parameters (spec §1.2) through
+/// `nn.InstanceNorm2d` without affine parameters (docs/reference.md §1.2) through
 /// [`EncoBackend::instance_norm`].
 pub fn instance_norm<B: EncoBackend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4> {
     let (output, _inv_std) = B::instance_norm(float(x), epsilon);
     Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 
-/// `nn.ReflectionPad2d` (spec §1.1) through [`EncoBackend::reflect_pad`].
+/// `nn.ReflectionPad2d` (docs/reference.md §1.1) through [`EncoBackend::reflect_pad`].
 ///
 /// # Panics
 /// If `padding` is not below H and W (a reflection cannot reach further), as Burn's `pad` does;

@@ -1,10 +1,10 @@
-//! The EnCo content loss (spec §5.3, paper Eq. 3–4).
+//! The EnCo content loss (docs/reference.md §5.3, paper Eq. 3–4).
 
 use burn::prelude::*;
 use enco_kernels::ops::reciprocal;
 
 /// PyTorch's `F.cosine_similarity(q, k, dim=-1)`: each row divided by `max(‖row‖, eps)`, then
-/// the dot product (spec §1.7, eps 1e-8).
+/// the dot product (docs/reference.md §1.7, eps 1e-8).
 ///
 /// # Shapes
 /// - `q`, `k` `[N, D]`, output `[N]`
@@ -32,7 +32,7 @@ pub fn negative_cosine<B: Backend>(q: Tensor<B, 2>, k: Tensor<B, 2>) -> Tensor<B
     cosine_similarity(q, k).mul_scalar(-2.0).add_scalar(2.0)
 }
 
-/// The content loss of one feature pair: `mean_r (2 − 2·cos(Q[r], sg(K[r])))` (spec §5.3).
+/// The content loss of one feature pair: `mean_r (2 − 2·cos(Q[r], sg(K[r])))` (docs/reference.md §5.3).
 ///
 /// The encoder projections `k` are detached here (the official code's second stop-gradient),
 /// so the loss sends gradient only through the decoder branch `q`.
@@ -44,7 +44,7 @@ pub fn enco_pair_loss<B: Backend>(q: Tensor<B, 2>, k: Tensor<B, 2>) -> Tensor<B,
 }
 
 /// Combines the per-pair losses as the official code: `λ_NCE · Σ_i L_pair_i / len(nce_layers) · 2`,
-/// i.e. `λ_NCE` times the mean over pairs (spec §5.3). The paper's Eq. 4 sums instead.
+/// i.e. `λ_NCE` times the mean over pairs (docs/reference.md §5.3). The paper's Eq. 4 sums instead.
 ///
 /// # Shapes
 /// - `pair_losses` one `[1]` loss per pair, output `[1]`

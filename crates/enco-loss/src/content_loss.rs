@@ -10,7 +10,7 @@ use crate::patch_nce::patch_nce_loss;
 /// The loss that ties each decoder projection q to its encoder projection k (`--content-loss`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum ContentLoss {
-    /// EnCo's `mean(2 − 2·cos(q, sg(k)))` (spec §5.3, paper Eq. 3).
+    /// EnCo's `mean(2 − 2·cos(q, sg(k)))` (docs/reference.md §5.3, paper Eq. 3).
     #[default]
     Enco,
     /// CUT's PatchNCE (`PatchNCELoss2`: negatives from the same image, temperature τ, k

@@ -1,4 +1,4 @@
-//! Adversarial losses (spec §5.1).
+//! Adversarial losses (docs/reference.md §5.1).
 
 use burn::nn::loss::BinaryCrossEntropyLossConfig;
 use burn::prelude::*;
@@ -61,7 +61,7 @@ impl GanLoss {
         }
     }
 
-    /// Discriminator loss `0.5·(L(D(fake), fake) + L(D(real), real))` (spec §5.1). Returns
+    /// Discriminator loss `0.5·(L(D(fake), fake) + L(D(real), real))` (docs/reference.md §5.1). Returns
     /// `(total, fake part, real part)`.
     ///
     /// # Shapes

@@ -1,4 +1,4 @@
-//! The identity loss (spec §5.4).
+//! The identity loss (docs/reference.md §5.4).
 
 use burn::prelude::*;
 

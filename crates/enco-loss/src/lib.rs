@@ -1,4 +1,4 @@
-//! The EnCo losses: the stop-gradient content loss on l2-normalised projections (spec §5.3),
+//! The EnCo losses: the stop-gradient content loss on l2-normalised projections (docs/reference.md §5.3),
 //! the adversarial losses (§5.1), the identity L1 (§5.4), the generator objective with the
 //! official or the paper's weighting (§5.5), and PatchNCE (§11.1).
 

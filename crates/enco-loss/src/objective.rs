@@ -1,9 +1,9 @@
-//! The generator objective (spec §5.5, paper Eq. 7).
+//! The generator objective (docs/reference.md §5.5, paper Eq. 7).
 
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// How the generator's terms are weighted (spec §5.5, §14.5).
+/// How the generator's terms are weighted (docs/reference.md §5.5, §14.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum LossWeighting {
     /// The official code: `L_GAN + 0.5·(λ_NCE·L_EnCo + λ_IDT·L_idt)` while the identity loss is

@@ -1,11 +1,11 @@
-//! The PatchNCE loss of CUT (spec §11.1, `PatchNCELoss2`), for the "CUT + EnCo" variants.
+//! The PatchNCE loss of CUT (docs/reference.md §11.1, `PatchNCELoss2`), for the "CUT + EnCo" variants.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
 /// PatchNCE with negatives from the same image: for each query row r of image b, logits
 /// `[q_r·k_r, q_r·k_j (j ≠ r, same image)] / τ`, the self-similarity slot replaced by −10,
-/// cross-entropy with target 0; returns the per-patch loss (spec §11.1). `k` is detached.
+/// cross-entropy with target 0; returns the per-patch loss (docs/reference.md §11.1). `k` is detached.
 ///
 /// # Shapes
 /// - `q`, `k` `[B·n, D]` sample-major, output `[B·n]`

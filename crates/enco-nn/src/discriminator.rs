@@ -1,4 +1,4 @@
-//! The PatchGAN discriminator (spec §3).
+//! The PatchGAN discriminator (docs/reference.md §3).
 
 use burn::nn::LeakyReluConfig;
 use burn::prelude::*;
@@ -10,7 +10,7 @@ use crate::init::{WeightInit, conv2d};
 use crate::instance_norm::InstanceNorm2d;
 use crate::layer::{Layer, forward_all};
 
-/// Configuration of the official `NLayerDiscriminator` (`--netD basic`), spec §3.
+/// Configuration of the official `NLayerDiscriminator` (`--netD basic`), docs/reference.md §3.
 #[derive(Config, Debug)]
 pub struct NLayerDiscriminatorConfig {
     /// Input image channels.

@@ -1,10 +1,10 @@
-//! Anti-aliased downsampling ("BlurPool"), spec §1.3.
+//! Anti-aliased downsampling ("BlurPool"), docs/reference.md §1.3.
 
 use burn::prelude::*;
 use enco_kernels::{EncoBackend, ops};
 
 /// The official `Downsample`: reflect padding of 1, then a depthwise 3×3 blur
-/// `[1,2,1]ᵀ[1,2,1] / 16` with stride 2 (spec §1.3). Output size `floor((N − 1) / 2) + 1`.
+/// `[1,2,1]ᵀ[1,2,1] / 16` with stride 2 (docs/reference.md §1.3). Output size `floor((N − 1) / 2) + 1`.
 ///
 /// The filter is a constant (PyTorch's non-trainable `filt` buffer), so the module has no
 /// state. It runs as one operation of the backend ([`EncoBackend::blur_downsample`]): a fused

@@ -29,12 +29,13 @@ pub enum NnError {
         num_layers: usize,
     },
     /// A weight file could not be read.
-    #[error("cannot read weights from {path}: {message}")]
+    #[error("cannot read weights from {}: {source}", path.display())]
     WeightFile {
-        /// The file that failed.
-        path: String,
-        /// The reader's message.
-        message: String,
+        /// The file that failed (`<memory>` for bytes).
+        path: std::path::PathBuf,
+        /// The reader's error (an I/O error, or burn-store's).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A tensor of the weight file has another shape than the network's parameter.
     #[error("weight `{key}`: shape mismatch: {message}")]

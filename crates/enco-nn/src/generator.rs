@@ -1,4 +1,4 @@
-//! The ResNet generator with feature taps (spec §2).
+//! The ResNet generator with feature taps (docs/reference.md §2).
 
 use burn::nn::{Relu, Tanh};
 use burn::prelude::*;
@@ -14,7 +14,7 @@ use crate::resnet_block::ResnetBlock;
 use crate::upsample::Upsample;
 
 /// Configuration of the official `ResnetGenerator` (`resnet_9blocks`, instance norm, no
-/// dropout), spec §2.
+/// dropout), docs/reference.md §2.
 #[derive(Config, Debug)]
 pub struct ResnetGeneratorConfig {
     /// Input image channels.
@@ -182,7 +182,7 @@ impl ResnetGeneratorConfig {
 pub struct GeneratorOutput<B: EncoBackend> {
     /// The translated image, `[B, output_nc, H, W]` in (−1, 1).
     pub output: Tensor<B, 4>,
-    /// The tapped features in ascending layer order (spec §2.1).
+    /// The tapped features in ascending layer order (docs/reference.md §2.1).
     pub features: Vec<Tensor<B, 4>>,
     /// The layer index of each feature.
     pub layers: Vec<usize>,
@@ -204,7 +204,7 @@ impl<B: EncoBackend> ResnetGenerator<B> {
     }
 
     /// Runs the whole network once and returns the output and the features at `layers`
-    /// (spec §2.1): index 0 is the raw input, index `l` the output of module `l`. Features come
+    /// (docs/reference.md §2.1): index 0 is the raw input, index `l` the output of module `l`. Features come
     /// back in ascending index order, whatever the order of `layers`; duplicates are dropped.
     ///
     /// # Shapes

@@ -1,10 +1,10 @@
-//! The normalisation layers of the projection and prediction heads (spec §1.8).
+//! The normalisation layers of the projection and prediction heads (docs/reference.md §1.8).
 
 use burn::module::Param;
 use burn::prelude::*;
 use enco_kernels::ops::reciprocal;
 
-/// Which normalisation the heads use (`--prj_norm`, spec §1.8 and §14.1).
+/// Which normalisation the heads use (`--prj_norm`, docs/reference.md §1.8 and §14.1).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
 pub enum HeadNorm {
     /// `BatchNorm1d` in training mode: statistics over the rows of each call (code default).
@@ -18,7 +18,7 @@ pub enum HeadNorm {
 /// `nn.BatchNorm1d` as the heads use it: always in training mode, so every call standardises
 /// its `[N, C]` input with its own row statistics (biased variance, eps 1e-5), then applies
 /// `weight`/`bias` when affine. Running statistics are never consumed by the official
-/// computation and are not kept (spec §1.8).
+/// computation and are not kept (docs/reference.md §1.8).
 #[derive(Module, Debug)]
 pub struct BatchNorm1d<B: Backend> {
     /// γ, `None` without affine.
@@ -94,7 +94,7 @@ fn affine<B: Backend>(
 }
 
 /// L2 normalisation of each row as the official `Normalize(2)`: `x / (‖x‖₂ + 1e-7)`, the epsilon
-/// added to the norm (spec §1.6).
+/// added to the norm (docs/reference.md §1.6).
 ///
 /// The squared norm is clamped at 1e-30 before the square root. The forward value only changes
 /// for rows with ‖x‖ < 1e-15, where the 1e-7 dominates anyway; the gradient of an all-zero row

@@ -1,4 +1,4 @@
-//! The projection head h and prediction head g of every feature pair (spec §4.1), i.e. the
+//! The projection head h and prediction head g of every feature pair (docs/reference.md §4.1), i.e. the
 //! official `PatchSampleWithDAGF` without its sampler.
 
 use burn::nn::Relu;
@@ -9,7 +9,7 @@ use crate::head_layer::{HeadLayer, forward_all};
 use crate::head_norm::{HeadNorm, l2_normalize};
 use crate::init::{WeightInit, linear};
 
-/// Configuration of the heads (`--netF mlp_sample_with_DAG`, spec §4.1).
+/// Configuration of the heads (`--netF mlp_sample_with_DAG`, docs/reference.md §4.1).
 #[derive(Config, Debug)]
 pub struct EncoHeadsConfig {
     /// Channel count of each feature pair, in pair order (decoder order: layers 28, 24, 18 →
@@ -120,7 +120,7 @@ impl<B: Backend> EncoHeads<B> {
         self.mlp.len()
     }
 
-    /// Decoder branch (spec §4.4 step 5): `L2norm(prj_i(mlp_i(x)))`, or `L2norm(mlp_i(x))`
+    /// Decoder branch (docs/reference.md §4.4 step 5): `L2norm(prj_i(mlp_i(x)))`, or `L2norm(mlp_i(x))`
     /// without the prediction head (`--no_predictor`). One call is one BatchNorm batch.
     ///
     /// # Shapes
@@ -140,7 +140,7 @@ impl<B: Backend> EncoHeads<B> {
         Ok(l2_normalize(z))
     }
 
-    /// Encoder branch (spec §4.5): `L2norm(mlp_i(x))`, no prediction head. A separate call from
+    /// Encoder branch (docs/reference.md §4.5): `L2norm(mlp_i(x))`, no prediction head. A separate call from
     /// the decoder branch, so BatchNorm uses this call's own statistics.
     ///
     /// # Shapes
@@ -176,7 +176,7 @@ impl<B: Backend> EncoHeads<B> {
 }
 
 /// Gathers feature vectors at flat positions `p = y·W + x`, one id list per batch element, and
-/// stacks them sample-major (spec §4.4 steps 1, 3e and 4).
+/// stacks them sample-major (docs/reference.md §4.4 steps 1, 3e and 4).
 ///
 /// # Shapes
 /// - `features` `[B, C, H, W]`, `ids.len() == B`

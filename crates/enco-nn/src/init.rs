@@ -1,4 +1,4 @@
-//! The official weight initialisation (spec §4.2), reproducible from a seed.
+//! The official weight initialisation (docs/reference.md §4.2), reproducible from a seed.
 
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, Normal};
 
 /// Draws initial weights: Xavier-normal with `std = gain·sqrt(2 / (fan_in + fan_out))` (conv fans
-/// include kh·kw) for every conv and linear weight, zero for every bias (spec §4.2; the official
+/// include kh·kw) for every conv and linear weight, zero for every bias (docs/reference.md §4.2; the official
 /// `init_type=xavier`, `init_gain=0.02`).
 ///
 /// Weights are drawn on the host from a seeded [`StdRng`] in construction order, then uploaded,

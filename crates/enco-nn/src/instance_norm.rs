@@ -1,10 +1,10 @@
-//! Instance normalisation without affine parameters (spec §1.2).
+//! Instance normalisation without affine parameters (docs/reference.md §1.2).
 
 use burn::prelude::*;
 use enco_kernels::{EncoBackend, ops};
 
 /// `nn.InstanceNorm2d(affine=False, track_running_stats=False)`: per sample and channel,
-/// `y = (x − mean) / sqrt(var_biased + eps)` over H×W (spec §1.2). It has no parameters and
+/// `y = (x − mean) / sqrt(var_biased + eps)` over H×W (docs/reference.md §1.2). It has no parameters and
 /// behaves the same in training and inference. It runs as one operation of the backend
 /// ([`EncoBackend::instance_norm`]).
 #[derive(Module, Clone, Debug)]

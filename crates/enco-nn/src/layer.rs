@@ -15,7 +15,7 @@ use crate::upsample::Upsample;
 /// One module of an `nn.Sequential` of the official networks.
 ///
 /// The generator and the discriminator keep their modules in a `model: Vec<Layer>`, so that the
-/// index of a layer is the index of the official `nn.Sequential` (spec §2 and §3): feature taps
+/// index of a layer is the index of the official `nn.Sequential` (docs/reference.md §2 and §3): feature taps
 /// use the same numbers as the paper and the official code, and parameter paths are the
 /// PyTorch state_dict keys (`model.12.conv_block.1.weight`).
 #[derive(Module, Debug)]
@@ -37,11 +37,11 @@ pub enum Layer<B: EncoBackend> {
     LeakyRelu(LeakyRelu),
     /// `nn.Tanh`.
     Tanh(Tanh),
-    /// Anti-aliased downsampling (spec §1.3).
+    /// Anti-aliased downsampling (docs/reference.md §1.3).
     Downsample(Downsample),
-    /// Anti-aliased ×2 upsampling (spec §1.4).
+    /// Anti-aliased ×2 upsampling (docs/reference.md §1.4).
     Upsample(Upsample),
-    /// A residual block (spec §2).
+    /// A residual block (docs/reference.md §2).
     ResnetBlock(ResnetBlock<B>),
 }
 

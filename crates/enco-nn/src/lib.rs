@@ -1,4 +1,4 @@
-//! The EnCo networks (spec §1–§4 of the reference): the ResNet generator with encoder/decoder
+//! The EnCo networks (docs/reference.md §1–§4 of the reference): the ResNet generator with encoder/decoder
 //! feature taps, the PatchGAN discriminator, and the projection/prediction heads, built with the
 //! official initialisation and able to load official PyTorch weights by their state_dict names.
 //!

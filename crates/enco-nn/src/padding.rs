@@ -1,11 +1,11 @@
-//! Reflection and replication padding (spec §1.1).
+//! Reflection and replication padding (docs/reference.md §1.1).
 
 use burn::prelude::*;
 use burn::tensor::ops::PadMode;
 use enco_kernels::{EncoBackend, ops};
 
 /// `nn.ReflectionPad2d`: pads H and W by mirroring without repeating the edge sample
-/// (`[1,2,3,4]`, p = 2 → `[3,2,1,2,3,4]`), spec §1.1, as one operation of the backend
+/// (`[1,2,3,4]`, p = 2 → `[3,2,1,2,3,4]`), docs/reference.md §1.1, as one operation of the backend
 /// ([`EncoBackend::reflect_pad`]).
 #[derive(Module, Clone, Debug)]
 pub struct ReflectionPad2d {
@@ -27,7 +27,7 @@ impl ReflectionPad2d {
     }
 }
 
-/// `nn.ReplicationPad2d`: pads H and W by repeating the edge sample, spec §1.1.
+/// `nn.ReplicationPad2d`: pads H and W by repeating the edge sample, docs/reference.md §1.1.
 #[derive(Module, Clone, Debug)]
 pub struct ReplicationPad2d {
     /// Padding on each of the four sides.

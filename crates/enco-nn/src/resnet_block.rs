@@ -1,4 +1,4 @@
-//! The residual block of the ResNet generator (spec §2).
+//! The residual block of the ResNet generator (docs/reference.md §2).
 
 use burn::nn::Relu;
 use burn::nn::conv::Conv2d;
@@ -42,7 +42,7 @@ impl<B: EncoBackend> BlockLayer<B> {
 }
 
 /// `ResnetBlock(dim)`: `y = x + body(x)` with body = ReflectPad(1) → Conv 3×3 (bias) → IN →
-/// ReLU → ReflectPad(1) → Conv 3×3 (bias) → IN (spec §2). The body modules sit at the official
+/// ReLU → ReflectPad(1) → Conv 3×3 (bias) → IN (docs/reference.md §2). The body modules sit at the official
 /// indices `conv_block.0..=6`.
 #[derive(Module, Debug)]
 pub struct ResnetBlock<B: EncoBackend> {

@@ -1,10 +1,10 @@
-//! Anti-aliased ×2 upsampling, spec §1.4.
+//! Anti-aliased ×2 upsampling, docs/reference.md §1.4.
 
 use burn::prelude::*;
 use enco_kernels::{EncoBackend, ops};
 
 /// The official `Upsample` (replicate pad, depthwise transposed conv with `[1,3,3,1]²/16`, crop),
-/// computed in its exactly equivalent separable polyphase form (spec §1.4): per axis
+/// computed in its exactly equivalent separable polyphase form (docs/reference.md §1.4): per axis
 /// `out[2m] = ¼·x[m−1] + ¾·x[m]`, `out[2m+1] = ¾·x[m] + ¼·x[m+1]` with edge clamping, which is
 /// ×2 bilinear interpolation with half-pixel centres.
 ///

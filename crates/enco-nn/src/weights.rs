@@ -16,7 +16,7 @@ use crate::heads::EncoHeads;
 use crate::patch_sample_heads::PatchSampleHeads;
 
 /// State_dict entries of the official networks that are constants or never-used statistics:
-/// the blur/upsample `filt` buffers and BatchNorm running statistics (spec §1.8, §2).
+/// the blur/upsample `filt` buffers and BatchNorm running statistics (docs/reference.md §1.8, §2).
 const IGNORED_BUFFERS: [&str; 4] = [
     ".filt",
     ".running_mean",
@@ -47,8 +47,8 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
         let path = path.as_ref();
         if !path.is_file() {
             return Err(NnError::WeightFile {
-                path: path.display().to_string(),
-                message: "no such file".into(),
+                path: path.to_path_buf(),
+                source: Box::new(std::io::Error::from(std::io::ErrorKind::NotFound)),
             });
         }
         let mut store = SafetensorsStore::from_file(path)
@@ -60,8 +60,8 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
         let result = self
             .load_from(&mut store)
             .map_err(|e| NnError::WeightFile {
-                path: path.display().to_string(),
-                message: e.to_string(),
+                path: path.to_path_buf(),
+                source: Box::new(e),
             })?;
         check_result::<B, Self>(result)?;
         Ok(self)
@@ -79,7 +79,7 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
             .load_from(&mut store)
             .map_err(|e| NnError::WeightFile {
                 path: "<memory>".into(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         check_result::<B, Self>(result)?;
         Ok(self)
@@ -95,8 +95,8 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
         let path = path.as_ref();
         if !path.is_file() {
             return Err(NnError::WeightFile {
-                path: path.display().to_string(),
-                message: "no such file".into(),
+                path: path.to_path_buf(),
+                source: Box::new(std::io::Error::from(std::io::ErrorKind::NotFound)),
             });
         }
         // The networks keep the official module indices (`model.1`, `model.4`, …), so burn-store's
@@ -113,8 +113,8 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
         let result = self
             .load_from(&mut store)
             .map_err(|e| NnError::WeightFile {
-                path: path.display().to_string(),
-                message: e.to_string(),
+                path: path.to_path_buf(),
+                source: Box::new(e),
             })?;
         check_result::<B, Self>(result)?;
         Ok(self)

@@ -1,4 +1,4 @@
-//! Discriminator-guided (DAG) patch sampling (spec §4.4, §4.6).
+//! Discriminator-guided (DAG) patch sampling (docs/reference.md §4.4, §4.6).
 
 use burn::prelude::*;
 use rand::Rng;
@@ -51,7 +51,7 @@ impl DagSamplerConfig {
     }
 }
 
-/// How many patches of each kind one map of H·W positions gets (spec §4.4 step 2, §4.6).
+/// How many patches of each kind one map of H·W positions gets (docs/reference.md §4.4 step 2, §4.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PatchCounts {
     /// Patches per sample, `n = min(K, H·W)`.
@@ -66,8 +66,8 @@ pub struct PatchCounts {
 
 /// The DAG sampler: per sample, draws `min(n·k, H·W)` distinct candidate positions, keeps the
 /// `n_good` with the **lowest** discriminator scores (the regions that look least real, as the
-/// official code does; spec §14.3), then appends `n_rand` distinct uniformly drawn positions,
-/// which may repeat good ones (spec §4.4).
+/// official code does; docs/reference.md §14.3), then appends `n_rand` distinct uniformly drawn positions,
+/// which may repeat good ones (docs/reference.md §4.4).
 ///
 /// **Tie-break.** Candidates are ordered by score with a stable sort, so equal scores keep the
 /// order in which the candidates were drawn; as the draw order is uniformly random, tied
@@ -130,7 +130,7 @@ impl DagSampler {
         Ok(ids)
     }
 
-    /// The deterministic part of DAG sampling (spec §4.4 steps b–c): orders `candidates` by
+    /// The deterministic part of DAG sampling (docs/reference.md §4.4 steps b–c): orders `candidates` by
     /// ascending score (stable: ties keep candidate order) and keeps the first `n_good`, where
     /// `n_good` follows from the map size `scores.len()`.
     pub fn select_good(
@@ -151,7 +151,7 @@ impl DagSampler {
         Ok(candidates)
     }
 
-    /// Samples ids for every batch element of a resized score map `[B, 1, H, W]` (spec §4.4
+    /// Samples ids for every batch element of a resized score map `[B, 1, H, W]` (docs/reference.md §4.4
     /// step 3), in batch order. Reads the map back to the host.
     ///
     /// # Shapes

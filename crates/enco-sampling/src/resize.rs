@@ -1,10 +1,10 @@
-//! Bilinear resizing with half-pixel centres (spec §1.5).
+//! Bilinear resizing with half-pixel centres (docs/reference.md §1.5).
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
 /// `F.interpolate(x, size, mode='bilinear')` with `align_corners=False` (PyTorch's default), as
-/// used to bring the discriminator's score map to each feature map (spec §1.5, §5.2).
+/// used to bring the discriminator's score map to each feature map (docs/reference.md §1.5, §5.2).
 ///
 /// For output index d along an axis of input size I and output size O:
 /// `src = max((d + 0.5)·I/O − 0.5, 0)`, `i0 = floor(src)`, `i1 = min(i0 + 1, I − 1)`,

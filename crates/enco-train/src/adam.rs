@@ -1,4 +1,4 @@
-//! Adam with one fused update per parameter tensor (spec §7.1).
+//! Adam with one fused update per parameter tensor (docs/reference.md §7.1).
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -8,7 +8,7 @@ use burn::tensor::TensorPrimitive;
 use enco_kernels::{AdamStep, EncoAutodiffBackend, EncoBackend};
 
 /// Configuration of [`FusedAdam`]: `torch.optim.Adam(betas=(β₁, β₂), eps=ε)` without weight
-/// decay, as the official code uses it (spec §7.1). The defaults are the official ones; Burn's
+/// decay, as the official code uses it (docs/reference.md §7.1). The defaults are the official ones; Burn's
 /// own `AdamConfig` defaults differ (β₁ 0.9, ε 1e-5).
 #[derive(Config, Debug)]
 pub struct FusedAdamConfig {

@@ -61,7 +61,7 @@ fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Checkpoint(format!("{}: {e}", path.display()))
+    TrainError::checkpoint(path, e.to_string())
 }
 
 /// Writes a checkpoint into `dir/<name>` atomically: everything goes to a temporary folder that
@@ -258,7 +258,8 @@ pub fn load_checkpoint<B: EncoAutodiffBackend>(
 ) -> Result<(ModelTrainer<B>, TrainingPosition), TrainError> {
     let meta = read_meta(checkpoint)?;
     let stored = parse_config(checkpoint, meta.format, meta.config.clone())?;
-    check_same_networks(&stored, &config)?;
+    check_same_networks(&stored, &config)
+        .map_err(|mismatch| TrainError::checkpoint(checkpoint, mismatch))?;
     let rec = recorder();
     let file = |what: &str| checkpoint.join(what);
     macro_rules! load {
@@ -360,11 +361,11 @@ pub fn load_official_generator<B: EncoBackend>(
         "pth" | "pt" => generator.load_pth(path, None)?,
         "safetensors" => generator.load_safetensors(path)?,
         _ => {
-            return Err(TrainError::Checkpoint(format!(
-                "{}: an official generator is a .pth, .pt or .safetensors file; a checkpoint of \
+            return Err(TrainError::checkpoint(
+                path,
+                "an official generator is a .pth, .pt or .safetensors file; a checkpoint of \
                  this project is a folder (OUTPUT/checkpoints/iter_N)",
-                path.display()
-            )));
+            ));
         }
     })
 }
@@ -414,7 +415,7 @@ fn network_settings(config: &ModelConfig) -> Vec<(&'static str, String)> {
 }
 
 /// The settings that decide the shapes of the networks must agree.
-fn check_same_networks(stored: &ModelConfig, given: &ModelConfig) -> Result<(), TrainError> {
+fn check_same_networks(stored: &ModelConfig, given: &ModelConfig) -> Result<(), String> {
     let given = network_settings(given);
     for (name, a) in network_settings(stored) {
         let b = given
@@ -423,9 +424,9 @@ fn check_same_networks(stored: &ModelConfig, given: &ModelConfig) -> Result<(), 
             .map(|(_, v)| v.as_str())
             .unwrap_or("(none)");
         if a != b {
-            return Err(TrainError::Checkpoint(format!(
+            return Err(format!(
                 "the checkpoint was trained with another {name}: {a} (checkpoint) vs {b} (given)"
-            )));
+            ));
         }
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! The EnCo model and training configuration (spec §0).
+//! The EnCo model and training configuration (docs/reference.md §0).
 
 use burn::prelude::*;
 use enco_loss::{ContentLoss, GanMode, LossWeighting};
@@ -6,7 +6,7 @@ use enco_nn::{HeadNorm, NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco_sampling::DagSamplerConfig;
 
 /// Everything that defines an EnCo model and its training iteration. Defaults are the official
-/// README command (spec §0): λ_NCE 2, λ_IDT 10, BN heads, LSGAN, DAG with K = 256, k = 4,
+/// README command (docs/reference.md §0): λ_NCE 2, λ_IDT 10, BN heads, LSGAN, DAG with K = 256, k = 4,
 /// random ratio 0.5, TTUR learning rates 5e-5 / 2e-4 / 5e-5, Adam β = (0.5, 0.999), ε = 1e-8.
 #[derive(Config, Debug)]
 pub struct EncoConfig {
@@ -23,7 +23,7 @@ pub struct EncoConfig {
     #[config(default = "HeadNorm::BatchNorm")]
     pub head_norm: HeadNorm,
     /// Generator layers whose features are paired (`--nce_layers`): first half encoder, second
-    /// half decoder in reverse, so (3, 28), (7, 24), (13, 18) by default (spec §2.1).
+    /// half decoder in reverse, so (3, 28), (7, 24), (13, 18) by default (docs/reference.md §2.1).
     #[config(default = "vec![3, 7, 13, 18, 24, 28]")]
     pub nce_layers: Vec<usize>,
     /// Patch sampling (`--num_patches`, `--oversample_ratio`, `--random_ratio`).

@@ -3,7 +3,13 @@
 use enco_data::DataError;
 use enco_nn::NnError;
 use enco_sampling::SamplingError;
+use std::path::{Path, PathBuf};
+
 use thiserror::Error;
+
+/// The underlying error of a [`TrainError`] that carries one: an I/O error, a recorder's or an
+/// encoder's error, or a description.
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An error from building the EnCo model or running a training step.
 #[derive(Debug, Error)]
@@ -43,9 +49,17 @@ pub enum TrainError {
         /// Shape of real_B.
         real_b: Vec<usize>,
     },
-    /// A checkpoint could not be written or read, or does not fit the configuration.
-    #[error("checkpoint {0}")]
-    Checkpoint(String),
+    /// A checkpoint (or the run's configuration file) could not be written or read, or does
+    /// not fit the configuration; `source` is the underlying error (an I/O error, the
+    /// recorder's, or a description).
+    #[error("checkpoint {}: {source}", path.display())]
+    Checkpoint {
+        /// The checkpoint folder or file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: BoxedError,
+    },
     /// The run folder holds another run, or another process is training in it.
     #[error("run folder: {0}")]
     RunFolder(String),
@@ -71,15 +85,42 @@ pub enum TrainError {
         /// Where the run's progress is.
         saved: String,
     },
-    /// A log, plot or sample image of the run could not be written.
-    #[error("run output {0}")]
-    Output(String),
+    /// A log, plot, page or sample image of the run could not be written; `source` is the
+    /// underlying error.
+    #[error("run output {}: {source}", path.display())]
+    Output {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: BoxedError,
+    },
+    /// The images of a sample grid do not fit together.
+    #[error("sample grid: {0}")]
+    SampleGrid(String),
     /// Injected patch ids do not match the pairs or the batch.
     #[error("injected patch ids: {0}")]
     InjectedIds(String),
 }
 
 impl TrainError {
+    /// [`TrainError::Checkpoint`] for `path` with its underlying error (anything convertible
+    /// into a boxed error: `std::io::Error`, a recorder's error, a `String`).
+    pub fn checkpoint(path: &Path, source: impl Into<BoxedError>) -> Self {
+        TrainError::Checkpoint {
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+
+    /// [`TrainError::Output`] for `path` with its underlying error.
+    pub fn output(path: &Path, source: impl Into<BoxedError>) -> Self {
+        TrainError::Output {
+            path: path.to_path_buf(),
+            source: source.into(),
+        }
+    }
+
     /// Whether the run's state is still that of a completed iteration after this error, so a
     /// checkpoint of it is worth writing: data, log, sample and evaluation failures. Not after a
     /// failed step (possibly half applied), a non-finite loss, or a failed checkpoint.
@@ -87,7 +128,8 @@ impl TrainError {
         matches!(
             self,
             TrainError::Data(_)
-                | TrainError::Output(_)
+                | TrainError::Output { .. }
+                | TrainError::SampleGrid(_)
                 | TrainError::Evaluation(_)
                 | TrainError::Fid(_)
         )

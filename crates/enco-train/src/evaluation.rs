@@ -1,5 +1,5 @@
 //! Periodic evaluation during training (`--eval-every`): the current generator translates a test
-//! folder, which is scored by FID against the official protocol's real set (spec §9, §10)
+//! folder, which is scored by FID against the official protocol's real set (docs/reference.md §9, §10)
 //! and/or by PSNR/SSIM against exact targets. Scores go to `eval.jsonl` and `eval_curve.png`;
 //! the best-scoring checkpoint is kept in `best/`, outside the rotation of the checkpoints.
 
@@ -201,8 +201,7 @@ impl<B: EncoBackend> Evaluator<B> {
         if !self.prepared {
             for dir in [&real_a, &real_b, &target] {
                 if dir.exists() {
-                    std::fs::remove_dir_all(dir)
-                        .map_err(|e| TrainError::Output(format!("{}: {e}", dir.display())))?;
+                    std::fs::remove_dir_all(dir).map_err(|e| TrainError::output(dir, e))?;
                 }
             }
             if self.fid.is_some() {
@@ -224,8 +223,7 @@ impl<B: EncoBackend> Evaluator<B> {
         }
         let fake_b = self.dir.join("fake_B");
         if fake_b.exists() {
-            std::fs::remove_dir_all(&fake_b)
-                .map_err(|e| TrainError::Output(format!("{}: {e}", fake_b.display())))?;
+            std::fs::remove_dir_all(&fake_b).map_err(|e| TrainError::output(&fake_b, e))?;
         }
         let images = translate_folder(generator, &real_a, &fake_b, 4, device, |_, _| {})?.len();
         let fid = match &self.fid {

@@ -1,5 +1,5 @@
 //! Training: the EnCo model (G, D, heads), the losses of one iteration, and the training step
-//! with three Adam optimisers and their own learning rates (spec §5–§7); the baselines CUT,
+//! with three Adam optimisers and their own learning rates (docs/reference.md §5–§7); the baselines CUT,
 //! FastCUT (§15) and CycleGAN (§16); and one training loop, checkpoint format and translation
 //! path for all of them ([`ModelConfig`]).
 

@@ -1,5 +1,5 @@
 //! The EnCo model: generator, discriminator and heads, and the losses of one iteration
-//! (spec §5, §6).
+//! (docs/reference.md §5, §6).
 
 use burn::prelude::*;
 use enco_loss::{GanLoss, GanMode, enco_content_loss, identity_loss};
@@ -25,7 +25,7 @@ pub struct EncoModel<B: EncoBackend> {
     pub heads: EncoHeads<B>,
 }
 
-/// One encoder/decoder feature pair (spec §2.1): generator layers and channel count.
+/// One encoder/decoder feature pair (docs/reference.md §2.1): generator layers and channel count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FeaturePair {
     /// Encoder layer (k side), e.g. 3.
@@ -83,7 +83,7 @@ pub(crate) fn paired_layers(layers: &[usize]) -> Result<Vec<usize>, TrainError> 
 }
 
 /// Pairs the feature layers: the first half (ascending) is the encoder side, the second half
-/// reversed the decoder side, so pair 0 is (first, last) (spec §2.1).
+/// reversed the decoder side, so pair 0 is (first, last) (docs/reference.md §2.1).
 pub fn feature_pairs<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
     layers: &[usize],
@@ -114,7 +114,7 @@ pub fn feature_pairs<B: EncoBackend>(
         .collect()
 }
 
-/// The generator pass of one iteration (spec §6 "forward").
+/// The generator pass of one iteration (docs/reference.md §6 "forward").
 #[derive(Debug, Clone)]
 pub struct GeneratorPass<B: EncoBackend> {
     /// G(real_A).
@@ -181,7 +181,7 @@ impl<B: EncoBackend> GeneratorPass<B> {
     }
 }
 
-/// The discriminator step's losses (spec §5.1).
+/// The discriminator step's losses (docs/reference.md §5.1).
 #[derive(Debug, Clone)]
 pub struct DiscriminatorLosses<B: EncoBackend> {
     /// `0.5·(fake + real)`.
@@ -218,7 +218,7 @@ impl<B: EncoBackend> DiscriminatorLosses<B> {
     }
 }
 
-/// The generator step's losses and what the content loss was computed from (spec §5).
+/// The generator step's losses and what the content loss was computed from (docs/reference.md §5).
 #[derive(Debug, Clone)]
 pub struct GeneratorLosses<B: EncoBackend> {
     /// The total generator objective.
@@ -245,7 +245,7 @@ pub struct GeneratorLosses<B: EncoBackend> {
 
 impl<B: EncoBackend> EncoModel<B> {
     /// Runs G once on `real_A` (and `real_B` in the identity phase) and taps the features of
-    /// every pair (spec §6).
+    /// every pair (docs/reference.md §6).
     ///
     /// # Shapes
     /// - `real_a`, `real_b` `[B, input_nc, H, W]`, the same shape, H and W multiples of 4 and
@@ -271,7 +271,7 @@ impl<B: EncoBackend> EncoModel<B> {
         GeneratorPass::from_output(&self.generator, config, out, batch, identity_phase)
     }
 
-    /// The discriminator loss on the detached fake and the real batch (spec §5.1, D step).
+    /// The discriminator loss on the detached fake and the real batch (docs/reference.md §5.1, D step).
     ///
     /// # Shapes
     /// - `real_b` `[B, C, H, W]` like `pass.fake_b`
@@ -291,7 +291,7 @@ impl<B: EncoBackend> EncoModel<B> {
         ))
     }
 
-    /// The generator objective (spec §5.2–§5.5): adversarial loss through the discriminator
+    /// The generator objective (docs/reference.md §5.2–§5.5): adversarial loss through the discriminator
     /// (whose parameters the caller freezes), DAG sampling on the detached score map, the
     /// content loss of every pair, and the identity loss in the identity phase.
     ///

@@ -41,7 +41,7 @@ pub struct LossRecord {
 }
 
 fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Output(format!("{}: {e}", path.display()))
+    TrainError::output(path, e.to_string())
 }
 
 /// A record of a JSON-lines log of the run, positioned by its iteration.

@@ -88,7 +88,7 @@ pub fn moving_average(points: &[(u64, f64)], window: usize) -> Vec<(u64, f64)> {
 }
 
 fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Output(format!("{}: {e}", path.display()))
+    TrainError::output(path, e.to_string())
 }
 
 /// Draws `panels` top to bottom as one PNG at `path` (written atomically): each panel has its

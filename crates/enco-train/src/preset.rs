@@ -1,4 +1,4 @@
-//! Ready-made training configurations for the paper's data sets (spec §0, §13, §14.8/§14.10).
+//! Ready-made training configurations for the paper's data sets (docs/reference.md §0, §13, §14.8/§14.10).
 
 use std::path::PathBuf;
 
@@ -15,7 +15,7 @@ pub enum DatasetPreset {
     /// ImageNet horse → zebra (CycleGAN's `horse2zebra`).
     Horse2zebra,
     /// Cityscapes, trained label → photo (`--direction BtoA`, as the authors' runs and the
-    /// segmentation metrics need; the README command itself omits it, spec §14.10).
+    /// segmentation metrics need; the README command itself omits it, docs/reference.md §14.10).
     Cityscapes,
 }
 
@@ -47,7 +47,7 @@ impl DatasetPreset {
     }
 
     /// The paper's epoch budget instead of the README's 100 + 100: 400 epochs (200 + 200) for
-    /// Cityscapes and horse → zebra, 200 (100 + 100) for cat → dog (spec §14.8).
+    /// Cityscapes and horse → zebra, 200 (100 + 100) for cat → dog (docs/reference.md §14.8).
     pub fn paper_epochs(self, config: TrainingConfig) -> TrainingConfig {
         let half = match self {
             Self::Cat2dog => 100,

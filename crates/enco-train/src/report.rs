@@ -61,7 +61,7 @@ pub struct RunLogs {
 }
 
 fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Output(format!("{}: {e}", path.display()))
+    TrainError::output(path, e.to_string())
 }
 
 /// The names of the entries of `dir` that satisfy `keep`, sorted by name, newest (largest) first.

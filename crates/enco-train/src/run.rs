@@ -1,4 +1,4 @@
-//! The training loop over epochs (spec §7.4): schedules, identity phase, data, checkpoints and
+//! The training loop over epochs (docs/reference.md §7.4): schedules, identity phase, data, checkpoints and
 //! exact resume.
 
 use std::path::{Path, PathBuf};
@@ -71,7 +71,7 @@ pub struct TrainingConfig {
     #[config(default = 0)]
     pub seed: u64,
     /// EnCo's `--flip_equivariance` (README command: on): flip the whole A batch horizontally
-    /// with probability 0.5 and, independently, the B batch (spec §8.4). CUT and FastCUT have
+    /// with probability 0.5 and, independently, the B batch (docs/reference.md §8.4). CUT and FastCUT have
     /// their own ([`CutConfig::flip_equivariance`](crate::CutConfig::flip_equivariance));
     /// CycleGAN has none.
     #[config(default = true)]
@@ -397,8 +397,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         output: &Path,
         device: &B::Device,
     ) -> Result<Self, TrainError> {
-        std::fs::create_dir_all(output)
-            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
+        std::fs::create_dir_all(output).map_err(|e| TrainError::checkpoint(output, e))?;
         let lock = RunLock::acquire(output)?;
         let contents = run_contents(output);
         if !contents.is_empty() {
@@ -414,7 +413,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         config
             .save(&tmp)
             .and_then(|_| std::fs::rename(&tmp, output.join(CONFIG_FILE)))
-            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", output.display())))?;
+            .map_err(|e| TrainError::checkpoint(output, e))?;
         write_skipped(output, &skipped)?;
         let log = LossLog::open(&output.join(LOSS_LOG_FILE), 0)?;
         let evaluator = evaluator::<B>(&config, output, 0, device)?;
@@ -452,10 +451,10 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     /// configuration. Locks the folder first: a folder another process trains in is refused.
     pub fn resume(output: &Path, device: &B::Device) -> Result<Self, TrainError> {
         if !output.join(CONFIG_FILE).is_file() {
-            return Err(TrainError::Checkpoint(format!(
-                "{}: no run to resume ({CONFIG_FILE} is missing)",
-                output.display()
-            )));
+            return Err(TrainError::checkpoint(
+                output,
+                format!("no run to resume ({CONFIG_FILE} is missing)"),
+            ));
         }
         let lock = RunLock::acquire(output)?;
         remove_unfinished_writes(output)?;
@@ -745,7 +744,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         if record.best && self.trainer.non_finite_parameters() == 0 {
             // A failure here leaves the run itself consistent (an output error).
             let output_error = |e: &dyn std::fmt::Display| {
-                TrainError::Output(format!("{}: {e}", self.output.join(BEST_DIR).display()))
+                TrainError::output(&self.output.join(BEST_DIR), e.to_string())
             };
             let best = save_checkpoint(&self.output, BEST_DIR, &self.trainer, &self.position)
                 .map_err(|e| output_error(&e))?;
@@ -810,10 +809,13 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     pub fn checkpoint(&mut self) -> Result<PathBuf, TrainError> {
         let bad = self.trainer.non_finite_parameters();
         if bad > 0 {
-            return Err(TrainError::Checkpoint(format!(
-                "not written at iteration {}: {bad} parameters are NaN or infinite",
-                self.position.iteration
-            )));
+            return Err(TrainError::checkpoint(
+                &self.output.join(CHECKPOINTS),
+                format!(
+                    "not written at iteration {}: {bad} parameters are NaN or infinite",
+                    self.position.iteration
+                ),
+            ));
         }
         let dir = self.output.join(CHECKPOINTS);
         let name = format!("{PREFIX}{:010}", self.position.iteration);
@@ -915,7 +917,7 @@ fn write_skipped(output: &Path, skipped: &[BadImage]) -> Result<(), TrainError> 
         let text: String = skipped.iter().map(|b| format!("{b}\n")).collect();
         std::fs::write(&path, text)
     };
-    result.map_err(|e| TrainError::Output(format!("{}: {e}", path.display())))
+    result.map_err(|e| TrainError::output(&path, e))
 }
 
 /// Repairs what a killed process left of checkpoint writes in `checkpoints/`, `snapshots/` and
@@ -933,8 +935,7 @@ fn remove_unfinished_writes(output: &Path) -> Result<(), TrainError> {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            let failed =
-                |e: std::io::Error| TrainError::Checkpoint(format!("{}: {e}", path.display()));
+            let failed = |e: std::io::Error| TrainError::checkpoint(&path, e);
             if !name.starts_with('.') || !path.is_dir() {
                 continue;
             }
@@ -991,7 +992,7 @@ fn latest_checkpoint(dir: &Path) -> Result<Option<PathBuf>, TrainError> {
         return Ok(None);
     }
     let latest = std::fs::read_dir(dir)
-        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.display())))?
+        .map_err(|e| TrainError::checkpoint(dir, e))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();

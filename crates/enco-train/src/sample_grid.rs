@@ -43,12 +43,14 @@ pub fn sample_grid<B: Backend>(
     title: &str,
 ) -> Result<RgbImage, TrainError> {
     let Some((_, first)) = columns.first() else {
-        return Err(TrainError::Output("a sample grid needs a column".into()));
+        return Err(TrainError::SampleGrid(
+            "a sample grid needs a column".into(),
+        ));
     };
     let [n, _, h, w] = first.dims();
     if n == 0 || h == 0 || w == 0 {
-        return Err(TrainError::Output(format!(
-            "sample grid of an empty batch {:?}",
+        return Err(TrainError::SampleGrid(format!(
+            "an empty batch {:?}",
             first.dims()
         )));
     }
@@ -63,8 +65,8 @@ pub fn sample_grid<B: Backend>(
     let mut captions = Vec::with_capacity(columns.len());
     for (col, (caption, tensor)) in columns.into_iter().enumerate() {
         if tensor.dims() != [n, 3, h, w] {
-            return Err(TrainError::Output(format!(
-                "sample grid column {col} ({caption}) is {:?}, expected {:?}",
+            return Err(TrainError::SampleGrid(format!(
+                "column {col} ({caption}) is {:?}, expected {:?}",
                 tensor.dims(),
                 [n, 3, h, w]
             )));
@@ -73,7 +75,7 @@ pub fn sample_grid<B: Backend>(
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()
-            .map_err(|e| TrainError::Output(format!("sample grid: {e:?}")))?;
+            .map_err(|e| TrainError::SampleGrid(format!("{e:?}")))?;
         for row in 0..n {
             let start = row * 3 * h * w;
             let tile = enco_data::data_to_image(&values[start..start + 3 * h * w], 3, h, w);
@@ -100,7 +102,7 @@ fn write_captions(
 ) -> Result<(), TrainError> {
     register_bundled_font();
     let size = grid.dimensions();
-    let text_error = |e: &dyn std::fmt::Display| TrainError::Output(format!("sample grid: {e}"));
+    let text_error = |e: &dyn std::fmt::Display| TrainError::SampleGrid(format!("text: {e}"));
     let root = BitMapBackend::with_buffer(grid, size).into_drawing_area();
     let title_style = (FONT_FAMILY, 18, FontStyle::Bold)
         .into_font()
@@ -145,8 +147,7 @@ pub fn save_sample_grid(
     dir: &Path,
     iteration: u64,
 ) -> Result<PathBuf, TrainError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| TrainError::Output(format!("{}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::output(dir, e))?;
     let path = dir.join(sample_file_name(iteration));
     save_png_atomically(grid, &path)?;
     Ok(path)

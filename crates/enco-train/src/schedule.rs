@@ -1,4 +1,4 @@
-//! Epoch-level schedules: the learning-rate factor (spec §7.2) and the identity phase (§5.4).
+//! Epoch-level schedules: the learning-rate factor (docs/reference.md §7.2) and the identity phase (§5.4).
 
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +37,7 @@ impl LrSchedule {
     }
 }
 
-/// When the identity loss is on and with which weight (spec §5.4).
+/// When the identity loss is on and with which weight (docs/reference.md §5.4).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct IdentitySchedule {
     /// Last epoch with the identity loss (`--stop_idt_epochs`; the official default is

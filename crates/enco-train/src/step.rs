@@ -1,4 +1,4 @@
-//! One full EnCo training iteration with three Adam optimisers (spec §6, §7.1).
+//! One full EnCo training iteration with three Adam optimisers (docs/reference.md §6, §7.1).
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
@@ -14,7 +14,7 @@ use crate::error::TrainError;
 use crate::model::EncoModel;
 
 /// Adam as the official code uses it: `torch.optim.Adam(β₁, β₂, eps)`, no weight decay
-/// (spec §7.1), with the β and ε of `config`.
+/// (docs/reference.md §7.1), with the β and ε of `config`.
 pub fn official_adam(config: &EncoConfig) -> FusedAdamConfig {
     FusedAdamConfig::new()
         .with_beta_1(config.beta1)
@@ -108,11 +108,11 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
         restore_adam(&mut self.optim_f, &adam, f);
     }
 
-    /// One iteration (spec §6): G forward; D step (loss on the detached fake and the real
+    /// One iteration (docs/reference.md §6): G forward; D step (loss on the detached fake and the real
     /// batch, Adam on D); G step with D frozen and already updated (adversarial, content and
     /// identity losses, Adam on G and on the heads).
     ///
-    /// `lr_factor` scales the three base learning rates (the schedule of spec §7.2);
+    /// `lr_factor` scales the three base learning rates (the schedule of docs/reference.md §7.2);
     /// `identity_phase` runs G on real_B too and adds the identity loss. `injected_ids`
     /// replaces DAG sampling (`[pair][batch]`).
     ///

@@ -24,13 +24,17 @@ pub enum FidError {
         path: PathBuf,
     },
     /// The weights file could not be read or parsed.
-    #[error("cannot read FID Inception weights {path}: {message}")]
+    #[error("cannot read FID Inception weights {}: {source}", path.display())]
     WeightFile {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// burn-store's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The backend's tensor data could not be read as f32 values.
+    #[error("tensor data: {0}")]
+    TensorData(#[from] burn::tensor::DataError),
     /// A tensor of the weights file has the wrong shape.
     #[error("FID Inception weight {key}: {message}")]
     WeightShape {

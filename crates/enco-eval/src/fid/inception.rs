@@ -595,7 +595,7 @@ impl<B: Backend> FidInception<B> {
             .load_from(&mut store)
             .map_err(|e| FidError::WeightFile {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         check_result(result)?;
         Ok(self)
@@ -616,7 +616,7 @@ impl<B: Backend> FidInception<B> {
             .load_from(&mut store)
             .map_err(|e| FidError::WeightFile {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         check_result(result)?;
         Ok(self)
@@ -634,11 +634,7 @@ impl<B: Backend> FidInception<B> {
     pub fn preprocess(&self, images: Tensor<B, 4>) -> Result<Tensor<B, 4>, FidError> {
         let shape = images.dims();
         let device = images.device();
-        let values = images
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .map_err(|e| FidError::Shape(format!("cannot read the images: {e:?}")))?;
+        let values = images.into_data().convert::<f32>().into_vec::<f32>()?;
         let (values, shape) = self.preprocess_values(values, shape)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), &device))
     }

@@ -126,11 +126,7 @@ impl<B: Backend> FidInception<B> {
             let (x, shape) = self.preprocess_values(std::mem::take(values), [n, 3, h, w])?;
             let x = Tensor::<B, 4>::from_data(TensorData::new(x, shape), device);
             let features = self.forward(x);
-            let rows = features
-                .into_data()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .map_err(|e| FidError::Shape(format!("cannot read the features: {e:?}")))?;
+            let rows = features.into_data().convert::<f32>().into_vec::<f32>()?;
             on_rows(&rows)?;
             *done += n;
             progress(*done, total);

@@ -22,7 +22,7 @@ fn downsampled(n: usize) -> usize {
     (n - 1) / 2 + 1
 }
 
-/// `Downsample` forward (spec §1.3), separably: the vertical 3-tap blur of the three source
+/// `Downsample` forward (docs/reference.md §1.3), separably: the vertical 3-tap blur of the three source
 /// rows of an output row, then the horizontal blur sampled at even columns.
 pub(crate) fn blur_downsample(x: &[f32], dims: [usize; 4]) -> (Vec<f32>, [usize; 4]) {
     let [n, c, h, w] = dims;
@@ -91,7 +91,7 @@ pub(crate) fn blur_downsample_backward(
     gx
 }
 
-/// `Upsample` forward (spec §1.4): every row doubled along W, then the rows doubled along H,
+/// `Upsample` forward (docs/reference.md §1.4): every row doubled along W, then the rows doubled along H,
 /// with the same arithmetic (and so the same rounding) as the generic path.
 pub(crate) fn upsample2x(x: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let [n, c, h, w] = dims;

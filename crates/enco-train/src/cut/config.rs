@@ -80,7 +80,7 @@ pub struct CutConfig {
 }
 
 impl CutConfig {
-    /// CUT's official defaults (spec §15.1): NCE identity on, λ_NCE 1, no flips.
+    /// CUT's official defaults (docs/reference.md §15.1): NCE identity on, λ_NCE 1, no flips.
     pub fn cut() -> Self {
         Self::new()
     }

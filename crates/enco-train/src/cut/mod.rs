@@ -1,4 +1,4 @@
-//! CUT and FastCUT (Park et al., 2020), as the official EnCo repository trains them (spec §15):
+//! CUT and FastCUT (Park et al., 2020), as the official EnCo repository trains them (docs/reference.md §15):
 //! the same G and D as EnCo, CUT's `PatchSampleF` heads and the PatchNCE loss.
 
 mod config;

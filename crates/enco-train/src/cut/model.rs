@@ -82,7 +82,7 @@ impl CutConfig {
     }
 }
 
-/// The generator pass of one CUT iteration (spec §15.6 "forward").
+/// The generator pass of one CUT iteration (docs/reference.md §15.6 "forward").
 #[derive(Debug, Clone)]
 pub struct CutPass<B: EncoBackend> {
     /// What G translated: real_A (and real_B with the NCE identity), mirrored if `flipped`.
@@ -95,7 +95,7 @@ pub struct CutPass<B: EncoBackend> {
     pub flipped: bool,
 }
 
-/// One PatchNCE term (spec §15.4–15.5): source, target, and what was computed per tap.
+/// One PatchNCE term (docs/reference.md §15.4–15.5): source, target, and what was computed per tap.
 #[derive(Debug, Clone)]
 pub struct NceTerm<B: EncoBackend> {
     /// `Σ_j mean(λ_NCE · loss_j) / len(nce_layers)`.
@@ -197,7 +197,7 @@ impl<B: EncoBackend> CutModel<B> {
         ))
     }
 
-    /// One PatchNCE term from `src` to `tgt` (spec §15.4–15.5): G's encoder on both, the
+    /// One PatchNCE term from `src` to `tgt` (docs/reference.md §15.4–15.5): G's encoder on both, the
     /// target's features mirrored back when the iteration was `flipped`, one shared id list per
     /// tap (drawn from `rng`, or `injected`), the heads, and PatchNCE with the source side
     /// detached.
@@ -276,7 +276,7 @@ impl<B: EncoBackend> CutModel<B> {
         Ok(term)
     }
 
-    /// The generator objective (spec §15.6, G step): λ_GAN·L_GAN through D (whose parameters the
+    /// The generator objective (docs/reference.md §15.6, G step): λ_GAN·L_GAN through D (whose parameters the
     /// caller freezes), NCE(real_A → fake_B), and with the NCE identity NCE(real_B → idt_B),
     /// `L_GAN + 0.5·(L_NCE + L_NCE_Y)`; otherwise `L_GAN + L_NCE`.
     ///

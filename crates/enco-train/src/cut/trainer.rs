@@ -73,10 +73,10 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
         restore_adam(&mut self.optim_f, &adam, f);
     }
 
-    /// One iteration (spec §15.6): the flip coin (with flip equivariance), G forward; D step
+    /// One iteration (docs/reference.md §15.6): the flip coin (with flip equivariance), G forward; D step
     /// (Adam on D); G step with the updated D frozen (GAN and NCE losses, Adam on G and F).
     ///
-    /// `lr_factor` scales `--lr` (the schedule of spec §7.2).
+    /// `lr_factor` scales `--lr` (the schedule of docs/reference.md §7.2).
     ///
     /// # Shapes
     /// - `real_a`, `real_b` `[B, C, H, W]`, the same shape, H and W multiples of 4 and at

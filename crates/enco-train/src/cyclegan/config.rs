@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Which networks CycleGAN builds. The official model passes its `gpu_ids` into the
 /// `no_antialias` argument of `define_G` / `define_D`, so the architecture depends on where it
-/// runs (spec §16.2).
+/// runs (docs/reference.md §16.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum CycleGanNetworks {
     /// What the official code builds on the CPU: the anti-aliased G and D of EnCo.
@@ -20,7 +20,7 @@ pub enum CycleGanNetworks {
 }
 
 /// Everything that defines a CycleGAN model and its iteration; the defaults are the official
-/// ones (spec §16.1).
+/// ones (docs/reference.md §16.1).
 #[derive(Config, Debug)]
 pub struct CycleGanConfig {
     /// The generators G_A (A → B) and G_B (B → A), before [`CycleGanConfig::networks`] applies.

@@ -1,4 +1,4 @@
-//! CycleGAN (Zhu et al., 2017), as the official EnCo repository trains it (spec §16): two
+//! CycleGAN (Zhu et al., 2017), as the official EnCo repository trains it (docs/reference.md §16): two
 //! generators, two discriminators, cycle and identity L1, image pools, G updated before D.
 
 mod config;

@@ -51,7 +51,7 @@ impl CycleGanConfig {
     }
 }
 
-/// The four translations of one iteration's forward pass (spec §16.4).
+/// The four translations of one iteration's forward pass (docs/reference.md §16.4).
 #[derive(Debug, Clone)]
 pub struct CycleGanPass<B: EncoBackend> {
     /// G_A(real_A).
@@ -64,7 +64,7 @@ pub struct CycleGanPass<B: EncoBackend> {
     pub rec_b: Tensor<B, 4>,
 }
 
-/// The generator step's losses (spec §16.3).
+/// The generator step's losses (docs/reference.md §16.3).
 #[derive(Debug, Clone)]
 pub struct CycleGanGeneratorLosses<B: EncoBackend> {
     /// `G_A + G_B + cycle_A + cycle_B + idt_A + idt_B`.
@@ -172,7 +172,7 @@ impl<B: EncoBackend> CycleGanModel<B> {
     }
 
     /// The loss of one discriminator on a real batch and a (pooled, detached) fake batch:
-    /// `0.5·(mean((D(real) − 1)²) + mean(D(fake)²))` (spec §16.3).
+    /// `0.5·(mean((D(real) − 1)²) + mean(D(fake)²))` (docs/reference.md §16.3).
     ///
     /// # Shapes
     /// - `real`, `fake` `[B, C, H, W]`

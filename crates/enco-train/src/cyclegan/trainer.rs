@@ -82,7 +82,7 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
         restore_adam(&mut self.optim_d_b, &adam, d_b);
     }
 
-    /// One iteration (spec §16.4): the four translations; the G step against the D's of the
+    /// One iteration (docs/reference.md §16.4): the four translations; the G step against the D's of the
     /// previous iteration (frozen), Adam on G_A and G_B; the D step on the pooled fakes of this
     /// iteration's forward pass, Adam on D_A and D_B. The pools draw from `rng`.
     ///
