@@ -312,3 +312,99 @@ fn an_official_generator_file_loads_strictly_with_or_without_the_module_prefix()
     assert!(err.to_string().contains(".pth"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The parameters of a safetensors file as (key, shape, f32 values), buffers of the official
+/// networks (`filt`, BatchNorm running statistics) left out.
+fn safetensors_parameters(path: &std::path::Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let buffers = [
+        ".filt",
+        ".running_mean",
+        ".running_var",
+        ".num_batches_tracked",
+    ];
+    let mut tensors: Vec<_> = file
+        .tensors()
+        .into_iter()
+        .filter(|(key, _)| !buffers.iter().any(|b| key.ends_with(b)))
+        .map(|(key, view)| {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32, "{key}");
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (key, view.shape().to_vec(), values)
+        })
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors
+}
+
+#[test]
+fn networks_export_under_the_official_names_and_import_back() {
+    let dev = device();
+    let dir = std::env::temp_dir().join(format!("enco-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = fixture_case();
+    let g = || ResnetGeneratorConfig::new().with_ngf(8);
+    let d = || NLayerDiscriminatorConfig::new().with_ndf(8);
+    let f = || EncoHeadsConfig::new(vec![8, 16, 32]).with_nc(32);
+    let check = |name: &str, exported: &std::path::Path| {
+        let official = safetensors_parameters(&fixture.join(name));
+        let ours = safetensors_parameters(exported);
+        let keys = |t: &[(String, Vec<usize>, Vec<f32>)]| -> Vec<String> {
+            t.iter().map(|(k, _, _)| k.clone()).collect()
+        };
+        assert_eq!(keys(&ours), keys(&official), "{name}: the official keys");
+        for ((key, shape, values), (_, official_shape, official_values)) in
+            ours.iter().zip(&official)
+        {
+            assert_eq!(shape, official_shape, "{key}");
+            assert_eq!(values, official_values, "{key}: bit for bit");
+        }
+    };
+
+    let generator = g()
+        .init::<B>(&dev)
+        .load_safetensors(fixture.join("weights_G.safetensors"))
+        .unwrap();
+    let out = dir.join("net_G.safetensors");
+    generator.save_safetensors(&out).unwrap();
+    check("weights_G.safetensors", &out);
+    // Back in through the loader of official files: the same generator.
+    let again = g()
+        .with_seed(99)
+        .init::<B>(&dev)
+        .load_safetensors(&out)
+        .unwrap();
+    let x = Tensor::<B, 4>::random([1, 3, 32, 32], Distribution::Uniform(-1.0, 1.0), &dev);
+    assert_eq!(
+        generator.forward(x.clone()).unwrap().into_data(),
+        again.forward(x).unwrap().into_data()
+    );
+
+    let discriminator = d()
+        .init::<B>(&dev)
+        .load_safetensors(fixture.join("weights_D.safetensors"))
+        .unwrap();
+    let out = dir.join("net_D.safetensors");
+    discriminator.save_safetensors(&out).unwrap();
+    check("weights_D.safetensors", &out);
+    d().with_seed(5)
+        .init::<B>(&dev)
+        .load_safetensors(&out)
+        .unwrap();
+
+    let heads = f()
+        .init::<B>(&dev)
+        .load_safetensors(fixture.join("weights_F.safetensors"))
+        .unwrap();
+    let out = dir.join("net_F.safetensors");
+    heads.save_safetensors(&out).unwrap();
+    check("weights_F.safetensors", &out);
+    f().init::<B>(&dev).load_safetensors(&out).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

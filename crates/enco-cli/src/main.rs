@@ -92,6 +92,17 @@ enum Command {
     /// Score images: FID between two folders, or a trained checkpoint on a test set.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Write a checkpoint's networks for PyTorch: DIR/latest_net_G.safetensors, _D, _F (or
+    /// G_A, G_B, D_A, D_B for CycleGAN) under the official state_dict names; PyTorch reads them
+    /// with `safetensors.torch.load_file` and `load_state_dict(..., strict=False)`.
+    Export {
+        /// The checkpoint folder (RUN/checkpoints/iter_N, RUN/best, RUN/snapshots/epoch_N).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The folder to write the files into.
+        #[arg(long)]
+        pytorch: PathBuf,
+    },
     /// Rebuild RUN/report.html (and its loss and evaluation plots) from the run folder's logs
     /// and sample grids: for runs made before reports existed, or copied from elsewhere.
     Report {
@@ -480,6 +491,15 @@ fn execute<B: EncoAutodiffBackend>(
                 .init_trainer::<B>(&device)
                 .map_err(OptionsError::from_validation)?;
             println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            checkpoint,
+            pytorch,
+        } => {
+            for file in enco_train::export_pytorch::<B>(&checkpoint, &pytorch, &device)? {
+                println!("{}", file.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Report { run } => {

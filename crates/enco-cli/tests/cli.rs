@@ -378,6 +378,62 @@ fn a_cyclegan_run_shows_its_own_visuals_and_enco_report_rebuilds_the_page() {
 
     // The official test protocol on the run's generator, with the paired targets.
     let checkpoint = out.join("checkpoints/iter_0000000002");
+
+    // Exported for PyTorch, G_A translates as the checkpoint does.
+    let exported = dir.join("pytorch");
+    let result = enco(&[
+        "export",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--pytorch",
+        exported.to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let files = String::from_utf8_lossy(&result.stdout).to_string();
+    for net in ["G_A", "G_B", "D_A", "D_B"] {
+        let file = exported.join(format!("latest_net_{net}.safetensors"));
+        assert!(
+            file.is_file() && files.contains(file.to_str().unwrap()),
+            "{net}: {files}"
+        );
+    }
+    let g_a = exported.join("latest_net_G_A.safetensors");
+    let test_a = root.join("testA");
+    let mut translations = Vec::new();
+    for (name, source) in [
+        (
+            "from-checkpoint",
+            vec!["--checkpoint", checkpoint.to_str().unwrap()],
+        ),
+        (
+            "from-export",
+            vec![
+                "--checkpoint",
+                g_a.to_str().unwrap(),
+                "--ngf",
+                "4",
+                "--n-blocks",
+                "2",
+            ],
+        ),
+    ] {
+        let target = dir.join(name);
+        let mut args = vec!["translate"];
+        args.extend(source);
+        args.extend(["--input", test_a.to_str().unwrap()]);
+        args.extend(["--output", target.to_str().unwrap()]);
+        let result = enco(&args);
+        assert!(result.status.success(), "{name}: {}", stderr(&result));
+        translations.push(target);
+    }
+    for entry in std::fs::read_dir(&translations[0]).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert_eq!(
+            std::fs::read(translations[0].join(&name)).unwrap(),
+            std::fs::read(translations[1].join(&name)).unwrap(),
+            "{name:?}: the exported generator translates identically"
+        );
+    }
     let scored = dir.join("eval");
     let result = enco(&[
         "eval",

@@ -1,11 +1,12 @@
-//! Loading official PyTorch weights by their state_dict names (safetensors or `.pth`).
+//! Official PyTorch weights by their state_dict names: loading (safetensors or `.pth`) and
+//! exporting (safetensors).
 
 use std::path::Path;
 
 use burn::prelude::*;
 use burn_store::{
-    ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot,
+    PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
 use enco_kernels::EncoBackend;
 
@@ -40,6 +41,37 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
     /// Maps one of this module's parameter paths back to the official key.
     fn official_key(path: &str) -> String {
         path.to_string()
+    }
+
+    /// Regex rules from this module's parameter paths to the official keys (the inverse of
+    /// [`PytorchWeights::key_rules`]).
+    fn export_rules() -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
+    /// Writes the parameters as a `.safetensors` file under the official state_dict names,
+    /// Linear weights transposed back to PyTorch's `[out, in]`: PyTorch reads it with
+    /// `safetensors.torch.load_file(path)` and `net.load_state_dict(state, strict=False)`
+    /// (the constant `filt` buffers of the blur and upsampling layers and the BatchNorm running
+    /// statistics, which the official networks create themselves, are not written). The file is
+    /// written through a temporary file and a rename.
+    fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), NnError> {
+        let path = path.as_ref();
+        let tmp = path.with_extension("safetensors.tmp");
+        let failed = |e: Box<dyn std::error::Error + Send + Sync>| NnError::WeightFile {
+            path: path.to_path_buf(),
+            source: e,
+        };
+        let rules = KeyRemapper::from_patterns(Self::export_rules())
+            .expect("static key rules are valid regexes");
+        let mut store = SafetensorsStore::from_file(&tmp)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .skip_enum_variants(true)
+            .overwrite(true)
+            .remap(rules);
+        self.save_into(&mut store)
+            .map_err(|e| failed(Box::new(e)))?;
+        std::fs::rename(&tmp, path).map_err(|e| failed(Box::new(e)))
     }
 
     /// Loads a `.safetensors` file holding the official state_dict.
@@ -183,6 +215,13 @@ impl<B: Backend> PytorchWeights<B> for EncoHeads<B> {
         ]
     }
 
+    fn export_rules() -> Vec<(&'static str, &'static str)> {
+        vec![
+            (r"^mlp\.(\d+)\.layers\.", "mlp_$1."),
+            (r"^prj\.(\d+)\.layers\.", "prj_$1."),
+        ]
+    }
+
     fn official_key(path: &str) -> String {
         let mut parts: Vec<&str> = path.split('.').collect();
         if parts.len() > 2 && (parts[0] == "mlp" || parts[0] == "prj") && parts[2] == "layers" {
@@ -198,6 +237,10 @@ impl<B: Backend> PytorchWeights<B> for EncoHeads<B> {
 impl<B: Backend> PytorchWeights<B> for PatchSampleHeads<B> {
     fn key_rules() -> Vec<(&'static str, &'static str)> {
         vec![(r"^mlp_(\d+)\.", "mlp.$1.layers.")]
+    }
+
+    fn export_rules() -> Vec<(&'static str, &'static str)> {
+        vec![(r"^mlp\.(\d+)\.layers\.", "mlp_$1.")]
     }
 
     fn official_key(path: &str) -> String {

@@ -10,6 +10,7 @@ mod cut;
 mod cyclegan;
 mod error;
 mod evaluation;
+mod export;
 mod model;
 mod model_config;
 mod model_trainer;
@@ -39,11 +40,12 @@ pub use cyclegan::{
     CycleGanAdamRecords, CycleGanConfig, CycleGanGeneratorLosses, CycleGanModel, CycleGanNetworks,
     CycleGanPass, CycleGanTrainer, ImagePool,
 };
-pub use error::TrainError;
+pub use error::{BoxedError, TrainError};
 pub use evaluation::{
     BEST_DIR, EVAL_CURVE_FILE, EVAL_DIR, EVAL_LOG_FILE, EvalRecord, EvaluationConfig, Evaluator,
     plot_eval_curves,
 };
+pub use export::export_pytorch;
 pub use model::{
     DiscriminatorLosses, EncoModel, FeaturePair, GeneratorLosses, GeneratorPass, feature_pairs,
 };
