@@ -1,0 +1,335 @@
+//! Stride-1 convolution by Winograd's minimal filtering F(2×2, r×r) (Lavin & Gray, 2016): each
+//! 2×2 output tile is `Aᵀ [Σ_c (G g Gᵀ) ⊙ (Bᵀ d B)] A` over α×α input tiles (α = r + 1), so the
+//! channel sums become α² GEMMs of `[C_out × C_in] · [C_in × tiles]`. F(2×2, 3×3) (α = 4, the
+//! generator's 3×3 kernels) does 2.25× fewer multiplications than im2col + GEMM; F(2×2, 4×4)
+//! (α = 5, the discriminator's 4×4 kernels) 2.56×. The weight gradient uses the same
+//! transforms in reverse (α² GEMMs over the tiles), and the input gradient is the convolution
+//! with the kernel transposed in channels and flipped in space, which the kernel transform
+//! reads in place.
+//!
+//! Every transform works on [`LANES`] tiles at once, one per lane: a run of consecutive tiles
+//! of one tile row, whose α-wide input windows start two samples apart, so that one row of all
+//! their windows is two vector loads and a de-interleave, and each transformed position is
+//! stored as one vector.
+//!
+//! F(2×2, 3×3) uses Lavin's transforms (entries 0, ±1, ±½). F(2×2, 4×4) uses the Toom–Cook
+//! points 0, 1, −1, 2 and ∞: its input and output transforms have small integer entries, and
+//! only the kernel transform has thirds and sixths; both keep the results within a few float32
+//! roundings of the direct convolution.
+
+// The transforms index small fixed-size tiles by row and column, as the formulas do.
+#![allow(clippy::needless_range_loop)]
+
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+
+use rayon::prelude::*;
+
+mod schemes;
+mod tiling;
+mod transforms;
+
+use super::conv::{Geometry, filled_by, with_columns};
+use super::simd::{Kernel, LANES, Lanes, dispatch};
+use schemes::*;
+use tiling::*;
+use transforms::*;
+
+/// Floats of transformed input and output per tile chunk (16 MiB).
+const CHUNK: usize = 1 << 22;
+
+/// A pointer into a buffer whose disjoint parts several tasks write.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the tasks that share it write disjoint elements (as each use says).
+unsafe impl Send for SharedMut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMut {}
+
+/// The smallest input-channel count for F(2×2, 4×4): with fewer channels the α² GEMMs are too
+/// thin to pay for the transforms, and im2col + GEMM is faster (measured on the
+/// discriminator's layers, `docs/performance.md`).
+const F4_MIN_INPUT_CHANNELS: usize = 128;
+
+/// The smallest number of output tiles for which the F(2×2, 4×4) forward pass beats im2col +
+/// GEMM: below it the kernel transform (`C_out · C_in` kernels) outweighs the saved products.
+/// The weight gradient pays at any size.
+const F4_MIN_FORWARD_TILES: usize = 256;
+
+/// Which Winograd scheme a geometry takes, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    /// F(2×2, 3×3).
+    F3,
+    /// F(2×2, 4×4).
+    F4,
+}
+
+/// The pass a scheme is chosen for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// The forward convolution (and the input gradient, a convolution with the flipped kernel).
+    Forward,
+    /// The weight gradient.
+    WeightGrad,
+}
+
+fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
+    if g.stride != [1, 1] || g.dilation != [1, 1] {
+        return None;
+    }
+    match g.kernel {
+        [3, 3] => Some(Variant::F3),
+        [4, 4] if g.input[1] >= F4_MIN_INPUT_CHANNELS => {
+            let tiles = Tiling::new(g).total;
+            (pass == Pass::WeightGrad || tiles >= F4_MIN_FORWARD_TILES).then_some(Variant::F4)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a Winograd scheme computes `pass` of the convolution: stride 1, no dilation, and a
+/// 3×3 kernel, or a 4×4 kernel over at least [`F4_MIN_INPUT_CHANNELS`] input channels (and
+/// [`F4_MIN_FORWARD_TILES`] output tiles for the forward pass).
+pub(crate) fn applies(g: &Geometry, pass: Pass) -> bool {
+    variant(g, pass).is_some()
+}
+
+/// `y [N, C_out, H', W']` of `y = conv(x, W) + bias`, for a geometry [`applies`] accepts for
+/// the forward pass.
+pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    convolve(x, Kernels::Direct(weight), bias, g)
+}
+
+/// `dX [N, C_in, H, W]` of a stride-1 convolution with kernel `W [C_out, C_in, R, R]` given
+/// `dY`: the convolution of `dY` with `W` transposed in channels and flipped in space, whose
+/// geometry `g` (input `dY`, output `dX`, padding `R − 1 − p`) [`applies`] accepts for the
+/// forward pass. The kernel transform reads `W` in place.
+pub(crate) fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    convolve(grad, Kernels::TransposedFlipped(weight), None, g)
+}
+
+fn convolve(x: &[f32], kernels: Kernels, bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
+    match variant(g, Pass::Forward) {
+        Some(Variant::F4) => forward_with::<F4, 5, 4>(x, kernels, bias, g),
+        _ => forward_with::<F3, 4, 3>(x, kernels, bias, g),
+    }
+}
+
+/// `dW [C_out, C_in, kH, kW]` of a convolution given `dY`, for a geometry [`applies`] accepts
+/// for the weight gradient.
+pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
+    match variant(g, Pass::WeightGrad) {
+        Some(Variant::F4) => weight_grad_with::<F4, 5, 4>(x, grad, g),
+        _ => weight_grad_with::<F3, 4, 3>(x, grad, g),
+    }
+}
+
+/// `y [N, C_out, H', W']` of `y = conv(x, W) + bias` for an R×R stride-1 kernel with zero
+/// padding `g.padding`, by scheme `S`.
+fn forward_with<S: Scheme<A, R>, const A: usize, const R: usize>(
+    x: &[f32],
+    kernels: Kernels,
+    bias: Option<&[f32]>,
+    g: &Geometry,
+) -> Vec<f32> {
+    assert!(g.kernel == [R, R] && g.stride == [1, 1] && g.dilation == [1, 1]);
+    let p = A * A;
+    let c_in = g.input[1];
+    let [batch, c_out, h_out, w_out] = g.output;
+    let tiling = Tiling::new(g);
+    let plane_out = h_out * w_out;
+    let chunk = tiling.chunk(p, c_in + c_out);
+    let ld_max = leading(chunk);
+    let u_len = c_out * p * c_in;
+    let fill_y = |y: &mut [MaybeUninit<f32>]| {
+        with_columns(u_len + (c_in + c_out) * p * ld_max, |buffer| {
+            let (u, buffer) = buffer.split_at_mut(u_len);
+            let (v, m) = buffer.split_at_mut(c_in * p * ld_max);
+            // U [C_out][P][C_in].
+            u.par_chunks_mut(p * c_in)
+                .enumerate()
+                .for_each(|(co, block)| {
+                    dispatch(KernelTransform::<S, A, R> {
+                        kernels,
+                        channels: [c_out, c_in],
+                        out_channel: co,
+                        block,
+                        scheme: PhantomData,
+                    })
+                });
+            let u = &*u;
+            let mut t0 = 0;
+            while t0 < tiling.total {
+                let tc = chunk.min(tiling.total - t0);
+                let ld = leading(tc);
+                // V [C_in][P][ld].
+                transform_inputs::<S, A, R>(x, g, &tiling, [t0, tc], &mut v[..c_in * p * ld]);
+                // M_ξ = U_ξ · V_ξ for the P positions ξ, one single-threaded GEMM per task;
+                // M [C_out][P][ld].
+                let m_ptr = SharedMut(m.as_mut_ptr());
+                let v = &*v;
+                (0..p).into_par_iter().for_each(|xi| {
+                    // SAFETY: dst M_ξ (`c_out × tc`, row stride P·ld, columns xi·ld..xi·ld + tc of
+                    // each row: disjoint across ξ) inside m, lhs U_ξ (`c_out × c_in`, row stride
+                    // P·c_in) inside u, rhs V_ξ (`c_in × tc`, row stride P·ld) inside v.
+                    unsafe {
+                        gemm::gemm(
+                            c_out,
+                            tc,
+                            c_in,
+                            m_ptr.get().add(xi * ld),
+                            1,
+                            (p * ld) as isize,
+                            false,
+                            u.as_ptr().add(xi * c_in),
+                            1,
+                            (p * c_in) as isize,
+                            v.as_ptr().add(xi * ld),
+                            1,
+                            (p * ld) as isize,
+                            0.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                });
+                // Output tiles, one output plane per task.
+                let m = &*m;
+                y.par_chunks_mut(plane_out)
+                    .enumerate()
+                    .for_each(|(plane_index, out)| {
+                        dispatch(OutputTransform::<S, A, R> {
+                            m,
+                            g,
+                            tiling: &tiling,
+                            chunk: [t0, tc],
+                            plane_index,
+                            bias: bias.map_or(0.0, |b| b[plane_index % c_out]),
+                            out,
+                            scheme: PhantomData,
+                        })
+                    });
+                t0 += tc;
+            }
+        });
+    };
+    // SAFETY: every output sample lies in one 2×2 tile, and the chunks cover every tile of
+    // every plane.
+    unsafe { filled_by(batch * c_out * plane_out, fill_y) }
+}
+
+/// `dW [C_out, C_in, R, R]` of an R×R stride-1 convolution given `dY`, by scheme `S`: with
+/// `V = Bᵀ d B` of the input tiles and `Z = A dY_tile Aᵀ` of the output-gradient tiles, the
+/// gradient of the kernel transforms is `dU_ξ = Σ_tiles Z_ξ · V_ξᵀ` (one GEMM of
+/// `[C_out × tiles] · [tiles × C_in]` per position ξ), and `dW = Gᵀ dU G`.
+fn weight_grad_with<S: Scheme<A, R>, const A: usize, const R: usize>(
+    x: &[f32],
+    grad: &[f32],
+    g: &Geometry,
+) -> Vec<f32> {
+    assert!(g.kernel == [R, R] && g.stride == [1, 1] && g.dilation == [1, 1]);
+    let p = A * A;
+    let taps = R * R;
+    let c_in = g.input[1];
+    let c_out = g.output[1];
+    let tiling = Tiling::new(g);
+    if tiling.total == 0 {
+        return vec![0.0; c_out * c_in * taps];
+    }
+    let chunk = tiling.chunk(p, c_in + c_out);
+    let ld_max = leading(chunk);
+    let du_len = c_in * p * c_out;
+    let fill_dw = |dw: &mut [MaybeUninit<f32>]| {
+        with_columns(du_len + (c_in + c_out) * p * ld_max, |buffer| {
+            // dU [C_in][P][C_out] (C_out contiguous: the GEMMs' column-major destinations,
+            // column stride P·C_out); the first chunk's GEMMs write it (`read_dst` false),
+            // later ones accumulate.
+            let (du, buffer) = buffer.split_at_mut(du_len);
+            let (v, z) = buffer.split_at_mut(c_in * p * ld_max);
+            let du_ptr = SharedMut(du.as_mut_ptr());
+            let mut t0 = 0;
+            while t0 < tiling.total {
+                let tc = chunk.min(tiling.total - t0);
+                let ld = leading(tc);
+                // V [C_in][P][ld].
+                transform_inputs::<S, A, R>(x, g, &tiling, [t0, tc], &mut v[..c_in * p * ld]);
+                // Z [C_out][P][ld].
+                z[..c_out * p * ld]
+                    .par_chunks_mut(p * ld)
+                    .enumerate()
+                    .for_each(|(channel, block)| {
+                        dispatch(TileTransform::<OutputGradWindows<S, R>, M, A> {
+                            planes: grad,
+                            dims: g.output,
+                            padding: [0, 0],
+                            tiling: &tiling,
+                            channel,
+                            chunk: [t0, tc],
+                            block,
+                            map: PhantomData,
+                        })
+                    });
+                let (z, v) = (&*z, &*v);
+                let first = t0 == 0;
+                (0..p).into_par_iter().for_each(|xi| {
+                    // SAFETY: dst dU_ξ (`c_out × c_in`, column stride P·c_out, rows
+                    // xi·c_out..(xi + 1)·c_out of each column: disjoint across ξ) inside du,
+                    // lhs Z_ξ (`c_out × tc`, row stride P·ld) inside z, rhs V_ξᵀ
+                    // (`tc × c_in`, column stride P·ld) inside v.
+                    unsafe {
+                        gemm::gemm(
+                            c_out,
+                            c_in,
+                            tc,
+                            du_ptr.get().add(xi * c_out),
+                            (p * c_out) as isize,
+                            1,
+                            !first,
+                            z.as_ptr().add(xi * ld),
+                            1,
+                            (p * ld) as isize,
+                            v.as_ptr().add(xi * ld),
+                            (p * ld) as isize,
+                            1,
+                            1.0,
+                            1.0,
+                            false,
+                            false,
+                            false,
+                            gemm::Parallelism::None,
+                        );
+                    }
+                });
+                t0 += tc;
+            }
+            // dW = Gᵀ dU G, one input channel per task; the first chunk's GEMMs (there is one:
+            // tiles ≥ 1) wrote all of dU.
+            let dw = SharedMut(dw.as_mut_ptr().cast::<f32>());
+            du.par_chunks(p * c_out)
+                .enumerate()
+                .for_each(|(in_channel, du)| {
+                    dispatch(KernelGradTransform::<S, A, R> {
+                        du,
+                        c_in,
+                        in_channel,
+                        dw,
+                        scheme: PhantomData,
+                    })
+                });
+        });
+    };
+    // SAFETY: `fill_dw` writes the R×R taps of every (output channel, input channel) pair.
+    unsafe { filled_by(c_out * c_in * taps, fill_dw) }
+}

@@ -1,0 +1,275 @@
+//! The per-tile passes of the Winograd convolutions: input, output-gradient, kernel, output and
+//! kernel-gradient transforms, each a SIMD [`Kernel`] over [`LANES`] tiles.
+
+// The transforms index small fixed-size tiles by row and column, as the formulas do.
+#![allow(clippy::needless_range_loop)]
+
+use super::*;
+
+/// The transform a [`TileTransform`] applies to the N×N windows it reads.
+pub(super) trait WindowMap<const N: usize, const A: usize> {
+    /// The α×α transform of [`LANES`] windows.
+    fn apply(windows: &Tile<N>) -> Tile<A>;
+}
+
+/// `Bᵀ d B` of α×α input windows.
+pub(super) struct InputWindows<S, const R: usize>(PhantomData<S>);
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> WindowMap<A, A> for InputWindows<S, R> {
+    #[inline(always)]
+    fn apply(windows: &Tile<A>) -> Tile<A> {
+        S::input(windows)
+    }
+}
+
+/// `A dY_tile Aᵀ` of 2×2 output-gradient windows.
+pub(super) struct OutputGradWindows<S, const R: usize>(PhantomData<S>);
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> WindowMap<M, A> for OutputGradWindows<S, R> {
+    #[inline(always)]
+    fn apply(windows: &Tile<M>) -> Tile<A> {
+        S::output_grad(windows)
+    }
+}
+
+/// `T` of the N×N windows of the chunk's tiles in one channel of `planes [N, C, H, W]` (tile
+/// `(ty, tx)` reads the window at `(2·ty − pad, 2·tx − pad)`, zero outside the plane):
+/// `block [α²][ld]`.
+pub(super) struct TileTransform<'a, T, const N: usize, const A: usize> {
+    pub(super) planes: &'a [f32],
+    pub(super) dims: [usize; 4],
+    pub(super) padding: [usize; 2],
+    pub(super) tiling: &'a Tiling,
+    pub(super) channel: usize,
+    pub(super) chunk: [usize; 2],
+    pub(super) block: &'a mut [f32],
+    pub(super) map: PhantomData<T>,
+}
+
+impl<T: WindowMap<N, A>, const N: usize, const A: usize> Kernel for TileTransform<'_, T, N, A> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let [_, channels, h, w] = self.dims;
+        let [ph, pw] = self.padding;
+        let [t0, tc] = self.chunk;
+        let ld = leading(tc);
+        for run in self.tiling.runs(t0, tc) {
+            let plane = &self.planes[(run.img * channels + self.channel) * h * w..][..h * w];
+            let y0 = (M * run.ty) as isize - ph as isize;
+            let x0 = (M * run.tx) as isize - pw as isize;
+            let mut windows = [[Lanes::ZERO; N]; N];
+            for (r, row) in windows.iter_mut().enumerate() {
+                *row = tile_row_lanes(plane, [h, w], y0 + r as isize, x0);
+            }
+            let v = T::apply(&windows);
+            for r in 0..A {
+                for c in 0..A {
+                    v[r][c].store(&mut self.block[(r * A + c) * ld + run.offset..]);
+                }
+            }
+        }
+    }
+}
+
+/// `V [C_in][α²][ld]`: `Bᵀ d B` of the input tiles `t0..t0 + tc` (zero outside the input), with
+/// `ld = leading(tc)`.
+pub(super) fn transform_inputs<S: Scheme<A, R>, const A: usize, const R: usize>(
+    x: &[f32],
+    g: &Geometry,
+    tiling: &Tiling,
+    chunk: [usize; 2],
+    v: &mut [f32],
+) {
+    let ld = leading(chunk[1]);
+    v.par_chunks_mut(A * A * ld)
+        .enumerate()
+        .for_each(|(channel, block)| {
+            dispatch(TileTransform::<InputWindows<S, R>, A, A> {
+                planes: x,
+                dims: g.input,
+                padding: g.padding,
+                tiling,
+                channel,
+                chunk,
+                block,
+                map: PhantomData,
+            })
+        });
+}
+
+/// Where the kernels of a convolution come from.
+#[derive(Clone, Copy)]
+pub(super) enum Kernels<'a> {
+    /// `W [C_out, C_in, R, R]` as given.
+    Direct(&'a [f32]),
+    /// The input-gradient convolution of the convolution with kernel `W [C_in, C_out, R, R]`
+    /// (its `C_out` is this convolution's `C_in`): `W` transposed in channels and flipped in
+    /// space, read in place.
+    TransposedFlipped(&'a [f32]),
+}
+
+/// `U [α²][C_in]` of one output channel: `G g Gᵀ` of its `C_in` kernels, [`LANES`] input
+/// channels at a time.
+pub(super) struct KernelTransform<'a, S, const A: usize, const R: usize> {
+    pub(super) kernels: Kernels<'a>,
+    /// `[C_out, C_in]` of the convolution.
+    pub(super) channels: [usize; 2],
+    pub(super) out_channel: usize,
+    pub(super) block: &'a mut [f32],
+    pub(super) scheme: PhantomData<S>,
+}
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for KernelTransform<'_, S, A, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let taps = R * R;
+        let [c_out, c_in] = self.channels;
+        let co = self.out_channel;
+        for ci0 in (0..c_in).step_by(LANES) {
+            let n = LANES.min(c_in - ci0);
+            // Kernel j of the group starts at `src[j · stride]`; tap (r, c) of the flipped
+            // kernel is tap (R − 1 − r, R − 1 − c) of the stored one.
+            let (weight, start, stride, flipped) = match self.kernels {
+                Kernels::Direct(weight) => (weight, (co * c_in + ci0) * taps, taps, false),
+                Kernels::TransposedFlipped(weight) => {
+                    (weight, (ci0 * c_out + co) * taps, c_out * taps, true)
+                }
+            };
+            let mut k = [[Lanes::ZERO; R]; R];
+            for r in 0..R {
+                for c in 0..R {
+                    let tap = if flipped {
+                        taps - 1 - (r * R + c)
+                    } else {
+                        r * R + c
+                    };
+                    let src = &weight[start + tap..];
+                    k[r][c] = if n == LANES {
+                        Lanes::gather(src, stride)
+                    } else {
+                        Lanes::from_fn(|j| if j < n { src[j * stride] } else { 0.0 })
+                    };
+                }
+            }
+            let u = S::kernel(&k);
+            for r in 0..A {
+                for c in 0..A {
+                    let dst = &mut self.block[(r * A + c) * c_in + ci0..][..n];
+                    dst.copy_from_slice(&u[r][c].0[..n]);
+                }
+            }
+        }
+    }
+}
+
+/// The output tiles of one output plane `out [H', W']` (image and channel `plane_index`) among
+/// the chunk's tiles, from the products `M [C_out][α²][ld]`: `Aᵀ m A + bias`.
+pub(super) struct OutputTransform<'a, S, const A: usize, const R: usize> {
+    pub(super) m: &'a [f32],
+    pub(super) g: &'a Geometry,
+    pub(super) tiling: &'a Tiling,
+    pub(super) chunk: [usize; 2],
+    pub(super) plane_index: usize,
+    pub(super) bias: f32,
+    pub(super) out: &'a mut [MaybeUninit<f32>],
+    pub(super) scheme: PhantomData<S>,
+}
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for OutputTransform<'_, S, A, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let [_, c_out, h_out, w_out] = self.g.output;
+        let [t0, tc] = self.chunk;
+        let ld = leading(tc);
+        let p = A * A;
+        let (img, co) = (self.plane_index / c_out, self.plane_index % c_out);
+        let tiling = self.tiling;
+        let first = img * tiling.tiles_per_image;
+        let lo = t0.max(first);
+        let hi = (t0 + tc).min(first + tiling.tiles_per_image);
+        if lo >= hi {
+            return;
+        }
+        let bias = Lanes([self.bias; LANES]);
+        let products = &self.m[co * p * ld..][..p * ld];
+        for run in tiling.runs(lo, hi - lo) {
+            let t = lo - t0 + run.offset;
+            let mut mt = [[Lanes::ZERO; A]; A];
+            for (r, row) in mt.iter_mut().enumerate() {
+                for (c, value) in row.iter_mut().enumerate() {
+                    *value = Lanes::load(&products[(r * A + c) * ld + t..]);
+                }
+            }
+            let o = S::output(&mt);
+            let ox = M * run.tx;
+            let width = (M * run.len).min(w_out - ox);
+            for dy in 0..M {
+                let oy = M * run.ty + dy;
+                if oy >= h_out {
+                    break;
+                }
+                let (low, high) = Lanes::interleave(o[dy][0] + bias, o[dy][1] + bias);
+                let dst = &mut self.out[oy * w_out + ox..];
+                if width == M * LANES {
+                    low.store_uninit(&mut dst[..LANES]);
+                    high.store_uninit(&mut dst[LANES..2 * LANES]);
+                } else {
+                    let row = low.0.iter().chain(&high.0);
+                    for (d, &value) in dst[..width].iter_mut().zip(row) {
+                        d.write(value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The taps of input channel `in_channel` in `dW [C_out, C_in, R, R]` (written through `dw`)
+/// from the gradients of their kernel transforms, `du [α²][C_out]` of that input channel:
+/// `Gᵀ dU G`, [`LANES`] output channels at a time.
+pub(super) struct KernelGradTransform<'a, S, const A: usize, const R: usize> {
+    pub(super) du: &'a [f32],
+    pub(super) c_in: usize,
+    pub(super) in_channel: usize,
+    pub(super) dw: SharedMut,
+    pub(super) scheme: PhantomData<S>,
+}
+
+impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for KernelGradTransform<'_, S, A, R> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let taps = R * R;
+        let p = A * A;
+        let c_out = self.du.len() / p;
+        for co0 in (0..c_out).step_by(LANES) {
+            let n = LANES.min(c_out - co0);
+            let mut u = [[Lanes::ZERO; A]; A];
+            for xi in 0..p {
+                u[xi / A][xi % A] = Lanes::load_partial(&self.du[xi * c_out + co0..][..n]);
+            }
+            let k = S::kernel_grad(&u);
+            let mut columns = [[0f32; LANES]; 16];
+            for r in 0..R {
+                for c in 0..R {
+                    columns[r * R + c] = k[r][c].0;
+                }
+            }
+            for j in 0..n {
+                let start = ((co0 + j) * self.c_in + self.in_channel) * taps;
+                for (tap, column) in columns[..taps].iter().enumerate() {
+                    // SAFETY: `start + tap` indexes (output channel co0 + j, input channel
+                    // `in_channel`, tap) of dW, which only this task writes.
+                    unsafe { self.dw.get().add(start + tap).write(column[j]) };
+                }
+            }
+        }
+    }
+}
