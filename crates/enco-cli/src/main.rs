@@ -654,13 +654,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     install_logging(cli.verbose);
     tracing::info!(backend = ?cli.backend, "backend chosen");
-    let result = match cli.backend {
+    // The command is a program of its own: its steps run on a rayon pool of its main thread's
+    // (`Executor::CallerPool`), the fastest way on the CPU.
+    let result = Executor::CallerPool.run(|| match cli.backend {
         #[cfg(feature = "flex")]
-        // The command is a program of its own: its steps run on a rayon pool of its main
-        // thread's (`Executor::CallerPool`), the fastest way on the CPU.
-        BackendChoice::Flex => Executor::CallerPool.run(|| {
+        BackendChoice::Flex => {
             execute::<burn::backend::Autodiff<burn::backend::Flex>>(cli.command, Default::default())
-        }),
+        }
         #[cfg(feature = "wgpu")]
         BackendChoice::Wgpu => match start_backend("wgpu (Vulkan/Metal/DirectX adapter)", || {
             use burn::prelude::*;
@@ -685,7 +685,7 @@ fn main() -> ExitCode {
             }
             Err(e) => Err(e.into()),
         },
-    };
+    });
     match result {
         Ok(code) => code,
         Err(e) => {
