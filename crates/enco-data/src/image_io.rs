@@ -63,3 +63,35 @@ pub fn data_to_image(values: &[f32], channels: usize, height: usize, width: usiz
     }
     image
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_tensor_normalize_and_tensor2im_round_trip_every_byte() {
+        let image = RgbImage::from_fn(16, 16, |x, y| {
+            let v = (y * 16 + x) as u8;
+            image::Rgb([v, 255 - v, v / 2])
+        });
+        let data = image_to_data(&image);
+        assert_eq!(data.shape.to_vec(), vec![3, 16, 16]);
+        let values = data.to_vec::<f32>().unwrap();
+        // (u8 / 255 − 0.5) / 0.5 maps 0 → −1 and 255 → 1, channel planes first.
+        assert_eq!(values[0], -1.0);
+        assert_eq!(values[256], 1.0);
+        // tensor2im truncates (x + 1) / 2 · 255, which gives back every byte (up to float
+        // rounding just below an integer, hence the comparison within 1).
+        let back = data_to_image(&values, 3, 16, 16);
+        for (a, b) in image.as_raw().iter().zip(back.as_raw()) {
+            assert!(a.abs_diff(*b) <= 1, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn a_single_channel_is_tiled_to_rgb_and_values_are_clamped() {
+        let image = data_to_image(&[-3.0, 0.0, 1.0, 2.5], 1, 2, 2);
+        let pixels: Vec<[u8; 3]> = image.pixels().map(|p| p.0).collect();
+        assert_eq!(pixels, vec![[0; 3], [127; 3], [255; 3], [255; 3]]);
+    }
+}

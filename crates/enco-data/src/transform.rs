@@ -163,3 +163,17 @@ pub fn make_multiple_of_4(image: &RgbImage) -> RgbImage {
         resize(image, nw, nh)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_round_to_multiples_of_4_as_python_does() {
+        let size = |w, h| make_multiple_of_4(&RgbImage::new(w, h)).dimensions();
+        assert_eq!(size(256, 256), (256, 256));
+        // 258 / 4 = 64.5 rounds to even (64), 262 / 4 = 65.5 to 66, 1 to the minimum 4.
+        assert_eq!(size(258, 262), (256, 264));
+        assert_eq!(size(1, 7), (4, 8));
+    }
+}

@@ -79,3 +79,38 @@ pub fn ssim(a: &RgbImage, b: &RgbImage) -> Result<f64, EvalError> {
     }
     Ok(total / count as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use enco_data::image::Rgb;
+
+    fn constant(v: u8) -> RgbImage {
+        RgbImage::from_pixel(16, 16, Rgb([v, v, v]))
+    }
+
+    #[test]
+    fn psnr_of_a_constant_offset_and_of_identical_images() {
+        // MSE = 5² gives 10·log10(255² / 25) = 20·log10(51).
+        let value = psnr(&constant(100), &constant(105)).unwrap();
+        assert!((value - 20.0 * 51f64.log10()).abs() < 1e-12, "{value}");
+        assert_eq!(psnr(&constant(7), &constant(7)).unwrap(), f64::INFINITY);
+    }
+
+    #[test]
+    fn ssim_of_constants_and_size_errors() {
+        // Constant images: (2ab + C1) / (a² + b² + C1), C1 = (0.01·255)².
+        let (a, b) = (100.0, 150.0);
+        let c1 = (0.01f64 * 255.0).powi(2);
+        let expected = (2.0 * a * b + c1) / (a * a + b * b + c1);
+        let value = ssim(&constant(100), &constant(150)).unwrap();
+        assert!((value - expected).abs() < 1e-9, "{value} vs {expected}");
+        assert!((ssim(&constant(9), &constant(9)).unwrap() - 1.0).abs() < 1e-12);
+        let small = RgbImage::new(8, 8);
+        assert!(matches!(ssim(&small, &small), Err(EvalError::TooSmall(_))));
+        assert!(matches!(
+            psnr(&constant(1), &RgbImage::new(4, 4)),
+            Err(EvalError::SizeMismatch(..))
+        ));
+    }
+}
