@@ -67,7 +67,7 @@ fn the_epoch_order_b_draws_and_crops_are_pinned() {
     }
     println!("epoch: {seen:?}");
     let _ = std::fs::remove_dir_all(&root);
-    let pinned: Vec<(String, String, (u32, u32), (u32, u32))> = PINNED_EPOCH
+    let pinned: Vec<EpochItem<String>> = PINNED_EPOCH
         .iter()
         .map(|&(a, b, pa, pb)| (a.to_string(), b.to_string(), pa, pb))
         .collect();
@@ -86,7 +86,10 @@ fn patch_ids_and_the_training_generator_are_pinned() {
 }
 
 const PINNED_WEIGHTS: [f32; 6] = [0.004752, 0.005722, -0.016242, 0.001089, -0.0085, 0.008581];
-const PINNED_EPOCH: [(&str, &str, (u32, u32), (u32, u32)); 5] = [
+/// One batch of the epoch: the A and B file stems and the first pixel's (x, y) of each crop.
+type EpochItem<S> = (S, S, (u32, u32), (u32, u32));
+
+const PINNED_EPOCH: [EpochItem<&str>; 5] = [
     ("1", "0", (18, 7), (31, 13)),
     ("3", "2", (23, 14), (21, 11)),
     ("4", "2", (27, 15), (17, 2)),
