@@ -60,10 +60,6 @@ fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
     BinFileRecorder::new()
 }
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::checkpoint(path, e.to_string())
-}
-
 /// Writes a checkpoint into `dir/<name>` atomically: everything goes to a temporary folder that
 /// is renamed into place once complete, so a crash never leaves a half-written checkpoint.
 /// Returns the checkpoint folder.
@@ -77,16 +73,16 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
     trainer: &ModelTrainer<B>,
     position: &TrainingPosition,
 ) -> Result<PathBuf, TrainError> {
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::checkpoint(dir, e))?;
     let target = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
+        std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::checkpoint(&tmp, e))?;
     }
-    std::fs::create_dir_all(&tmp).map_err(|e| io_error(&tmp, e))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::checkpoint(&tmp, e))?;
     let rec = recorder();
     let save = |what: &str, result: Result<(), burn::record::RecorderError>| {
-        result.map_err(|e| io_error(&tmp.join(what), e))
+        result.map_err(|e| TrainError::checkpoint(&tmp.join(what), e))
     };
     macro_rules! store {
         ($what:expr, $record:expr) => {
@@ -128,10 +124,11 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
     let meta = CheckpointMeta {
         format: FORMAT,
         position: position.clone(),
-        config: serde_json::to_value(trainer.config()).map_err(|e| io_error(&tmp, e))?,
+        config: serde_json::to_value(trainer.config())
+            .map_err(|e| TrainError::checkpoint(&tmp, e))?,
     };
-    let json = serde_json::to_string_pretty(&meta).map_err(|e| io_error(&tmp, e))?;
-    std::fs::write(tmp.join(META), json).map_err(|e| io_error(&tmp.join(META), e))?;
+    let json = serde_json::to_string_pretty(&meta).map_err(|e| TrainError::checkpoint(&tmp, e))?;
+    std::fs::write(tmp.join(META), json).map_err(|e| TrainError::checkpoint(&tmp.join(META), e))?;
     pause_for_crash_tests();
     // Replacing a checkpoint of the same name: the old one is moved aside (`.<name>.old`)
     // before the new one takes its place and deleted only after, so a kill at any moment
@@ -139,13 +136,13 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
     let old = dir.join(format!(".{name}.old"));
     if target.exists() {
         if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| io_error(&old, e))?;
+            std::fs::remove_dir_all(&old).map_err(|e| TrainError::checkpoint(&old, e))?;
         }
-        std::fs::rename(&target, &old).map_err(|e| io_error(&target, e))?;
+        std::fs::rename(&target, &old).map_err(|e| TrainError::checkpoint(&target, e))?;
     }
-    std::fs::rename(&tmp, &target).map_err(|e| io_error(&target, e))?;
+    std::fs::rename(&tmp, &target).map_err(|e| TrainError::checkpoint(&target, e))?;
     if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(|e| io_error(&old, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| TrainError::checkpoint(&old, e))?;
     }
     Ok(target)
 }
@@ -178,7 +175,7 @@ fn save_pool(path: &Path, pool: &ImagePool) -> Result<(), TrainError> {
                 .clone()
                 .convert::<f32>()
                 .into_vec::<f32>()
-                .map_err(|e| io_error(path, format!("{e:?}")))?;
+                .map_err(|e| TrainError::checkpoint(path, format!("{e:?}")))?;
             let bytes = values.iter().flat_map(|v| v.to_le_bytes()).collect();
             Ok((format!("image_{i:04}"), data.shape.to_vec(), bytes))
         })
@@ -188,22 +185,25 @@ fn save_pool(path: &Path, pool: &ImagePool) -> Result<(), TrainError> {
         .map(|(name, shape, bytes)| {
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
                 .map(|view| (name.clone(), view))
-                .map_err(|e| io_error(path, e))
+                .map_err(|e| TrainError::checkpoint(path, e))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize_to_file(views, None, path).map_err(|e| io_error(path, e))
+    safetensors::serialize_to_file(views, None, path).map_err(|e| TrainError::checkpoint(path, e))
 }
 
 /// Reads a pool written by [`save_pool`].
 fn load_pool(path: &Path, capacity: usize) -> Result<ImagePool, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
-    let file = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| io_error(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| TrainError::checkpoint(path, e))?;
+    let file = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| TrainError::checkpoint(path, e))?;
     let mut names: Vec<String> = file.names().into_iter().map(str::to_string).collect();
     names.sort();
     let images = names
         .iter()
         .map(|name| {
-            let view = file.tensor(name).map_err(|e| io_error(path, e))?;
+            let view = file
+                .tensor(name)
+                .map_err(|e| TrainError::checkpoint(path, e))?;
             let values: Vec<f32> = view
                 .data()
                 .chunks_exact(4)
@@ -229,18 +229,20 @@ fn parse_config(
     let path = checkpoint.join(META);
     if format == 1 {
         // Format 1 held an EnCo configuration.
-        let enco: EncoConfig = serde_json::from_value(config).map_err(|e| io_error(&path, e))?;
+        let enco: EncoConfig =
+            serde_json::from_value(config).map_err(|e| TrainError::checkpoint(&path, e))?;
         return Ok(ModelConfig::Enco(enco));
     }
-    serde_json::from_value(config).map_err(|e| io_error(&path, e))
+    serde_json::from_value(config).map_err(|e| TrainError::checkpoint(&path, e))
 }
 
 fn read_meta(checkpoint: &Path) -> Result<CheckpointMeta, TrainError> {
     let path = checkpoint.join(META);
-    let text = std::fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
-    let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| io_error(&path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| TrainError::checkpoint(&path, e))?;
+    let meta: CheckpointMeta =
+        serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&path, e))?;
     if meta.format == 0 || meta.format > FORMAT {
-        return Err(io_error(
+        return Err(TrainError::checkpoint(
             &path,
             format!("unknown checkpoint format {}", meta.format),
         ));
@@ -265,7 +267,7 @@ pub fn load_checkpoint<B: EncoAutodiffBackend>(
     macro_rules! load {
         ($what:expr) => {
             rec.load(file($what), device)
-                .map_err(|e| io_error(&file($what), e))?
+                .map_err(|e| TrainError::checkpoint(&file($what), e))?
         };
     }
     let trainer = match config.init_trainer::<B>(device)? {
@@ -334,7 +336,7 @@ pub fn load_translator<B: EncoBackend>(
     let path = checkpoint.join(name);
     let record = recorder()
         .load(path.clone(), device)
-        .map_err(|e| io_error(&path, e))?;
+        .map_err(|e| TrainError::checkpoint(&path, e))?;
     Ok(generator.load_record(record))
 }
 
@@ -435,7 +437,7 @@ fn check_same_networks(stored: &ModelConfig, given: &ModelConfig) -> Result<(), 
 /// Removes all but the `keep` newest checkpoints named `<prefix><number>` in `dir`.
 pub fn prune_checkpoints(dir: &Path, prefix: &str, keep: usize) -> Result<(), TrainError> {
     let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .map_err(|e| io_error(dir, e))?
+        .map_err(|e| TrainError::checkpoint(dir, e))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().to_string();
@@ -448,7 +450,7 @@ pub fn prune_checkpoints(dir: &Path, prefix: &str, keep: usize) -> Result<(), Tr
     found.sort();
     let excess = found.len().saturating_sub(keep);
     for (_, path) in found.into_iter().take(excess) {
-        std::fs::remove_dir_all(&path).map_err(|e| io_error(&path, e))?;
+        std::fs::remove_dir_all(&path).map_err(|e| TrainError::checkpoint(&path, e))?;
     }
     Ok(())
 }

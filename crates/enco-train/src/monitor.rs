@@ -40,10 +40,6 @@ pub struct LossRecord {
     pub loss_idt: f32,
 }
 
-fn io_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::output(path, e.to_string())
-}
-
 /// A record of a JSON-lines log of the run, positioned by its iteration.
 pub trait LogRecord: Serialize + serde::de::DeserializeOwned {
     /// The iteration the record belongs to.
@@ -82,18 +78,19 @@ impl<T: LogRecord> JsonLinesLog<T> {
         };
         let tmp = path.with_extension("jsonl.tmp");
         {
-            let mut out = File::create(&tmp).map_err(|e| io_error(&tmp, e))?;
+            let mut out = File::create(&tmp).map_err(|e| TrainError::output(&tmp, e))?;
             for record in &kept {
-                let line = serde_json::to_string(record).map_err(|e| io_error(path, e))?;
-                writeln!(out, "{line}").map_err(|e| io_error(&tmp, e))?;
+                let line =
+                    serde_json::to_string(record).map_err(|e| TrainError::output(path, e))?;
+                writeln!(out, "{line}").map_err(|e| TrainError::output(&tmp, e))?;
             }
-            out.sync_all().map_err(|e| io_error(&tmp, e))?;
+            out.sync_all().map_err(|e| TrainError::output(&tmp, e))?;
         }
-        std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| TrainError::output(path, e))?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| io_error(path, e))?;
+            .map_err(|e| TrainError::output(path, e))?;
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -103,8 +100,8 @@ impl<T: LogRecord> JsonLinesLog<T> {
 
     /// Appends one record.
     pub fn append(&mut self, record: &T) -> Result<(), TrainError> {
-        let line = serde_json::to_string(record).map_err(|e| io_error(&self.path, e))?;
-        writeln!(self.file, "{line}").map_err(|e| io_error(&self.path, e))
+        let line = serde_json::to_string(record).map_err(|e| TrainError::output(&self.path, e))?;
+        writeln!(self.file, "{line}").map_err(|e| TrainError::output(&self.path, e))
     }
 
     /// Where the log is written.
@@ -120,10 +117,10 @@ impl<T: LogRecord> JsonLinesLog<T> {
 
 /// Reads a JSON-lines log (a torn last line, from a crash mid-write, is skipped).
 pub fn read_json_lines<T: LogRecord>(path: &Path) -> Result<Vec<T>, TrainError> {
-    let file = File::open(path).map_err(|e| io_error(path, e))?;
+    let file = File::open(path).map_err(|e| TrainError::output(path, e))?;
     let mut records = Vec::new();
     for line in BufReader::new(file).lines() {
-        let line = line.map_err(|e| io_error(path, e))?;
+        let line = line.map_err(|e| TrainError::output(path, e))?;
         if let Ok(record) = serde_json::from_str::<T>(&line) {
             records.push(record);
         }

@@ -87,10 +87,6 @@ pub fn moving_average(points: &[(u64, f64)], window: usize) -> Vec<(u64, f64)> {
         .collect()
 }
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::output(path, e.to_string())
-}
-
 /// Draws `panels` top to bottom as one PNG at `path` (written atomically): each panel has its
 /// title, a y axis scaled to its own values with ticks and label, and the shared x axis
 /// (iteration, 0 to `x_max`) with ticks; `epochs` adds a labelled vertical mark at the start of
@@ -107,23 +103,24 @@ pub fn draw_panels(
     {
         let root =
             BitMapBackend::with_buffer(&mut buffer, (PLOT_WIDTH, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
+        root.fill(&WHITE).map_err(|e| TrainError::output(path, e))?;
         if panels.is_empty() {
             root.draw(&Text::new(
                 "nothing to plot yet",
                 (20, 20),
                 (FONT_FAMILY, 18).into_font(),
             ))
-            .map_err(|e| plot_error(path, e))?;
+            .map_err(|e| TrainError::output(path, e))?;
         }
         let areas = root.split_evenly((panels.len().max(1), 1));
         for (area, panel) in areas.iter().zip(panels) {
-            draw_panel(area, panel, x_max.max(1), epochs).map_err(|e| plot_error(path, e))?;
+            draw_panel(area, panel, x_max.max(1), epochs)
+                .map_err(|e| TrainError::output(path, e))?;
         }
-        root.present().map_err(|e| plot_error(path, e))?;
+        root.present().map_err(|e| TrainError::output(path, e))?;
     }
     let image = RgbImage::from_raw(PLOT_WIDTH, height, buffer)
-        .ok_or_else(|| plot_error(path, "plot buffer of the wrong size"))?;
+        .ok_or_else(|| TrainError::output(path, "plot buffer of the wrong size"))?;
     save_png_atomically(&image, path)
 }
 
@@ -280,7 +277,7 @@ pub fn format_tick(v: f64) -> String {
 pub(crate) fn save_png_atomically(image: &RgbImage, path: &Path) -> Result<(), TrainError> {
     let tmp = path.with_extension("tmp.png");
     enco_data::save_rgb(image, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| plot_error(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::output(path, e))
 }
 
 #[cfg(test)]

@@ -60,10 +60,6 @@ pub struct RunLogs {
     pub has_bad_images: bool,
 }
 
-fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::output(path, e.to_string())
-}
-
 /// The names of the entries of `dir` that satisfy `keep`, sorted by name, newest (largest) first.
 fn entries_newest_first(dir: &Path, keep: impl Fn(&str, &Path) -> bool) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -441,8 +437,8 @@ pub fn report_html(logs: &RunLogs, state: ReportState) -> String {
 pub fn write_report(logs: &RunLogs, state: ReportState) -> Result<PathBuf, TrainError> {
     let path = logs.run.join(REPORT_FILE);
     let tmp = logs.run.join(format!(".{REPORT_FILE}.tmp"));
-    std::fs::write(&tmp, report_html(logs, state)).map_err(|e| output_error(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| output_error(&path, e))?;
+    std::fs::write(&tmp, report_html(logs, state)).map_err(|e| TrainError::output(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| TrainError::output(&path, e))?;
     Ok(path)
 }
 
