@@ -125,7 +125,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         for &size in &args.sizes {
             reset_peak_rss();
             let mut trainer = kind.default_config().with_seed(0).init_trainer(&device)?;
-            let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+            let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0);
             let image = || {
                 Tensor::<TrainBackend, 4>::random(
                     [1, 3, size, size],
@@ -183,7 +183,7 @@ fn step(
     a: Tensor<TrainBackend, 4>,
     b: Tensor<TrainBackend, 4>,
     identity: bool,
-    rng: &mut rand::rngs::StdRng,
+    rng: &mut rand::rngs::ChaCha8Rng,
 ) -> Result<StepLosses, TrainError> {
     match trainer {
         ModelTrainer::Enco(t) => t.step(a, b, identity, 1.0, None, rng),

@@ -32,7 +32,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("backend {NAME}, {size}×{size} images, {steps} iterations, paper configuration");
     let model = config.init::<TrainBackend>(&device)?;
     let mut trainer = EncoTrainer::new(model, config);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0);
     for step in 0..steps {
         let image = || {
             Tensor::<TrainBackend, 4>::random(

@@ -26,7 +26,7 @@
 //! let mut trainer = EncoTrainer::new(model, config);
 //! let a = Tensor::<TrainBackend, 4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
 //! let b = Tensor::<TrainBackend, 4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
-//! let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+//! let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
 //! let losses = trainer.step(a, b, true, 1.0, None, &mut rng).unwrap();
 //! println!("{losses:?}");
 //! ```

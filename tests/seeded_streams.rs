@@ -1,7 +1,9 @@
 //! The first values of every seeded random stream, pinned: initial weights, the epoch order with
 //! its B draws and crops, patch ids, and the training position's generator. "Same seed, same
-//! run" holds across machines; a dependency update that changes one of these streams (a new
-//! rand, rand_distr or rand_chacha) fails here instead of silently changing every run.
+//! run" holds across machines: every stream is a ChaCha8 generator (`rand::rngs::ChaCha8Rng`,
+//! whose output is specified by the ChaCha algorithm, unlike `StdRng`), and a dependency update
+//! that changes one of them (a new rand or rand_distr) fails here instead of silently changing
+//! every run.
 
 mod common;
 
@@ -11,7 +13,7 @@ use enco::data::{Direction, EpochLoader, Preprocess, Transform, UnpairedDataset}
 use enco::nn::WeightInit;
 use enco::sampling::uniform_patch_ids;
 use enco::train::{ChaCha8Rng, TrainingPosition};
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 
 fn round6(values: &[f32]) -> Vec<f32> {
     values.iter().map(|v| (v * 1e6).round() / 1e6).collect()
@@ -85,16 +87,16 @@ fn patch_ids_and_the_training_generator_are_pinned() {
     assert_eq!(draws, PINNED_TRAINING_DRAWS);
 }
 
-const PINNED_WEIGHTS: [f32; 6] = [0.004752, 0.005722, -0.016242, 0.001089, -0.0085, 0.008581];
+const PINNED_WEIGHTS: [f32; 6] = [0.004666, -0.00096, 0.002019, -0.009163, 0.008002, 0.000739];
 /// One batch of the epoch: the A and B file stems and the first pixel's (x, y) of each crop.
 type EpochItem<S> = (S, S, (u32, u32), (u32, u32));
 
 const PINNED_EPOCH: [EpochItem<&str>; 5] = [
-    ("1", "0", (18, 7), (31, 13)),
-    ("3", "2", (23, 14), (21, 11)),
-    ("4", "2", (27, 15), (17, 2)),
-    ("2", "1", (30, 19), (22, 23)),
-    ("0", "2", (17, 16), (20, 9)),
+    ("0", "0", (4, 4), (0, 18)),
+    ("3", "3", (23, 6), (36, 8)),
+    ("1", "3", (26, 5), (28, 13)),
+    ("2", "1", (10, 6), (7, 24)),
+    ("4", "1", (15, 5), (21, 20)),
 ];
 const PINNED_PATCH_IDS: [usize; 6] = [52, 38, 95, 7, 20, 59];
 const PINNED_TRAINING_DRAWS: [u32; 4] = [208, 201, 277, 715];

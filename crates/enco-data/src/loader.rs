@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 
 use burn::tensor::TensorData;
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand::rngs::ChaCha8Rng;
 use rand::seq::SliceRandom;
 
 use crate::dataset::UnpairedDataset;
@@ -28,7 +28,7 @@ pub struct UnpairedBatch {
 /// The batches of one epoch, loaded and decoded by a worker thread while the caller trains.
 ///
 /// The epoch order is a shuffle (training) or the data set order, `drop_last` as the official
-/// loader; everything random (order, B draws, crops, flips) comes from a [`StdRng`] seeded with
+/// loader; everything random (order, B draws, crops, flips) comes from a [`ChaCha8Rng`] seeded with
 /// `seed`, so an epoch is reproducible, and resuming at batch k of an epoch skips the first k
 /// batches of the same stream.
 pub struct EpochLoader {
@@ -54,7 +54,7 @@ impl EpochLoader {
         let batches = dataset.len() / batch_size;
         let (sender, receiver) = sync_channel(prefetch.max(1));
         let worker = std::thread::spawn(move || {
-            let mut rng = StdRng::seed_from_u64(seed);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut order: Vec<usize> = (0..dataset.len()).collect();
             if shuffle {
                 order.shuffle(&mut rng);
@@ -100,7 +100,7 @@ fn load_batch(
     dataset: &UnpairedDataset,
     transform: &Transform,
     indices: &[usize],
-    rng: &mut StdRng,
+    rng: &mut ChaCha8Rng,
 ) -> Result<UnpairedBatch, DataError> {
     let samples = indices
         .iter()

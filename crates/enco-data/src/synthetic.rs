@@ -5,8 +5,8 @@ use std::path::Path;
 
 use burn::prelude::*;
 use image::{Rgb, RgbImage};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::rngs::ChaCha8Rng;
+use rand::{Rng, RngExt, SeedableRng};
 
 use crate::error::DataError;
 use crate::image_io::save_rgb;
@@ -115,7 +115,7 @@ impl SyntheticDatasetConfig {
                 self.size
             )));
         }
-        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let folders = [
             ("trainA", self.train_a, false),
             ("trainB", self.train_b, true),

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
-use rand::Rng;
+use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;

@@ -46,6 +46,8 @@ mod flex;
 pub use adam::AdamStep;
 pub use backend::{EncoAutodiffBackend, EncoBackend};
 pub use executor::Executor;
+#[cfg(feature = "flex")]
+pub use flex::{SIMD_LEVEL_ENV, SimdLevel, SimdLevelError, force_simd_level, simd_level};
 
 /// Backends that use the generic implementations as they are, each implemented for every
 /// element type and runtime Burn's type is generic over.

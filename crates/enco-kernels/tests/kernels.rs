@@ -634,3 +634,35 @@ fn leaky_relu_node_matches_burns_activation_and_its_gradient() {
     let dx_ref: Tensor<B, 4> = tensor(generic::leaky_relu_backward::<B>(output, prim(grad), 0.2));
     assert_eq!(max_rel_diff(dx, dx_ref), 0.0);
 }
+
+/// The kernels compiled for each instruction set this processor runs (scalar, AVX2 + FMA,
+/// AVX-512) match Burn's convolutions: direct kernels, Winograd F(2×2, 3×3) and F(2×2, 4×4)
+/// with their gradients, and the other flex kernels. The level in effect at the start is the one
+/// `ENCO_FLEX_SIMD` asks for, when set (CI runs this whole file under `scalar` and `avx2` too).
+#[test]
+fn every_simd_level_matches_the_generic_path() {
+    use enco_kernels::{SIMD_LEVEL_ENV, SimdLevel, force_simd_level, simd_level};
+    let start = simd_level();
+    if let Ok(wanted) = std::env::var(SIMD_LEVEL_ENV) {
+        let wanted: SimdLevel = wanted.parse().unwrap();
+        assert_eq!(start, wanted, "{SIMD_LEVEL_ENV} chooses the level");
+    }
+    for level in SimdLevel::supported() {
+        force_simd_level(Some(level)).unwrap();
+        assert_eq!(simd_level(), level);
+        conv_forward_matches_burns_conv();
+        conv_gradients_match_burns_generic_kernels();
+        winograd_tile_runs_inside_and_across_plane_edges();
+        instance_norm_matches_the_generic_path_and_its_adjoint();
+        blur_downsample_matches_the_generic_path_and_its_adjoint();
+        upsample_matches_the_generic_path_bit_for_bit_and_its_adjoint();
+        adam_step_matches_the_generic_update_over_steps();
+    }
+    let beyond = SimdLevel::ALL
+        .into_iter()
+        .find(|l| *l > SimdLevel::detected());
+    if let Some(beyond) = beyond {
+        assert!(force_simd_level(Some(beyond)).is_err());
+    }
+    force_simd_level(Some(start)).unwrap();
+}

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::Optimizer;
-use burn::record::{BinFileRecorder, FullPrecisionSettings, Recorder};
+use burn::record::{
+    BinFileRecorder, FullPrecisionSettings, NamedMpkFileRecorder, Record, Recorder, RecorderError,
+};
 use burn::tensor::TensorData;
+use burn::tensor::backend::Backend;
 use enco_nn::{
     EncoAutodiffBackend, EncoBackend, PytorchWeights, ResnetGenerator, ResnetGeneratorConfig,
 };
-use rand_chacha::ChaCha8Rng;
+use rand::rngs::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::config::EncoConfig;
@@ -20,7 +23,7 @@ use crate::model_config::ModelConfig;
 use crate::model_trainer::ModelTrainer;
 
 /// Where training stands: everything besides tensors needed to continue exactly.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingPosition {
     /// 1-based epoch being trained.
     pub epoch: usize,
@@ -29,7 +32,21 @@ pub struct TrainingPosition {
     /// Iterations trained in total.
     pub iteration: u64,
     /// The patch sampler's random state.
+    #[serde(with = "crate::rng_state")]
     pub rng: ChaCha8Rng,
+}
+
+impl Clone for TrainingPosition {
+    /// A copy at the same place of the same random stream (the generator itself is not
+    /// `Clone`; its state is).
+    fn clone(&self) -> Self {
+        Self {
+            epoch: self.epoch,
+            batch: self.batch,
+            iteration: self.iteration,
+            rng: crate::rng_state::copy_rng(&self.rng),
+        }
+    }
 }
 
 impl TrainingPosition {
@@ -52,12 +69,57 @@ struct CheckpointMeta {
     config: serde_json::Value,
 }
 
-/// Format 2 stores a [`ModelConfig`]; format 1 (an EnCo configuration) is still read.
-const FORMAT: u32 = 2;
+/// The checkpoint format this version writes.
+///
+/// - 3: every network and optimiser state in Burn's named MessagePack recorder
+///   (`G.mpk`, `optim_G.mpk`, …: self-describing, with Burn's version and precision in each
+///   file), a [`ModelConfig`] in `checkpoint.json`.
+/// - 2: the same content in Burn's bincode recorder (`G.bin`, …); still read.
+/// - 1: format 2 with an EnCo configuration in `checkpoint.json`; still read.
+///
+/// A checkpoint of a later format is refused with a message that names both formats.
+pub const CHECKPOINT_FORMAT: u32 = 3;
 const META: &str = "checkpoint.json";
 
-fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
-    BinFileRecorder::new()
+/// How the tensors of a checkpoint are stored, by format.
+#[derive(Debug, Clone, Copy)]
+enum TensorFiles {
+    /// Formats 1 and 2: `BinFileRecorder` (bincode, positional).
+    Bincode,
+    /// Format 3: `NamedMpkFileRecorder` (named MessagePack).
+    NamedMpk,
+}
+
+impl TensorFiles {
+    fn of_format(format: u32) -> Self {
+        if format >= 3 {
+            Self::NamedMpk
+        } else {
+            Self::Bincode
+        }
+    }
+
+    fn save<B: Backend, R: Record<B>>(self, record: R, path: PathBuf) -> Result<(), RecorderError> {
+        match self {
+            Self::Bincode => BinFileRecorder::<FullPrecisionSettings>::new().record(record, path),
+            Self::NamedMpk => {
+                NamedMpkFileRecorder::<FullPrecisionSettings>::new().record(record, path)
+            }
+        }
+    }
+
+    fn load<B: Backend, R: Record<B>>(
+        self,
+        path: PathBuf,
+        device: &B::Device,
+    ) -> Result<R, RecorderError> {
+        match self {
+            Self::Bincode => BinFileRecorder::<FullPrecisionSettings>::new().load(path, device),
+            Self::NamedMpk => {
+                NamedMpkFileRecorder::<FullPrecisionSettings>::new().load(path, device)
+            }
+        }
+    }
 }
 
 /// Writes a checkpoint into `dir/<name>` atomically: everything goes to a temporary folder that
@@ -65,8 +127,10 @@ fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
 /// Returns the checkpoint folder.
 ///
 /// It holds every network (`G`, `D`, `F` for EnCo and CUT; `G_A`, `G_B`, `D_A`, `D_B` for
-/// CycleGAN), each optimiser's state (`optim_*`), CycleGAN's image pools
-/// (`pool_fake_{A,B}.safetensors`) and `checkpoint.json` (position and model configuration).
+/// CycleGAN) and each optimiser's state (`optim_*`) as `.mpk` files of Burn's
+/// `NamedMpkFileRecorder` (full precision), CycleGAN's image pools
+/// (`pool_fake_{A,B}.safetensors`) and `checkpoint.json` (the format number
+/// [`CHECKPOINT_FORMAT`], position and model configuration).
 pub fn save_checkpoint<B: EncoAutodiffBackend>(
     dir: &Path,
     name: &str,
@@ -80,13 +144,12 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
         std::fs::remove_dir_all(&tmp).map_err(|e| TrainError::checkpoint(&tmp, e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::checkpoint(&tmp, e))?;
-    let rec = recorder();
-    let save = |what: &str, result: Result<(), burn::record::RecorderError>| {
-        result.map_err(|e| TrainError::checkpoint(&tmp.join(what), e))
-    };
+    let files = TensorFiles::of_format(CHECKPOINT_FORMAT);
     macro_rules! store {
         ($what:expr, $record:expr) => {
-            save($what, rec.record($record, tmp.join($what)))?
+            files
+                .save::<B, _>($record, tmp.join($what))
+                .map_err(|e| TrainError::checkpoint(&tmp.join($what), e))?
         };
     }
     match trainer {
@@ -122,7 +185,7 @@ pub fn save_checkpoint<B: EncoAutodiffBackend>(
         }
     }
     let meta = CheckpointMeta {
-        format: FORMAT,
+        format: CHECKPOINT_FORMAT,
         position: position.clone(),
         config: serde_json::to_value(trainer.config())
             .map_err(|e| TrainError::checkpoint(&tmp, e))?,
@@ -241,10 +304,14 @@ fn read_meta(checkpoint: &Path) -> Result<CheckpointMeta, TrainError> {
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::checkpoint(&path, e))?;
     let meta: CheckpointMeta =
         serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&path, e))?;
-    if meta.format == 0 || meta.format > FORMAT {
+    if meta.format == 0 || meta.format > CHECKPOINT_FORMAT {
         return Err(TrainError::checkpoint(
             &path,
-            format!("unknown checkpoint format {}", meta.format),
+            format!(
+                "unknown checkpoint format {}: this version of enco reads formats 1 to \
+                 {CHECKPOINT_FORMAT} (a later version may have written it)",
+                meta.format
+            ),
         ));
     }
     Ok(meta)
@@ -262,11 +329,12 @@ pub fn load_checkpoint<B: EncoAutodiffBackend>(
     let stored = parse_config(checkpoint, meta.format, meta.config.clone())?;
     check_same_networks(&stored, &config)
         .map_err(|mismatch| TrainError::checkpoint(checkpoint, mismatch))?;
-    let rec = recorder();
+    let files = TensorFiles::of_format(meta.format);
     let file = |what: &str| checkpoint.join(what);
     macro_rules! load {
         ($what:expr) => {
-            rec.load(file($what), device)
+            files
+                .load::<B, _>(file($what), device)
                 .map_err(|e| TrainError::checkpoint(&file($what), e))?
         };
     }
@@ -320,22 +388,23 @@ pub fn load_translator<B: EncoBackend>(
     inverse: bool,
     device: &B::Device,
 ) -> Result<ResnetGenerator<B>, TrainError> {
-    let config = checkpoint_config(checkpoint)?;
+    let meta = read_meta(checkpoint)?;
+    let format = meta.format;
+    let config = parse_config(checkpoint, format, meta.config)?;
     let name = match (&config, inverse) {
         (ModelConfig::CycleGan(_), false) => "G_A",
         (ModelConfig::CycleGan(_), true) => "G_B",
         (_, false) => "G",
         (other, true) => {
-            return Err(TrainError::Config(format!(
-                "a {} model translates one way only; the inverse generator is CycleGAN's",
-                other.kind()
-            )));
+            return Err(TrainError::NoInverseGenerator {
+                model: other.kind(),
+            });
         }
     };
     let generator = config.generator().init::<B>(device);
     let path = checkpoint.join(name);
-    let record = recorder()
-        .load(path.clone(), device)
+    let record = TensorFiles::of_format(format)
+        .load::<B, _>(path.clone(), device)
         .map_err(|e| TrainError::checkpoint(&path, e))?;
     Ok(generator.load_record(record))
 }

@@ -3,6 +3,8 @@
 use enco_data::DataError;
 use enco_nn::NnError;
 use enco_sampling::SamplingError;
+
+use crate::model_config::ModelKind;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -29,9 +31,56 @@ pub enum TrainError {
     /// Periodic evaluation failed computing FID.
     #[error("evaluation: {0}")]
     Fid(#[from] enco_eval::fid::FidError),
-    /// The model configuration is inconsistent.
-    #[error("invalid configuration: {0}")]
-    Config(String),
+    /// A training configuration file could not be read or parsed; `source` is the I/O or JSON
+    /// error.
+    #[error("configuration file {}: {source}", path.display())]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: BoxedError,
+    },
+    /// The generator's output lacks the feature of a layer the content loss taps (the output
+    /// of a forward pass without those taps).
+    #[error("the generator output lacks the feature of layer {layer}")]
+    MissingFeature {
+        /// The layer index (`nce_layers`).
+        layer: usize,
+    },
+    /// The encoder and decoder features of one content-loss pair differ in shape.
+    #[error(
+        "layers {} and {} form a pair but their features are {:?} and {:?}",
+        encoder.0, decoder.0, encoder.1, decoder.1
+    )]
+    PairShapeMismatch {
+        /// The encoder layer and its feature's shape.
+        encoder: (usize, Vec<usize>),
+        /// The decoder layer and its feature's shape.
+        decoder: (usize, Vec<usize>),
+    },
+    /// Every training image of one domain failed to decode.
+    #[error("every training image of domain {domain} is unusable ({skipped} skipped)")]
+    NoUsableImages {
+        /// `"A"` or `"B"`.
+        domain: &'static str,
+        /// How many images of both domains were skipped.
+        skipped: usize,
+    },
+    /// A trainer was driven with the configuration of another model.
+    #[error("a {trainer} trainer with a {config} configuration")]
+    ModelMismatch {
+        /// The trainer's model.
+        trainer: ModelKind,
+        /// The configuration's model.
+        config: ModelKind,
+    },
+    /// The inverse (target → source) generator was asked of a model that has none.
+    #[error("a {model} model translates one way only; the inverse generator is CycleGAN's")]
+    NoInverseGenerator {
+        /// The checkpoint's model.
+        model: ModelKind,
+    },
     /// One option of a [`TrainingConfig`](crate::TrainingConfig) has an impossible value; `option`
     /// is the field's path (`model.nce_layers`, `transform.crop_size`, …).
     #[error("invalid option {option}: {reason}")]

@@ -19,6 +19,7 @@ mod nan_guard;
 mod plot;
 mod preset;
 mod report;
+mod rng_state;
 mod run;
 mod run_folder;
 mod sample_grid;
@@ -28,8 +29,8 @@ mod validation;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
-    CHECKPOINT_PAUSE_ENV, TrainingPosition, checkpoint_config, load_checkpoint, load_generator,
-    load_official_generator, load_translator, prune_checkpoints, save_checkpoint,
+    CHECKPOINT_FORMAT, CHECKPOINT_PAUSE_ENV, TrainingPosition, checkpoint_config, load_checkpoint,
+    load_generator, load_official_generator, load_translator, prune_checkpoints, save_checkpoint,
 };
 pub use config::EncoConfig;
 pub use cut::{
@@ -61,11 +62,12 @@ pub use plot::{
     format_tick, moving_average, register_bundled_font, smoothing_window,
 };
 pub use preset::DatasetPreset;
-pub use rand_chacha::ChaCha8Rng;
+pub use rand::rngs::ChaCha8Rng;
 pub use report::{
     LIVE_RELOAD_SECONDS, REPORT_FILE, ReportState, RunLogs, escape_html, regenerate_report,
     report_html, write_report,
 };
+pub use rng_state::copy_rng;
 pub use run::{
     BAD_IMAGES_FILE, CONFIG_FILE, LOSS_CURVE_FILE, LOSS_LOG_FILE, RunEnd, SAMPLES_DIR,
     SNAPSHOTS_DIR, StepReport, StopFlag, TrainingConfig, TrainingRun,

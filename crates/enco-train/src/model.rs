@@ -54,7 +54,10 @@ impl EncoConfig {
             .with_norm(self.head_norm)
             .init_with(&mut WeightInit::official(self.seed.wrapping_add(2)), device);
         if self.head_nc < 2 {
-            return Err(TrainError::Config("head_nc must be at least 2".into()));
+            return Err(TrainError::InvalidOption {
+                option: "model.head_nc",
+                reason: format!("must be at least 2, got {}", self.head_nc),
+            });
         }
         Ok(EncoModel {
             generator,
@@ -148,24 +151,20 @@ impl<B: EncoBackend> GeneratorPass<B> {
     ) -> Result<Self, TrainError> {
         let pairs = feature_pairs(generator, &config.nce_layers)?;
         let feature = |layer: usize| {
-            let i = output.layers.binary_search(&layer).map_err(|_| {
-                TrainError::Config(format!(
-                    "the generator output lacks the feature of layer {layer}"
-                ))
-            })?;
+            let i = output
+                .layers
+                .binary_search(&layer)
+                .map_err(|_| TrainError::MissingFeature { layer })?;
             Ok::<_, TrainError>(output.features[i].clone().narrow(0, 0, batch))
         };
         let mut pair_features = Vec::with_capacity(pairs.len());
         for p in &pairs {
             let (enc, dec) = (feature(p.encoder)?, feature(p.decoder)?);
             if enc.dims() != dec.dims() {
-                return Err(TrainError::Config(format!(
-                    "layers {} and {} form a pair but their features are {:?} and {:?}",
-                    p.encoder,
-                    p.decoder,
-                    enc.dims(),
-                    dec.dims()
-                )));
+                return Err(TrainError::PairShapeMismatch {
+                    encoder: (p.encoder, enc.dims().to_vec()),
+                    decoder: (p.decoder, dec.dims().to_vec()),
+                });
             }
             pair_features.push((enc, dec));
         }

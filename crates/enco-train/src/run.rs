@@ -12,10 +12,10 @@ use enco_data::{
     check_images, minimum_side,
 };
 use enco_nn::EncoAutodiffBackend;
-use rand::Rng;
+use rand::RngExt;
 
 use crate::checkpoint::{TrainingPosition, load_checkpoint, prune_checkpoints, save_checkpoint};
-use crate::error::TrainError;
+use crate::error::{BoxedError, TrainError};
 use crate::evaluation::{BEST_DIR, EvaluationConfig, Evaluator};
 use crate::model_config::{ModelConfig, ModelKind};
 use crate::model_trainer::ModelTrainer;
@@ -121,10 +121,12 @@ impl TrainingConfig {
     /// options missing from the file (written before they existed, or left out by hand) take
     /// their defaults; `model` and `dataroot` are required.
     pub fn load_file(path: &Path) -> Result<Self, TrainError> {
-        let named =
-            |e: &dyn std::fmt::Display| TrainError::Config(format!("{}: {e}", path.display()));
-        let text = std::fs::read_to_string(path).map_err(|e| named(&e))?;
-        Self::from_json(&text).map_err(|e| named(&e))
+        let named = |source: BoxedError| TrainError::ConfigFile {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| named(e.into()))?;
+        Self::from_json(&text).map_err(|e| named(e.into()))
     }
 
     /// Parses a configuration as [`TrainingConfig::load_file`] does.
@@ -177,10 +179,10 @@ impl TrainingConfig {
         dataset.b_paths.retain(usable);
         for (side, paths) in [("A", &dataset.a_paths), ("B", &dataset.b_paths)] {
             if paths.is_empty() {
-                return Err(TrainError::Config(format!(
-                    "every training image of domain {side} is unusable ({} skipped)",
-                    bad.len()
-                )));
+                return Err(TrainError::NoUsableImages {
+                    domain: side,
+                    skipped: bad.len(),
+                });
             }
         }
         Ok((dataset, bad))
@@ -369,11 +371,14 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         config.validate()?;
         let (dataset, skipped) = config.open_dataset()?;
         if dataset.len() < config.batch_size {
-            return Err(TrainError::Config(format!(
-                "batch size {} does not fit {} training images",
-                config.batch_size,
-                dataset.len()
-            )));
+            return Err(TrainError::InvalidOption {
+                option: "batch_size",
+                reason: format!(
+                    "{} does not fit {} training images",
+                    config.batch_size,
+                    dataset.len()
+                ),
+            });
         }
         // Building the model checks what only the networks know (tap channels).
         let trainer = config.model.init_trainer::<B>(device)?;
@@ -795,10 +800,10 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 trainer.step(a.clone(), b.clone(), factor, rng)?
             }
             (ModelTrainer::Enco(_), other) => {
-                return Err(TrainError::Config(format!(
-                    "an EnCo trainer with a {} configuration",
-                    other.kind()
-                )));
+                return Err(TrainError::ModelMismatch {
+                    trainer: ModelKind::Enco,
+                    config: other.kind(),
+                });
             }
         };
         Ok((a, b, losses))

@@ -34,7 +34,7 @@ pub fn train<B: EncoAutodiffBackend>(
     let config = small_enco();
     let model = config.init::<B>(device)?;
     let mut trainer = EncoTrainer::new(model, config);
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0);
     B::seed(device, 0);
     (0..steps)
         .map(|_| {

@@ -75,8 +75,8 @@ pub fn kernel_inception_distance(
     if features_a.iter().chain(features_b).any(|v| !v.is_finite()) {
         return Err(FidError::NonFinite("KID features"));
     }
-    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
-    let rows = |features: &[f64], n: usize, rng: &mut rand::rngs::StdRng| {
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(config.seed);
+    let rows = |features: &[f64], n: usize, rng: &mut rand::rngs::ChaCha8Rng| {
         let picked = sample(rng, n, m);
         DMatrix::from_fn(m, dims, |i, j| features[picked.index(i) * dims + j])
     };

@@ -16,6 +16,8 @@ mod resample;
 mod simd;
 mod winograd;
 
+pub use simd::{SIMD_LEVEL_ENV, SimdLevel, SimdLevelError, force_simd_level, simd_level};
+
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
 use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};

@@ -8,6 +8,7 @@
 
 use std::mem::MaybeUninit;
 use std::ops::{Add, Mul, Neg, Sub};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The number of lanes of [`Lanes`].
 pub(crate) const LANES: usize = 16;
@@ -155,8 +156,156 @@ pub(crate) trait Kernel {
     fn run<const FMA: bool>(self) -> Self::Output;
 }
 
-/// Runs `kernel` compiled for AVX-512 or AVX2 + FMA when the processor has them (checked at
-/// run time, cached by the standard library), for the baseline target otherwise.
+/// The instruction sets the flex kernels are compiled for. Every kernel is compiled for each
+/// and the processor's best is chosen at run time, unless [`force_simd_level`] or the
+/// [`SIMD_LEVEL_ENV`] environment variable chose another (to test the other paths on a machine
+/// that has the best).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimdLevel {
+    /// The baseline target (SSE2 on x86-64), no fused multiply-add.
+    Scalar,
+    /// AVX2 with FMA.
+    Avx2,
+    /// AVX-512F (with AVX2 and FMA).
+    Avx512,
+}
+
+impl SimdLevel {
+    /// Every level, lowest first.
+    pub const ALL: [SimdLevel; 3] = [SimdLevel::Scalar, SimdLevel::Avx2, SimdLevel::Avx512];
+
+    /// The best level this processor runs.
+    pub fn detected() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return SimdLevel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return SimdLevel::Avx2;
+            }
+        }
+        SimdLevel::Scalar
+    }
+
+    /// The levels this processor runs, lowest first.
+    pub fn supported() -> Vec<SimdLevel> {
+        let best = Self::detected();
+        Self::ALL.into_iter().filter(|l| *l <= best).collect()
+    }
+
+    /// The level's name as [`SIMD_LEVEL_ENV`] takes it: `scalar`, `avx2` or `avx512`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdLevel::Scalar => "scalar",
+            SimdLevel::Avx2 => "avx2",
+            SimdLevel::Avx512 => "avx512",
+        }
+    }
+
+    fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+}
+
+impl std::str::FromStr for SimdLevel {
+    type Err = SimdLevelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| SimdLevelError::Unknown(s.to_string()))
+    }
+}
+
+/// Why a SIMD level cannot be chosen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimdLevelError {
+    /// Not one of `scalar`, `avx2`, `avx512`.
+    #[error("unknown SIMD level {0:?} (scalar, avx2 or avx512)")]
+    Unknown(String),
+    /// The processor lacks the instructions.
+    #[error("this processor cannot run the {} kernels (its best is {})", .wanted.name(), .detected.name())]
+    Unsupported {
+        /// The level asked for.
+        wanted: SimdLevel,
+        /// The best level of this processor.
+        detected: SimdLevel,
+    },
+}
+
+/// The environment variable that chooses the flex kernels' instruction set for the whole
+/// process (`scalar`, `avx2`, `avx512`; read at the first kernel call). A level the processor
+/// lacks, or an unknown name, is ignored with a warning. [`simd_level`] says which is in use.
+pub const SIMD_LEVEL_ENV: &str = "ENCO_FLEX_SIMD";
+
+/// 0: not decided yet; otherwise [`SimdLevel::code`].
+static LEVEL: AtomicU8 = AtomicU8::new(0);
+
+/// Makes every later flex kernel call run the kernels compiled for `level` (`None`: the
+/// processor's best again), in the whole process. For tests and measurements; the default is
+/// the best level and needs no call.
+pub fn force_simd_level(level: Option<SimdLevel>) -> Result<(), SimdLevelError> {
+    let detected = SimdLevel::detected();
+    let level = level.unwrap_or(detected);
+    if level > detected {
+        return Err(SimdLevelError::Unsupported {
+            wanted: level,
+            detected,
+        });
+    }
+    LEVEL.store(level.code(), Ordering::Relaxed);
+    Ok(())
+}
+
+/// The instruction set the flex kernels run now.
+pub fn simd_level() -> SimdLevel {
+    if let Some(level) = SimdLevel::from_code(LEVEL.load(Ordering::Relaxed)) {
+        return level;
+    }
+    let level = level_from_environment();
+    // A concurrent first call computes the same value.
+    LEVEL.store(level.code(), Ordering::Relaxed);
+    level
+}
+
+fn level_from_environment() -> SimdLevel {
+    let detected = SimdLevel::detected();
+    let Ok(value) = std::env::var(SIMD_LEVEL_ENV) else {
+        return detected;
+    };
+    match value.parse::<SimdLevel>() {
+        Ok(level) if level <= detected => level,
+        Ok(level) => {
+            tracing::warn!(
+                "{SIMD_LEVEL_ENV}={value}: {}; using {}",
+                SimdLevelError::Unsupported {
+                    wanted: level,
+                    detected
+                },
+                detected.name()
+            );
+            detected
+        }
+        Err(e) => {
+            tracing::warn!("{SIMD_LEVEL_ENV}: {e}; using {}", detected.name());
+            detected
+        }
+    }
+}
+
+/// Runs `kernel` compiled for the instruction set [`simd_level`] names: AVX-512 or AVX2 + FMA
+/// when the processor has them (checked at run time), the baseline target otherwise.
 #[inline]
 pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
     #[cfg(target_arch = "x86_64")]
@@ -169,14 +318,12 @@ pub(crate) fn dispatch<K: Kernel>(kernel: K) -> K::Output {
         fn avx2<K: Kernel>(kernel: K) -> K::Output {
             kernel.run::<true>()
         }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the processor has the enabled features.
-            return unsafe { avx512(kernel) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the processor has the enabled features.
-            return unsafe { avx2(kernel) };
+        match simd_level() {
+            // SAFETY: `simd_level` never exceeds what the processor has (`SimdLevel::detected`).
+            SimdLevel::Avx512 => return unsafe { avx512(kernel) },
+            // SAFETY: as above.
+            SimdLevel::Avx2 => return unsafe { avx2(kernel) },
+            SimdLevel::Scalar => {}
         }
     }
     kernel.run::<false>()
@@ -217,5 +364,22 @@ mod tests {
     #[test]
     fn dispatch_runs_the_kernel() {
         assert_eq!(dispatch(Sum(&[1.0, 2.0, 3.5])), 6.5);
+    }
+
+    #[test]
+    fn levels_parse_and_order() {
+        for level in SimdLevel::ALL {
+            assert_eq!(level.name().parse::<SimdLevel>(), Ok(level));
+            assert_eq!(SimdLevel::from_code(level.code()), Some(level));
+        }
+        assert_eq!(" AVX2 ".parse::<SimdLevel>(), Ok(SimdLevel::Avx2));
+        assert!(matches!(
+            "sse9".parse::<SimdLevel>(),
+            Err(SimdLevelError::Unknown(_))
+        ));
+        assert_eq!(SimdLevel::from_code(0), None);
+        let supported = SimdLevel::supported();
+        assert_eq!(supported[0], SimdLevel::Scalar);
+        assert_eq!(*supported.last().unwrap(), SimdLevel::detected());
     }
 }

@@ -4,7 +4,7 @@
 use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
 use enco_nn::{EncoAutodiffBackend, NLayerDiscriminator, PatchSampleHeads, ResnetGenerator};
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 use crate::adam::FusedAdamConfig;
 use crate::cut::config::CutConfig;

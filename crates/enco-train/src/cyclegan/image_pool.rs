@@ -2,7 +2,7 @@
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use rand::Rng;
+use rand::{Rng, RngExt};
 
 /// A buffer of up to `capacity` earlier fakes that D is trained on (Shrivastava et al.).
 ///

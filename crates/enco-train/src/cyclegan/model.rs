@@ -27,14 +27,15 @@ impl CycleGanConfig {
     /// G_B, D_A, D_B).
     pub fn init<B: EncoBackend>(&self, device: &B::Device) -> Result<CycleGanModel<B>, TrainError> {
         for (name, value) in [
-            ("lambda_a", self.lambda_a),
-            ("lambda_b", self.lambda_b),
-            ("lambda_identity", self.lambda_identity),
+            ("model.lambda_a", self.lambda_a),
+            ("model.lambda_b", self.lambda_b),
+            ("model.lambda_identity", self.lambda_identity),
         ] {
             if !(value >= 0.0 && value.is_finite()) {
-                return Err(TrainError::Config(format!(
-                    "{name} must be a finite value ≥ 0, got {value}"
-                )));
+                return Err(TrainError::InvalidOption {
+                    option: name,
+                    reason: format!("must be a finite value ≥ 0, got {value}"),
+                });
             }
         }
         let g = self.generator_config();
