@@ -26,7 +26,7 @@
 //! let mut trainer = EncoTrainer::new(model, config);
 //! let a = Tensor::<TrainBackend, 4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
 //! let b = Tensor::<TrainBackend, 4>::random([1, 3, 64, 64], Distribution::Uniform(-1.0, 1.0), &device);
-//! let mut rng = <rand::rngs::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+//! let mut rng = <enco::train::ChaCha8Rng as enco::rand::SeedableRng>::seed_from_u64(0);
 //! let losses = trainer.step(a, b, true, 1.0, None, &mut rng).unwrap();
 //! println!("{losses:?}");
 //! ```
@@ -47,6 +47,9 @@ pub use enco_loss as loss;
 pub use enco_nn as nn;
 pub use enco_sampling as sampling;
 pub use enco_train as train;
+/// The `rand` the crates use (0.10, Burn's, with its `chacha` feature): `enco::rand::SeedableRng`
+/// seeds the [`train::ChaCha8Rng`] a training step takes without a `rand` dependency of one's own.
+pub use rand;
 
 /// The README's code examples, compiled as doc tests.
 #[cfg(doctest)]

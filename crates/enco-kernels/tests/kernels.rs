@@ -636,9 +636,10 @@ fn leaky_relu_node_matches_burns_activation_and_its_gradient() {
 }
 
 /// The kernels compiled for each instruction set this processor runs (scalar, AVX2 + FMA,
-/// AVX-512) match Burn's convolutions: direct kernels, Winograd F(2×2, 3×3) and F(2×2, 4×4)
-/// with their gradients, and the other flex kernels. The level in effect at the start is the one
-/// `ENCO_FLEX_SIMD` asks for, when set (CI runs this whole file under `scalar` and `avx2` too).
+/// AVX-512) match Burn's convolutions: the direct kernels and Winograd F(2×2, 3×3) and
+/// F(2×2, 4×4) with their gradients (the kernels `SimdLevel` covers). With `ENCO_FLEX_SIMD` set
+/// (CI reruns this file under `scalar` and `avx2`), the level in effect is the one it asks for
+/// and nothing else is forced, so every test of the file runs at that level.
 #[test]
 fn every_simd_level_matches_the_generic_path() {
     use enco_kernels::{SIMD_LEVEL_ENV, SimdLevel, force_simd_level, simd_level};
@@ -646,6 +647,7 @@ fn every_simd_level_matches_the_generic_path() {
     if let Ok(wanted) = std::env::var(SIMD_LEVEL_ENV) {
         let wanted: SimdLevel = wanted.parse().unwrap();
         assert_eq!(start, wanted, "{SIMD_LEVEL_ENV} chooses the level");
+        return;
     }
     for level in SimdLevel::supported() {
         force_simd_level(Some(level)).unwrap();
@@ -653,10 +655,6 @@ fn every_simd_level_matches_the_generic_path() {
         conv_forward_matches_burns_conv();
         conv_gradients_match_burns_generic_kernels();
         winograd_tile_runs_inside_and_across_plane_edges();
-        instance_norm_matches_the_generic_path_and_its_adjoint();
-        blur_downsample_matches_the_generic_path_and_its_adjoint();
-        upsample_matches_the_generic_path_bit_for_bit_and_its_adjoint();
-        adam_step_matches_the_generic_update_over_steps();
     }
     let beyond = SimdLevel::ALL
         .into_iter()

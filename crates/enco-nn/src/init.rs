@@ -22,6 +22,16 @@ pub struct WeightInit {
     gain: f64,
 }
 
+impl Clone for WeightInit {
+    /// A copy that draws the same values next (the generator is copied at its position).
+    fn clone(&self) -> Self {
+        Self {
+            rng: ChaCha8Rng::deserialize_state(&self.rng.serialize_state()),
+            gain: self.gain,
+        }
+    }
+}
+
 impl WeightInit {
     /// The official gain, 0.02.
     pub const OFFICIAL_GAIN: f64 = 0.02;

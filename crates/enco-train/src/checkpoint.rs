@@ -23,7 +23,7 @@ use crate::model_config::ModelConfig;
 use crate::model_trainer::ModelTrainer;
 
 /// Where training stands: everything besides tensors needed to continue exactly.
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[derive(PartialEq, Serialize, Deserialize)]
 pub struct TrainingPosition {
     /// 1-based epoch being trained.
     pub epoch: usize,
@@ -34,6 +34,21 @@ pub struct TrainingPosition {
     /// The patch sampler's random state.
     #[serde(with = "crate::rng_state")]
     pub rng: ChaCha8Rng,
+}
+
+impl std::fmt::Debug for TrainingPosition {
+    /// The fields, with the generator as its seed, stream and word position (the generator's
+    /// own `Debug` hides its state).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainingPosition")
+            .field("epoch", &self.epoch)
+            .field("batch", &self.batch)
+            .field("iteration", &self.iteration)
+            .field("rng_seed", &self.rng.get_seed())
+            .field("rng_stream", &self.rng.get_stream())
+            .field("rng_word_pos", &self.rng.get_word_pos())
+            .finish()
+    }
 }
 
 impl Clone for TrainingPosition {
@@ -77,7 +92,8 @@ struct CheckpointMeta {
 /// - 2: the same content in Burn's bincode recorder (`G.bin`, …); still read.
 /// - 1: format 2 with an EnCo configuration in `checkpoint.json`; still read.
 ///
-/// A checkpoint of a later format is refused with a message that names both formats.
+/// A checkpoint of a later format is refused with a message that names its format and the
+/// formats this version reads.
 pub const CHECKPOINT_FORMAT: u32 = 3;
 const META: &str = "checkpoint.json";
 
@@ -302,19 +318,28 @@ fn parse_config(
 fn read_meta(checkpoint: &Path) -> Result<CheckpointMeta, TrainError> {
     let path = checkpoint.join(META);
     let text = std::fs::read_to_string(&path).map_err(|e| TrainError::checkpoint(&path, e))?;
-    let meta: CheckpointMeta =
+    // The format first, alone: a later format may store the rest differently.
+    #[derive(Deserialize)]
+    struct Format {
+        format: u32,
+    }
+    let Format { format } =
         serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&path, e))?;
-    if meta.format == 0 || meta.format > CHECKPOINT_FORMAT {
+    if format == 0 || format > CHECKPOINT_FORMAT {
+        let origin = if format == 0 {
+            ""
+        } else {
+            " (a later version may have written it)"
+        };
         return Err(TrainError::checkpoint(
             &path,
             format!(
-                "unknown checkpoint format {}: this version of enco reads formats 1 to \
-                 {CHECKPOINT_FORMAT} (a later version may have written it)",
-                meta.format
+                "unknown checkpoint format {format}: this version of enco reads formats 1 to \
+                 {CHECKPOINT_FORMAT}{origin}"
             ),
         ));
     }
-    Ok(meta)
+    serde_json::from_str(&text).map_err(|e| TrainError::checkpoint(&path, e))
 }
 
 /// Restores a trainer and its position from `checkpoint`. The model is built from `config`,

@@ -59,7 +59,7 @@ pub enum TrainError {
         /// The decoder layer and its feature's shape.
         decoder: (usize, Vec<usize>),
     },
-    /// Every training image of one domain failed to decode.
+    /// Every training image of one domain is unusable (undecodable, or smaller than the crop).
     #[error("every training image of domain {domain} is unusable ({skipped} skipped)")]
     NoUsableImages {
         /// `"A"` or `"B"`.
@@ -68,7 +68,7 @@ pub enum TrainError {
         skipped: usize,
     },
     /// A trainer was driven with the configuration of another model.
-    #[error("a {trainer} trainer with a {config} configuration")]
+    #[error("the {trainer} trainer was given a {config} configuration")]
     ModelMismatch {
         /// The trainer's model.
         trainer: ModelKind,
@@ -76,7 +76,7 @@ pub enum TrainError {
         config: ModelKind,
     },
     /// The inverse (target → source) generator was asked of a model that has none.
-    #[error("a {model} model translates one way only; the inverse generator is CycleGAN's")]
+    #[error("the {model} model translates one way only; the inverse generator is CycleGAN's")]
     NoInverseGenerator {
         /// The checkpoint's model.
         model: ModelKind,

@@ -62,6 +62,8 @@ pub use plot::{
     format_tick, moving_average, register_bundled_font, smoothing_window,
 };
 pub use preset::DatasetPreset;
+/// The `rand` this crate uses (0.10, with its `chacha` feature).
+pub use rand;
 pub use rand::rngs::ChaCha8Rng;
 pub use report::{
     LIVE_RELOAD_SECONDS, REPORT_FILE, ReportState, RunLogs, escape_html, regenerate_report,

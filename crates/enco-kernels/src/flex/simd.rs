@@ -4,7 +4,7 @@
 //! [`Lanes`] is a plain `[f32; 16]` whose operations are written as element loops: inside a
 //! function compiled for AVX-512 each becomes one instruction on a 512-bit register, for AVX2
 //! two, and for the baseline target four SSE instructions. [`dispatch`] runs a [`Kernel`]
-//! compiled for the best of these the processor has.
+//! compiled for the level [`simd_level`] names: by default the best the processor has.
 
 use std::mem::MaybeUninit;
 use std::ops::{Add, Mul, Neg, Sub};
@@ -156,10 +156,11 @@ pub(crate) trait Kernel {
     fn run<const FMA: bool>(self) -> Self::Output;
 }
 
-/// The instruction sets the flex kernels are compiled for. Every kernel is compiled for each
-/// and the processor's best is chosen at run time, unless [`force_simd_level`] or the
-/// [`SIMD_LEVEL_ENV`] environment variable chose another (to test the other paths on a machine
-/// that has the best).
+/// The instruction sets enco's own flex kernels are compiled for: the direct convolutions (≤ 4
+/// output channels) and the Winograd transforms are compiled for each, and the processor's best
+/// is chosen at run time, unless [`force_simd_level`] or the [`SIMD_LEVEL_ENV`] environment
+/// variable chose another (to test the other paths on a machine that has the best). The GEMMs
+/// (the `gemm` crate) and Burn's own operations choose their instruction set themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum SimdLevel {
     /// The baseline target (SSE2 on x86-64), no fused multiply-add.
@@ -244,17 +245,19 @@ pub enum SimdLevelError {
     },
 }
 
-/// The environment variable that chooses the flex kernels' instruction set for the whole
-/// process (`scalar`, `avx2`, `avx512`; read at the first kernel call). A level the processor
-/// lacks, or an unknown name, is ignored with a warning. [`simd_level`] says which is in use.
+/// The environment variable that chooses the instruction set of the kernels [`SimdLevel`] covers
+/// for the whole process (`scalar`, `avx2`, `avx512`), read at the first kernel call (never, if
+/// [`force_simd_level`] came first). A level the processor lacks, an unknown name or a value
+/// that is not UTF-8 is ignored with a `tracing` warning; [`simd_level`] says which level is in
+/// use.
 pub const SIMD_LEVEL_ENV: &str = "ENCO_FLEX_SIMD";
 
 /// 0: not decided yet; otherwise [`SimdLevel::code`].
 static LEVEL: AtomicU8 = AtomicU8::new(0);
 
 /// Makes every later flex kernel call run the kernels compiled for `level` (`None`: the
-/// processor's best again), in the whole process. For tests and measurements; the default is
-/// the best level and needs no call.
+/// processor's best, whatever [`SIMD_LEVEL_ENV`] says), in the whole process. For tests and
+/// measurements; the default is the best level and needs no call.
 pub fn force_simd_level(level: Option<SimdLevel>) -> Result<(), SimdLevelError> {
     let detected = SimdLevel::detected();
     let level = level.unwrap_or(detected);
@@ -274,15 +277,22 @@ pub fn simd_level() -> SimdLevel {
         return level;
     }
     let level = level_from_environment();
-    // A concurrent first call computes the same value.
-    LEVEL.store(level.code(), Ordering::Relaxed);
-    level
+    // The first decision wins: a concurrent `force_simd_level` or first call is kept.
+    match LEVEL.compare_exchange(0, level.code(), Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => level,
+        Err(code) => SimdLevel::from_code(code).unwrap_or(level),
+    }
 }
 
 fn level_from_environment() -> SimdLevel {
     let detected = SimdLevel::detected();
-    let Ok(value) = std::env::var(SIMD_LEVEL_ENV) else {
-        return detected;
+    let value = match std::env::var(SIMD_LEVEL_ENV) {
+        Ok(value) => value,
+        Err(std::env::VarError::NotPresent) => return detected,
+        Err(e) => {
+            tracing::warn!("{SIMD_LEVEL_ENV}: {e}; using {}", detected.name());
+            return detected;
+        }
     };
     match value.parse::<SimdLevel>() {
         Ok(level) if level <= detected => level,
