@@ -5,7 +5,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 use burn_store::{
-    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore,
     PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
 use enco_kernels::EncoBackend;
@@ -62,8 +62,9 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
             path: path.to_path_buf(),
             source: e,
         };
-        let rules = KeyRemapper::from_patterns(Self::export_rules())
-            .expect("static key rules are valid regexes");
+        let rules = KeyRemapper::from_patterns(Self::export_rules()).map_err(|e| {
+            NnError::InvalidConfig(format!("an export rule is not a valid regex: {e}"))
+        })?;
         let mut store = SafetensorsStore::from_file(&tmp)
             .with_to_adapter(BurnToPyTorchAdapter)
             .skip_enum_variants(true)
@@ -75,62 +76,36 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
     }
 
     /// Loads a `.safetensors` file holding the official state_dict.
-    fn load_safetensors(mut self, path: impl AsRef<Path>) -> Result<Self, NnError> {
-        let path = path.as_ref();
-        if !path.is_file() {
-            return Err(NnError::WeightFile {
-                path: path.to_path_buf(),
-                source: Box::new(std::io::Error::from(std::io::ErrorKind::NotFound)),
-            });
-        }
-        let mut store = SafetensorsStore::from_file(path)
+    fn load_safetensors(self, path: impl AsRef<Path>) -> Result<Self, NnError> {
+        let path = existing_file(path.as_ref())?;
+        let store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             .skip_enum_variants(true)
             .validate(false)
             .allow_partial(true)
-            .remap(remapper(Self::key_rules()));
-        let result = self
-            .load_from(&mut store)
-            .map_err(|e| NnError::WeightFile {
-                path: path.to_path_buf(),
-                source: Box::new(e),
-            })?;
-        check_result::<B, Self>(result)?;
-        Ok(self)
+            .remap(remapper(Self::key_rules())?);
+        apply_official::<B, Self, _>(self, store, path)
     }
 
     /// Loads the official state_dict from safetensors bytes held in memory.
-    fn load_safetensors_bytes(mut self, bytes: Vec<u8>) -> Result<Self, NnError> {
-        let mut store = SafetensorsStore::from_bytes(Some(bytes))
+    fn load_safetensors_bytes(self, bytes: Vec<u8>) -> Result<Self, NnError> {
+        let store = SafetensorsStore::from_bytes(Some(bytes))
             .with_from_adapter(PyTorchToBurnAdapter)
             .skip_enum_variants(true)
             .validate(false)
             .allow_partial(true)
-            .remap(remapper(Self::key_rules()));
-        let result = self
-            .load_from(&mut store)
-            .map_err(|e| NnError::WeightFile {
-                path: "<memory>".into(),
-                source: Box::new(e),
-            })?;
-        check_result::<B, Self>(result)?;
-        Ok(self)
+            .remap(remapper(Self::key_rules())?);
+        apply_official::<B, Self, _>(self, store, Path::new("<memory>"))
     }
 
     /// Loads a PyTorch `.pth` / `.pt` file holding the official state_dict (optionally nested
     /// under `top_level_key`, e.g. `"state_dict"`).
     fn load_pth(
-        mut self,
+        self,
         path: impl AsRef<Path>,
         top_level_key: Option<&str>,
     ) -> Result<Self, NnError> {
-        let path = path.as_ref();
-        if !path.is_file() {
-            return Err(NnError::WeightFile {
-                path: path.to_path_buf(),
-                source: Box::new(std::io::Error::from(std::io::ErrorKind::NotFound)),
-            });
-        }
+        let path = existing_file(path.as_ref())?;
         // The networks keep the official module indices (`model.1`, `model.4`, …), so burn-store's
         // renumbering of index gaps must stay off.
         let mut store = PytorchStore::from_file(path)
@@ -138,28 +113,52 @@ pub trait PytorchWeights<B: Backend>: Module<B> + ModuleSnapshot<B> + Sized {
             .skip_enum_variants(true)
             .validate(false)
             .allow_partial(true)
-            .remap(remapper(Self::key_rules()));
+            .remap(remapper(Self::key_rules())?);
         if let Some(key) = top_level_key {
             store = store.with_top_level_key(key);
         }
-        let result = self
-            .load_from(&mut store)
-            .map_err(|e| NnError::WeightFile {
-                path: path.to_path_buf(),
-                source: Box::new(e),
-            })?;
-        check_result::<B, Self>(result)?;
-        Ok(self)
+        apply_official::<B, Self, _>(self, store, path)
     }
 }
 
 /// The module's key rules, after one that drops the `module.` prefix of checkpoints saved from
 /// a `DataParallel` network (the official code's checkpoints trained on the CPU carry it on
 /// every key), so keys load with or without it.
-fn remapper(rules: Vec<(&'static str, &'static str)>) -> KeyRemapper {
+fn remapper(rules: Vec<(&'static str, &'static str)>) -> Result<KeyRemapper, NnError> {
     let mut patterns = vec![(r"^module\.", "")];
     patterns.extend(rules);
-    KeyRemapper::from_patterns(patterns).expect("static key rules are valid regexes")
+    KeyRemapper::from_patterns(patterns)
+        .map_err(|e| NnError::InvalidConfig(format!("a key rule is not a valid regex: {e}")))
+}
+
+/// `path` when it is a file, else [`NnError::WeightFile`] with a not-found error.
+fn existing_file(path: &Path) -> Result<&Path, NnError> {
+    if path.is_file() {
+        return Ok(path);
+    }
+    Err(NnError::WeightFile {
+        path: path.to_path_buf(),
+        source: Box::new(std::io::Error::from(std::io::ErrorKind::NotFound)),
+    })
+}
+
+/// Applies the tensors of `store` (read from `path`) to `module` and checks that every
+/// parameter was loaded and every tensor used ([`check_result`]).
+fn apply_official<B, M, S>(mut module: M, mut store: S, path: &Path) -> Result<M, NnError>
+where
+    B: Backend,
+    M: PytorchWeights<B>,
+    S: ModuleStore,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    let result = module
+        .load_from(&mut store)
+        .map_err(|e| NnError::WeightFile {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })?;
+    check_result::<B, M>(result)?;
+    Ok(module)
 }
 
 fn check_result<B: Backend, M: PytorchWeights<B>>(result: ApplyResult) -> Result<(), NnError> {
@@ -245,5 +244,60 @@ impl<B: Backend> PytorchWeights<B> for PatchSampleHeads<B> {
 
     fn official_key(path: &str) -> String {
         EncoHeads::<B>::official_key(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+    use burn::nn::{Linear, LinearConfig};
+
+    use super::*;
+
+    #[derive(Module, Debug)]
+    struct BadRules<B: Backend> {
+        linear: Linear<B>,
+    }
+
+    impl<B: Backend> PytorchWeights<B> for BadRules<B> {
+        fn key_rules() -> Vec<(&'static str, &'static str)> {
+            vec![("(unclosed", "x")]
+        }
+        fn export_rules() -> Vec<(&'static str, &'static str)> {
+            vec![("[unclosed", "x")]
+        }
+    }
+
+    #[test]
+    fn invalid_key_rules_are_an_error_not_a_panic() {
+        let module = BadRules::<Flex> {
+            linear: LinearConfig::new(2, 2).init(&Default::default()),
+        };
+        let dir = std::env::temp_dir().join(format!("enco-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let err = module.save_safetensors(&path).unwrap_err();
+        assert!(matches!(err, NnError::InvalidConfig(_)), "{err}");
+        std::fs::write(&path, b"not read").unwrap();
+        let module = BadRules::<Flex> {
+            linear: LinearConfig::new(2, 2).init(&Default::default()),
+        };
+        let err = module.load_safetensors(&path).unwrap_err();
+        assert!(err.to_string().contains("not a valid regex"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let module = BadRules::<Flex> {
+            linear: LinearConfig::new(2, 2).init(&Default::default()),
+        };
+        let err = module
+            .load_pth("/nonexistent/enco/w.pth", None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, NnError::WeightFile { path, .. } if path.ends_with("w.pth")),
+            "{err}"
+        );
     }
 }

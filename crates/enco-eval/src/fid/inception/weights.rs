@@ -119,34 +119,37 @@ impl<B: Backend> FidInception<B> {
     /// Loads the weights and BatchNorm running statistics of a PyTorch `.pth` state_dict into
     /// this network. Every parameter and running statistic must be present with its exact
     /// shape; `fc.*` and `num_batches_tracked` are ignored, other extra keys are an error.
-    pub fn load_weights_pth(mut self, path: impl AsRef<Path>) -> Result<Self, FidError> {
+    pub fn load_weights_pth(self, path: impl AsRef<Path>) -> Result<Self, FidError> {
         let path = path.as_ref();
         check_file(path)?;
-        let mut store = PytorchStore::from_file(path)
+        let store = PytorchStore::from_file(path)
             .validate(false)
             .allow_partial(true)
             .remap(remapper()?);
-        let result = self
-            .load_from(&mut store)
-            .map_err(|e| FidError::WeightFile {
-                path: path.to_path_buf(),
-                source: Box::new(e),
-            })?;
-        check_result(result)?;
-        Ok(self)
+        self.apply_store(store, path)
     }
 
     /// Loads the weights and BatchNorm running statistics of a `.safetensors` state_dict (the
     /// `.pth` key names) into this network, with the checks of
     /// [`load_weights_pth`](Self::load_weights_pth).
-    pub fn load_weights_safetensors(mut self, path: impl AsRef<Path>) -> Result<Self, FidError> {
+    pub fn load_weights_safetensors(self, path: impl AsRef<Path>) -> Result<Self, FidError> {
         let path = path.as_ref();
         check_file(path)?;
-        let mut store = SafetensorsStore::from_file(path)
+        let store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             .validate(false)
             .allow_partial(true)
             .remap(remapper()?);
+        self.apply_store(store, path)
+    }
+
+    /// Applies the tensors of `store` (read from `path`) and checks that every parameter and
+    /// running statistic was loaded and no unknown tensor was left ([`check_result`]).
+    fn apply_store<S>(mut self, mut store: S, path: &Path) -> Result<Self, FidError>
+    where
+        S: ModuleStore,
+        S::Error: std::error::Error + Send + Sync + 'static,
+    {
         let result = self
             .load_from(&mut store)
             .map_err(|e| FidError::WeightFile {
