@@ -9,6 +9,10 @@
 mod selected {
     /// The inference backend selected by the enabled features.
     pub type Backend = burn::backend::Cuda;
+    /// GPU `index` of the backend.
+    pub fn device(index: usize) -> burn::tensor::Device<Backend> {
+        burn::backend::cuda::CudaDevice::new(index)
+    }
     /// Human-readable backend name.
     pub const NAME: &str = "cuda";
 }
@@ -17,6 +21,10 @@ mod selected {
 mod selected {
     /// The inference backend selected by the enabled features.
     pub type Backend = burn::backend::Wgpu;
+    /// GPU `index` of the backend.
+    pub fn device(index: usize) -> burn::tensor::Device<Backend> {
+        burn::backend::wgpu::WgpuDevice::DiscreteGpu(index)
+    }
     /// Human-readable backend name.
     pub const NAME: &str = "wgpu";
 }
@@ -25,6 +33,10 @@ mod selected {
 mod selected {
     /// The inference backend selected by the enabled features.
     pub type Backend = burn::backend::NdArray;
+    /// The CPU, whatever `index` (replicas on the CPU share it).
+    pub fn device(_index: usize) -> burn::tensor::Device<Backend> {
+        Default::default()
+    }
     /// Human-readable backend name.
     pub const NAME: &str = "ndarray";
 }
@@ -36,6 +48,10 @@ mod selected {
 mod selected {
     /// The inference backend selected by the enabled features.
     pub type Backend = burn::backend::Flex;
+    /// The CPU, whatever `index` (replicas on the CPU share it).
+    pub fn device(_index: usize) -> burn::tensor::Device<Backend> {
+        Default::default()
+    }
     /// Human-readable backend name.
     pub const NAME: &str = "flex";
 }
@@ -48,6 +64,13 @@ pub type TrainBackend = burn::backend::Autodiff<Backend>;
 
 /// Name of the selected backend.
 pub const NAME: &str = selected::NAME;
+
+/// Device `index` of the selected backend: GPU `index` for cuda and wgpu (a discrete adapter),
+/// the CPU for flex and ndarray (where data-parallel replicas share it). What
+/// [`TrainingRun::set_devices`](crate::train::TrainingRun::set_devices) takes, one per replica.
+pub fn device(index: usize) -> burn::tensor::Device<Backend> {
+    selected::device(index)
+}
 
 /// The default device of the selected backend.
 pub fn default_device() -> burn::tensor::Device<Backend> {

@@ -56,6 +56,11 @@ pub use rand;
 #[doc = include_str!("../README.md")]
 pub struct ReadmeExamples;
 
+/// The data-parallel guide's code examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/distributed.md")]
+pub struct DistributedGuideExamples;
+
 /// The FID guide's code examples, compiled as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../docs/fid.md")]

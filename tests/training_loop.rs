@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use enco::burn::config::Config;
-use enco::data::image::{Rgb, RgbImage};
 use enco::data::{Preprocess, SyntheticDatasetConfig, Transform, image_files, synthetic_mapping};
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
@@ -18,22 +17,7 @@ use enco::train::{
 };
 
 fn dataset(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("enco-loop-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for (side, n) in [("trainA", 3u8), ("trainB", 2u8)] {
-        std::fs::create_dir_all(root.join(side)).unwrap();
-        for i in 0..n {
-            let img = RgbImage::from_fn(40, 36, |x, y| {
-                Rgb([
-                    (x * 6) as u8,
-                    (y * 7) as u8,
-                    i * 60 + if side == "trainA" { 0 } else { 30 },
-                ])
-            });
-            img.save(root.join(side).join(format!("{i}.png"))).unwrap();
-        }
-    }
-    root
+    image_folders("loop", name, 3, 2)
 }
 
 fn config(root: &Path) -> TrainingConfig {

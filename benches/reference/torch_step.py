@@ -709,6 +709,20 @@ def peak_rss_gib() -> float:
     return rss / scale
 
 
+def synchronize() -> None:
+    """Waits for the GPU's queued work (a no-op on the CPU), so that a timing covers it."""
+    if torch.cuda.is_available() and torch.get_default_device().type == "cuda":
+        torch.cuda.synchronize()
+
+
+def device_name() -> str:
+    """The device the tensors are made on: ``cpu``, or ``cuda (<card>)``."""
+    device = torch.get_default_device()
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
 def run_bench(opt: EncoOptions, size: int, iters: int, warmup: int, seed: int) -> dict:
     """Times ``warmup + iters`` iterations on fresh random images; returns the JSON row."""
     torch.manual_seed(seed)
@@ -717,8 +731,10 @@ def run_bench(opt: EncoOptions, size: int, iters: int, warmup: int, seed: int) -
     for i in range(warmup + iters):
         real_a = torch.rand(1, 3, size, size) * 2 - 1
         real_b = torch.rand(1, 3, size, size) * 2 - 1
+        synchronize()
         start = time.perf_counter()
         losses = step.step(real_a, real_b)
+        synchronize()
         elapsed = time.perf_counter() - start
         if not all(math.isfinite(v) for v in losses.values()):
             raise SystemExit(f"non-finite loss at iteration {i}: {losses}")
@@ -732,6 +748,7 @@ def run_bench(opt: EncoOptions, size: int, iters: int, warmup: int, seed: int) -
         "impl": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": device_name(),
         "size": size,
         "phase": 1 if opt.identity else 2,
         "s_per_iter_median": sorted(times)[len(times) // 2],
@@ -750,8 +767,10 @@ def run_translate_bench(ngf: int, size: int, batch: int, iters: int, warmup: int
     with torch.no_grad():
         for i in range(warmup + iters):
             x = torch.rand(batch, 3, size, size) * 2 - 1
+            synchronize()
             start = time.perf_counter()
             y, _ = net_g(x)
+            synchronize()
             elapsed = time.perf_counter() - start
             if not torch.isfinite(y).all():
                 raise SystemExit("non-finite output")
@@ -764,6 +783,7 @@ def run_translate_bench(ngf: int, size: int, batch: int, iters: int, warmup: int
         "impl": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": device_name(),
         "mode": "translate",
         "size": size,
         "batch": batch,
@@ -803,6 +823,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="extra random horizontal flips of real_A / real_B in set_input (README command)")
     p.add_argument("--threads", type=int, default=None,
                    help="intra-op threads (default 2; 1 in --check, as the fixtures were recorded)")
+    p.add_argument("--device", default="cpu",
+                   help="device of --bench and --translate, e.g. cuda or cuda:1 (default: cpu)")
     p.add_argument("--iters", type=int, default=3, help="timed iterations")
     p.add_argument("--warmup", type=int, default=1, help="untimed iterations before timing")
     p.add_argument("--seed", type=int, default=0, help="seed for weights, images and sampling (--bench)")
@@ -823,6 +845,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         fixture = Path(args.check or os.environ.get("ENCO_FIXTURE_DIR") or DEFAULT_FIXTURE).resolve()
         torch.use_deterministic_algorithms(True)
         return run_check(fixture, args.use_recorded_ids, args.loss_rtol, args.param_atol)
+
+    if args.device != "cpu":
+        # Every module and tensor made from here on lives there (randperm and rand included).
+        torch.set_default_device(args.device)
 
     if args.translate:
         row = run_translate_bench(args.ngf, args.size, args.batch, args.iters, args.warmup, args.seed)

@@ -278,3 +278,25 @@ pub fn tiny_run(
         .with_checkpoint_every(2)
         .with_prefetch(2)
 }
+
+/// Unpaired image folders for loop tests: `a` images in `trainA` and `b` in `trainB`, 40×36
+/// gradients that differ by image and domain, in `<tmp>/enco-<suite>-<pid>-<name>` (fresh).
+pub fn image_folders(suite: &str, name: &str, a: u8, b: u8) -> PathBuf {
+    use enco::data::image::{Rgb, RgbImage};
+    let root = std::env::temp_dir().join(format!("enco-{suite}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (side, n) in [("trainA", a), ("trainB", b)] {
+        std::fs::create_dir_all(root.join(side)).unwrap();
+        for i in 0..n {
+            let img = RgbImage::from_fn(40, 36, |x, y| {
+                Rgb([
+                    (x * 6) as u8,
+                    (y * 7) as u8,
+                    i * 60 + if side == "trainA" { 0 } else { 30 },
+                ])
+            });
+            img.save(root.join(side).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    root
+}

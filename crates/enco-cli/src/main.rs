@@ -4,11 +4,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod devices;
 mod generator_source;
 mod options;
 mod signals;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use devices::DeviceSpec;
 use enco_eval::fid::{FID_WEIGHTS_URL, KidConfig};
 use enco_eval::{
     ExistingOutputs, FidInception, FidOptions, TestProtocol, evaluate_with_test_protocol,
@@ -33,6 +35,12 @@ struct Cli {
     /// overrides it. Logs go to standard error.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Train data-parallel on these devices, one replica each: GPU indices of the backend
+    /// (`0,1,2,3`), or `cpu:N` for N replicas on the CPU (flex). The batch is split evenly
+    /// over them (`--batch-size` a multiple of their number). Other commands use the first.
+    /// Default: the backend's default device.
+    #[arg(long, global = true)]
+    devices: Option<DeviceSpec>,
     #[command(subcommand)]
     command: Command,
 }
@@ -442,8 +450,9 @@ fn train_loop<B: EncoAutodiffBackend>(
 
 fn execute<B: EncoAutodiffBackend>(
     command: Command,
-    device: B::Device,
+    devices: Vec<B::Device>,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let device = devices[0].clone();
     match command {
         Command::Train(args) => {
             let config = args.options.resolve()?;
@@ -463,8 +472,11 @@ fn execute<B: EncoAutodiffBackend>(
                 )
                 .into());
             }
+            config
+                .check_replicas(devices.len())
+                .map_err(OptionsError::from_validation)?;
             eprintln!("configuration:\n{}", serde_json::to_string_pretty(&config)?);
-            let run = if args.overwrite {
+            let mut run = if args.overwrite {
                 let (run, moved) = TrainingRun::<B>::replace(config, &args.output, &device)
                     .map_err(OptionsError::from_validation)?;
                 if let Some(moved) = moved {
@@ -475,6 +487,8 @@ fn execute<B: EncoAutodiffBackend>(
                 TrainingRun::<B>::new(config, &args.output, &device)
                     .map_err(OptionsError::from_validation)?
             };
+            run.set_devices(devices)
+                .map_err(OptionsError::from_validation)?;
             train_loop(run, args.max_iterations)
         }
         Command::CheckData {
@@ -511,7 +525,9 @@ fn execute<B: EncoAutodiffBackend>(
             output,
             max_iterations,
         } => {
-            let run = TrainingRun::<B>::resume(&output, &device)?;
+            let mut run = TrainingRun::<B>::resume(&output, &device)?;
+            run.set_devices(devices)
+                .map_err(OptionsError::from_validation)?;
             train_loop(run, max_iterations)
         }
         Command::Translate {
@@ -631,6 +647,33 @@ fn start_backend<T>(
     })
 }
 
+/// Runs `command` on the GPUs of backend `B` that `--devices` names (its default device
+/// without it), each started with a first tensor so that a missing driver is an error here, not
+/// a panic later.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+fn execute_on_gpus<B: EncoAutodiffBackend>(
+    name: &str,
+    spec: Option<&DeviceSpec>,
+    device: impl Fn(usize) -> B::Device,
+    command: Command,
+) -> Result<ExitCode, Box<dyn std::error::Error>>
+where
+    B::Device: std::panic::UnwindSafe,
+{
+    use burn::prelude::*;
+    let devices = match spec {
+        None => vec![B::Device::default()],
+        Some(spec) => spec.gpu_devices(device)?,
+    };
+    for d in &devices {
+        let d = d.clone();
+        start_backend(name, move || {
+            let _ = Tensor::<B, 1>::zeros([1], &d).into_data();
+        })?;
+    }
+    execute::<B>(command, devices)
+}
+
 /// Installs the log subscriber: `RUST_LOG` when set, else warnings and errors, plus the run's
 /// events with `-v`, details with `-vv`, everything with `-vvv`.
 fn install_logging(verbose: u8) {
@@ -656,35 +699,34 @@ fn main() -> ExitCode {
     tracing::info!(backend = ?cli.backend, "backend chosen");
     // The command is a program of its own: its steps run on a rayon pool of its main thread's
     // (`Executor::CallerPool`), the fastest way on the CPU.
+    let spec = cli.devices.clone();
+
     let result = Executor::CallerPool.run(|| match cli.backend {
         #[cfg(feature = "flex")]
-        BackendChoice::Flex => {
-            execute::<burn::backend::Autodiff<burn::backend::Flex>>(cli.command, Default::default())
-        }
+        BackendChoice::Flex => match spec.map(|s| s.cpu_devices(Default::default())) {
+            None => execute::<burn::backend::Autodiff<burn::backend::Flex>>(
+                cli.command,
+                vec![Default::default()],
+            ),
+            Some(Ok(devices)) => {
+                execute::<burn::backend::Autodiff<burn::backend::Flex>>(cli.command, devices)
+            }
+            Some(Err(e)) => Err(e.into()),
+        },
         #[cfg(feature = "wgpu")]
-        BackendChoice::Wgpu => match start_backend("wgpu (Vulkan/Metal/DirectX adapter)", || {
-            use burn::prelude::*;
-            let device = burn::backend::wgpu::WgpuDevice::default();
-            let _ = Tensor::<burn::backend::Wgpu, 1>::zeros([1], &device).into_data();
-            device
-        }) {
-            Ok(device) => {
-                execute::<burn::backend::Autodiff<burn::backend::Wgpu>>(cli.command, device)
-            }
-            Err(e) => Err(e.into()),
-        },
+        BackendChoice::Wgpu => execute_on_gpus::<burn::backend::Autodiff<burn::backend::Wgpu>>(
+            "wgpu (Vulkan/Metal/DirectX adapter)",
+            spec.as_ref(),
+            burn::backend::wgpu::WgpuDevice::DiscreteGpu,
+            cli.command,
+        ),
         #[cfg(feature = "cuda")]
-        BackendChoice::Cuda => match start_backend("CUDA (NVIDIA driver libcuda)", || {
-            use burn::prelude::*;
-            let device = burn::backend::cuda::CudaDevice::default();
-            let _ = Tensor::<burn::backend::Cuda, 1>::zeros([1], &device).into_data();
-            device
-        }) {
-            Ok(device) => {
-                execute::<burn::backend::Autodiff<burn::backend::Cuda>>(cli.command, device)
-            }
-            Err(e) => Err(e.into()),
-        },
+        BackendChoice::Cuda => execute_on_gpus::<burn::backend::Autodiff<burn::backend::Cuda>>(
+            "CUDA (NVIDIA driver libcuda)",
+            spec.as_ref(),
+            burn::backend::cuda::CudaDevice::new,
+            cli.command,
+        ),
     });
     match result {
         Ok(code) => code,
@@ -703,6 +745,28 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn devices_are_given_to_train_and_resume() {
+        let cli = Cli::try_parse_from([
+            "enco",
+            "train",
+            "--dataroot",
+            "d",
+            "--output",
+            "o",
+            "--devices",
+            "cpu:2",
+        ])
+        .unwrap();
+        assert_eq!(cli.devices, Some(DeviceSpec::Cpu(2)));
+        let cli =
+            Cli::try_parse_from(["enco", "--devices", "0,1", "resume", "--output", "o"]).unwrap();
+        assert_eq!(cli.devices, Some(DeviceSpec::Indices(vec![0, 1])));
+        let err = Cli::try_parse_from(["enco", "resume", "--output", "o", "--devices", "gpu"])
+            .unwrap_err();
+        assert!(err.to_string().contains("cpu:2"), "{err}");
     }
 
     #[test]

@@ -90,6 +90,32 @@ pub enum TrainError {
         /// What is wrong with its value.
         reason: String,
     },
+    /// Burn's collective (the all-reduce of data-parallel training) failed: a replica stopped
+    /// before the others, or the replicas disagreed on what to reduce.
+    #[error("data parallelism: {operation} failed: {reason}")]
+    Collective {
+        /// The collective operation.
+        operation: &'static str,
+        /// What the collective reported.
+        reason: String,
+    },
+    /// A replica of data-parallel training failed; `source` is its error.
+    #[error("replica {replica} failed: {source}")]
+    Replica {
+        /// The replica's index (0 is the one on the run's own thread).
+        replica: usize,
+        /// Its error.
+        #[source]
+        source: Box<TrainError>,
+    },
+    /// A replica's thread panicked.
+    #[error("replica {replica} panicked: {message}")]
+    ReplicaPanicked {
+        /// The replica's index.
+        replica: usize,
+        /// The panic's message.
+        message: String,
+    },
     /// The two image batches do not fit together.
     #[error("real_A {real_a:?} and real_B {real_b:?} must have the same shape")]
     BatchMismatch {

@@ -11,13 +11,16 @@ mod cyclegan;
 mod error;
 mod evaluation;
 mod export;
+mod gradient_sync;
 mod model;
 mod model_config;
 mod model_trainer;
 mod monitor;
 mod nan_guard;
+mod param_ids;
 mod plot;
 mod preset;
+mod replicas;
 mod report;
 mod rng_state;
 mod run;
@@ -28,6 +31,8 @@ mod step;
 mod validation;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
+/// The id of a replica in Burn's collective ([`GradientSync::Mean`]).
+pub use burn::collective::PeerId;
 pub use checkpoint::{
     CHECKPOINT_FORMAT, CHECKPOINT_PAUSE_ENV, TrainingPosition, checkpoint_config, load_checkpoint,
     load_generator, load_official_generator, load_translator, prune_checkpoints, save_checkpoint,
@@ -47,6 +52,7 @@ pub use evaluation::{
     plot_eval_curves,
 };
 pub use export::export_pytorch;
+pub use gradient_sync::GradientSync;
 pub use model::{
     DiscriminatorLosses, EncoModel, FeaturePair, GeneratorLosses, GeneratorPass, feature_pairs,
 };

@@ -10,6 +10,7 @@ use crate::cut::{CutConfig, CutTrainer, CutVariant};
 use crate::cyclegan::{CycleGanConfig, CycleGanTrainer};
 use crate::error::TrainError;
 use crate::model_trainer::ModelTrainer;
+use crate::param_ids::with_ordered_ids;
 use crate::step::EncoTrainer;
 
 /// A model and its iteration (`--model`).
@@ -150,14 +151,21 @@ impl ModelConfig {
         &self,
         device: &B::Device,
     ) -> Result<ModelTrainer<B>, TrainError> {
+        // The same parameter ids in every process: replicas on other machines reduce their
+        // gradients in the order of these ids.
         Ok(match self {
-            ModelConfig::Enco(c) => {
-                ModelTrainer::Enco(EncoTrainer::new(c.init(device)?, c.clone()))
-            }
-            ModelConfig::Cut(c) => ModelTrainer::Cut(CutTrainer::new(c.init(device)?, c.clone())),
-            ModelConfig::CycleGan(c) => {
-                ModelTrainer::CycleGan(CycleGanTrainer::new(c.init(device)?, c.clone()))
-            }
+            ModelConfig::Enco(c) => ModelTrainer::Enco(EncoTrainer::new(
+                with_ordered_ids(c.init(device)?),
+                c.clone(),
+            )),
+            ModelConfig::Cut(c) => ModelTrainer::Cut(CutTrainer::new(
+                with_ordered_ids(c.init(device)?),
+                c.clone(),
+            )),
+            ModelConfig::CycleGan(c) => ModelTrainer::CycleGan(CycleGanTrainer::new(
+                with_ordered_ids(c.init(device)?),
+                c.clone(),
+            )),
         })
     }
 }

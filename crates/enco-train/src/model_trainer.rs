@@ -7,6 +7,7 @@ use enco_nn::{EncoAutodiffBackend, ResnetGenerator};
 use crate::cut::CutTrainer;
 use crate::cyclegan::CycleGanTrainer;
 use crate::error::TrainError;
+use crate::gradient_sync::GradientSync;
 use crate::model_config::ModelConfig;
 use crate::sample_grid::SampleColumn;
 use crate::step::EncoTrainer;
@@ -30,6 +31,29 @@ impl<B: EncoAutodiffBackend> ModelTrainer<B> {
             ModelTrainer::Enco(t) => ModelConfig::Enco(t.config.clone()),
             ModelTrainer::Cut(t) => ModelConfig::Cut(t.config.clone()),
             ModelTrainer::CycleGan(t) => ModelConfig::CycleGan(t.config.clone()),
+        }
+    }
+
+    /// A copy of this trainer on `device`: the same networks with the same parameter ids
+    /// (Burn's `Module::fork`), the same optimiser states (Burn's optimiser moves a state to its
+    /// parameter's device at the next step) and, for CycleGAN, the same image pools. The copy a
+    /// data-parallel replica trains.
+    pub fn fork(&self, device: &B::Device) -> Self {
+        let mut copy = self.clone();
+        match &mut copy {
+            ModelTrainer::Enco(t) => t.model = t.model.clone().fork(device),
+            ModelTrainer::Cut(t) => t.model = t.model.clone().fork(device),
+            ModelTrainer::CycleGan(t) => t.model = t.model.clone().fork(device),
+        }
+        copy
+    }
+
+    /// How the gradients reach the optimisers ([`GradientSync`]).
+    pub fn set_gradient_sync(&mut self, sync: GradientSync) {
+        match self {
+            ModelTrainer::Enco(t) => t.set_gradient_sync(sync),
+            ModelTrainer::Cut(t) => t.set_gradient_sync(sync),
+            ModelTrainer::CycleGan(t) => t.set_gradient_sync(sync),
         }
     }
 

@@ -21,6 +21,7 @@ use crate::model_config::{ModelConfig, ModelKind};
 use crate::model_trainer::ModelTrainer;
 use crate::monitor::{LossLog, LossRecord, plot_loss_curves};
 use crate::nan_guard::{NanPolicy, first_non_finite};
+use crate::replicas::Replicas;
 use crate::report::{ReportState, RunLogs, write_report};
 use crate::run_folder::{RunLock, move_run_aside, run_contents};
 use crate::sample_grid::{sample_grid, save_sample_grid};
@@ -188,6 +189,35 @@ impl TrainingConfig {
         Ok((dataset, bad))
     }
 
+    /// `Ok` when this run can train on `replicas` devices ([`TrainingRun::set_devices`]): at
+    /// least one, a batch that splits evenly over them, and a model other than CycleGAN when
+    /// there are several (its image pools are per replica and are not stored in checkpoints).
+    pub fn check_replicas(&self, replicas: usize) -> Result<(), TrainError> {
+        let invalid = |reason: String| TrainError::InvalidOption {
+            option: "devices",
+            reason,
+        };
+        if replicas == 0 {
+            return Err(invalid("no device to train on".into()));
+        }
+        if replicas > 1 {
+            if !self.batch_size.is_multiple_of(replicas) {
+                return Err(invalid(format!(
+                    "a batch of {} does not split evenly over {replicas} devices",
+                    self.batch_size
+                )));
+            }
+            if self.model.kind() == ModelKind::CycleGan {
+                return Err(invalid(
+                    "CycleGAN trains on one device (its image pools are per replica and are \
+                     not stored in checkpoints)"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The learning-rate schedule.
     pub fn lr_schedule(&self) -> LrSchedule {
         LrSchedule {
@@ -270,6 +300,7 @@ pub struct TrainingRun<B: EncoAutodiffBackend> {
     dataset: UnpairedDataset,
     output: PathBuf,
     device: B::Device,
+    devices: Vec<B::Device>,
     log: LossLog,
     evaluator: Option<Evaluator<B::InnerBackend>>,
     stop: StopFlag,
@@ -443,6 +474,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             output: output.to_path_buf(),
             config,
             device: device.clone(),
+            devices: vec![device.clone()],
             stop: StopFlag::new(),
             lock,
             last_checkpoint: None,
@@ -504,6 +536,7 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
             output: output.to_path_buf(),
             config,
             device: device.clone(),
+            devices: vec![device.clone()],
             stop: StopFlag::new(),
             lock,
         })
@@ -512,6 +545,39 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     /// The training images left out as unusable (`skip_bad_images`), with the reasons.
     pub fn skipped_images(&self) -> &[BadImage] {
         &self.skipped
+    }
+
+    /// Trains data-parallel on `devices`, one replica each (the run's own device first): every
+    /// batch is split in equal shares, each replica trains on its share on a thread of its own,
+    /// and the gradients of every network are averaged over the replicas with Burn's collective
+    /// before the optimisers' steps ([`GradientSync::Mean`](crate::GradientSync::Mean)), so the
+    /// replicas stay identical and the update is the one of the whole batch. Each replica draws
+    /// its patches from its own stream of a seed the run's generator gives every step, so a
+    /// resume with the same devices continues exactly. Batch-norm statistics (the heads'
+    /// `batch` norm) are per replica, as with the official `DataParallel`.
+    ///
+    /// One device (the default) trains on the calling thread alone. Refused: no device, a first
+    /// device other than the run's, a batch that does not split evenly, CycleGAN (its image
+    /// pools are per replica and not in checkpoints). See docs/distributed.md.
+    pub fn set_devices(&mut self, devices: Vec<B::Device>) -> Result<(), TrainError> {
+        self.config.check_replicas(devices.len())?;
+        if devices.first() != Some(&self.device) {
+            return Err(TrainError::InvalidOption {
+                option: "devices",
+                reason: format!(
+                    "the first of the {} devices must be the run's own ({:?})",
+                    devices.len(),
+                    self.device
+                ),
+            });
+        }
+        self.devices = devices;
+        Ok(())
+    }
+
+    /// The devices the run trains on (one replica each).
+    pub fn devices(&self) -> &[B::Device] {
+        &self.devices
     }
 
     /// The flag that stops this run at the end of its current iteration (with a checkpoint).
@@ -606,6 +672,22 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     fn run_steps(
         &mut self,
         max_iterations: Option<u64>,
+        on_step: impl FnMut(&StepReport),
+    ) -> Result<RunEnd, TrainError> {
+        if self.devices.len() < 2 {
+            return self.run_replicated_steps(None, max_iterations, on_step);
+        }
+        let mut replicas = Replicas::start(&mut self.trainer, &self.devices, &self.config)?;
+        tracing::info!(replicas = replicas.len(), "data-parallel training started");
+        let end = self.run_replicated_steps(Some(&mut replicas), max_iterations, on_step);
+        replicas.finish(&mut self.trainer);
+        end
+    }
+
+    fn run_replicated_steps(
+        &mut self,
+        mut replicas: Option<&mut Replicas<B>>,
+        max_iterations: Option<u64>,
         mut on_step: impl FnMut(&StepReport),
     ) -> Result<RunEnd, TrainError> {
         let lr = self.config.lr_schedule();
@@ -640,7 +722,14 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                 let b = Tensor::<B, 4>::from_data(batch.b, &self.device);
                 let backup =
                     (self.config.nan_policy == NanPolicy::SkipStep).then(|| self.trainer.clone());
-                let (a, b, losses) = self.step(a, b, epoch, factor)?;
+                let (a, b, losses) = self.step(
+                    replicas.as_deref_mut(),
+                    a,
+                    b,
+                    epoch,
+                    factor,
+                    backup.is_some(),
+                )?;
                 self.position.batch += 1;
                 self.position.iteration += 1;
                 let mut non_finite = first_non_finite(&losses);
@@ -656,6 +745,9 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
                             "non-finite loss: step undone (nan_policy skip-step)"
                         );
                         self.trainer = backup;
+                        if let Some(replicas) = replicas.as_deref_mut() {
+                            replicas.undo()?;
+                        }
                     }
                 } else if let Some((loss, value)) = non_finite {
                     return Err(TrainError::NonFinite {
@@ -769,41 +861,50 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
         Ok(Some(record))
     }
 
-    /// One iteration of the model at `epoch`; returns the batches as the model saw them (EnCo's
-    /// flips applied) and the losses.
+    /// One iteration of the model at `epoch` (on every replica, when there are several);
+    /// returns the batches as the model saw them (EnCo's flips applied) and the losses.
     fn step(
         &mut self,
+        replicas: Option<&mut Replicas<B>>,
         mut a: Tensor<B, 4>,
         mut b: Tensor<B, 4>,
         epoch: usize,
         factor: f64,
+        keep_backup: bool,
     ) -> Result<(Tensor<B, 4>, Tensor<B, 4>, StepLosses), TrainError> {
         let rng = &mut self.position.rng;
-        let losses = match (&mut self.trainer, &self.config.model) {
-            (ModelTrainer::Enco(trainer), ModelConfig::Enco(model)) => {
-                let identity = self.config.identity_schedule();
-                let identity_phase =
-                    identity.active(epoch) && model.identity_loss && model.lambda_nce > 0.0;
-                trainer.config.lambda_idt = model.lambda_idt * identity.weight(epoch);
-                if self.config.flip_equivariance {
-                    if rng.random::<f64>() < 0.5 {
-                        a = a.flip([3]);
-                    }
-                    if rng.random::<f64>() < 0.5 {
-                        b = b.flip([3]);
-                    }
-                }
-                trainer.step(a.clone(), b.clone(), identity_phase, factor, None, rng)?
+        // EnCo's flip equivariance: one coin for the whole A batch and one for B, before the
+        // batch is split (the official code flips before DataParallel scatters it).
+        if matches!(self.config.model, ModelConfig::Enco(_)) && self.config.flip_equivariance {
+            if rng.random::<f64>() < 0.5 {
+                a = a.flip([3]);
             }
-            (ModelTrainer::Cut(trainer), _) => trainer.step(a.clone(), b.clone(), factor, rng)?,
-            (ModelTrainer::CycleGan(trainer), _) => {
-                trainer.step(a.clone(), b.clone(), factor, rng)?
+            if rng.random::<f64>() < 0.5 {
+                b = b.flip([3]);
             }
-            (ModelTrainer::Enco(_), other) => {
-                return Err(TrainError::ModelMismatch {
-                    trainer: ModelKind::Enco,
-                    config: other.kind(),
-                });
+        }
+        let losses = match replicas {
+            None => train_step(
+                &mut self.trainer,
+                &self.config,
+                a.clone(),
+                b.clone(),
+                epoch,
+                factor,
+                rng,
+            )?,
+            Some(replicas) => {
+                let seed = rng.random::<u64>();
+                replicas.step(
+                    &mut self.trainer,
+                    &self.config,
+                    a.clone(),
+                    b.clone(),
+                    epoch,
+                    factor,
+                    seed,
+                    keep_backup,
+                )?
             }
         };
         Ok((a, b, losses))
@@ -892,6 +993,35 @@ impl<B: EncoAutodiffBackend> TrainingRun<B> {
     /// The run's output folder.
     pub fn output(&self) -> &Path {
         &self.output
+    }
+}
+
+/// One iteration of `trainer`'s model at `epoch` of a run of `config`, on batches already
+/// flipped ([`TrainingRun`] flips EnCo's): the identity phase and weight of the epoch, the
+/// learning-rate factor, the model's own step.
+pub(crate) fn train_step<B: EncoAutodiffBackend, R: rand::Rng + Send + ?Sized>(
+    trainer: &mut ModelTrainer<B>,
+    config: &TrainingConfig,
+    a: Tensor<B, 4>,
+    b: Tensor<B, 4>,
+    epoch: usize,
+    factor: f64,
+    rng: &mut R,
+) -> Result<StepLosses, TrainError> {
+    match (trainer, &config.model) {
+        (ModelTrainer::Enco(trainer), ModelConfig::Enco(model)) => {
+            let identity = config.identity_schedule();
+            let identity_phase =
+                identity.active(epoch) && model.identity_loss && model.lambda_nce > 0.0;
+            trainer.config.lambda_idt = model.lambda_idt * identity.weight(epoch);
+            trainer.step(a, b, identity_phase, factor, None, rng)
+        }
+        (ModelTrainer::Cut(trainer), _) => trainer.step(a, b, factor, rng),
+        (ModelTrainer::CycleGan(trainer), _) => trainer.step(a, b, factor, rng),
+        (ModelTrainer::Enco(_), other) => Err(TrainError::ModelMismatch {
+            trainer: ModelKind::Enco,
+            config: other.kind(),
+        }),
     }
 }
 

@@ -11,6 +11,7 @@ use rand::Rng;
 use crate::adam::{FusedAdam, FusedAdamConfig};
 use crate::config::EncoConfig;
 use crate::error::TrainError;
+use crate::gradient_sync::GradientSync;
 use crate::model::EncoModel;
 
 /// Adam as the official code uses it: `torch.optim.Adam(β₁, β₂, eps)`, no weight decay
@@ -65,6 +66,7 @@ pub struct EncoTrainer<B: EncoAutodiffBackend> {
     optim_g: AdamOf<ResnetGenerator<B>, B>,
     optim_d: AdamOf<NLayerDiscriminator<B>, B>,
     optim_f: AdamOf<EncoHeads<B>, B>,
+    sync: GradientSync,
 }
 
 impl<B: EncoAutodiffBackend> EncoTrainer<B> {
@@ -76,8 +78,15 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
             optim_g: adam.init(),
             optim_d: adam.init(),
             optim_f: adam.init(),
+            sync: GradientSync::Local,
             config,
         }
+    }
+
+    /// How the gradients reach the optimisers: as computed ([`GradientSync::Local`], the
+    /// default) or averaged over data-parallel replicas.
+    pub fn set_gradient_sync(&mut self, sync: GradientSync) {
+        self.sync = sync;
     }
 
     /// The generator's optimiser.
@@ -144,6 +153,7 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
                 .discriminator_losses(config, &pass, real_b.clone())?;
             let grads = d_losses.loss.backward();
             let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
+            let grads_d = self.sync.apply::<B>(grads_d)?;
             let discriminator = self.model.discriminator.clone();
             self.model.discriminator =
                 self.optim_d
@@ -159,6 +169,8 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
             let mut grads = g_losses.loss.backward();
             let grads_g = GradientsParams::from_module(&mut grads, &self.model.generator);
             let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
+            let grads_g = self.sync.apply::<B>(grads_g)?;
+            let grads_f = self.sync.apply::<B>(grads_f)?;
             let generator = self.model.generator.clone();
             self.model.generator = self
                 .optim_g

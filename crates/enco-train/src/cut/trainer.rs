@@ -10,6 +10,7 @@ use crate::adam::FusedAdamConfig;
 use crate::cut::config::CutConfig;
 use crate::cut::model::CutModel;
 use crate::error::TrainError;
+use crate::gradient_sync::GradientSync;
 use crate::step::{AdamOf, AdamRecord, StepLosses, restore_adam};
 
 /// The optimiser states of a [`CutTrainer`] (G, D, F).
@@ -29,6 +30,7 @@ pub struct CutTrainer<B: EncoAutodiffBackend> {
     optim_g: AdamOf<ResnetGenerator<B>, B>,
     optim_d: AdamOf<NLayerDiscriminator<B>, B>,
     optim_f: AdamOf<PatchSampleHeads<B>, B>,
+    sync: GradientSync,
 }
 
 fn adam(config: &CutConfig) -> FusedAdamConfig {
@@ -47,8 +49,15 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
             optim_g: adam.init(),
             optim_d: adam.init(),
             optim_f: adam.init(),
+            sync: GradientSync::Local,
             config,
         }
+    }
+
+    /// How the gradients reach the optimisers: as computed ([`GradientSync::Local`], the
+    /// default) or averaged over data-parallel replicas.
+    pub fn set_gradient_sync(&mut self, sync: GradientSync) {
+        self.sync = sync;
     }
 
     /// The optimiser states (G, D, F), e.g. for a checkpoint.
@@ -103,6 +112,7 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
                 .discriminator_losses(config, &pass, real_b.clone())?;
             let grads = d_losses.loss.backward();
             let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
+            let grads_d = self.sync.apply::<B>(grads_d)?;
             let discriminator = self.model.discriminator.clone();
             self.model.discriminator = self.optim_d.step(lr, discriminator, grads_d);
 
@@ -115,6 +125,8 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
             let mut grads = g_losses.loss.backward();
             let grads_g = GradientsParams::from_module(&mut grads, &self.model.generator);
             let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
+            let grads_g = self.sync.apply::<B>(grads_g)?;
+            let grads_f = self.sync.apply::<B>(grads_f)?;
             let generator = self.model.generator.clone();
             self.model.generator = self.optim_g.step(lr, generator, grads_g);
             let heads = self.model.heads.clone();

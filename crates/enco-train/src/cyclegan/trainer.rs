@@ -11,6 +11,7 @@ use crate::cyclegan::config::CycleGanConfig;
 use crate::cyclegan::image_pool::ImagePool;
 use crate::cyclegan::model::CycleGanModel;
 use crate::error::TrainError;
+use crate::gradient_sync::GradientSync;
 use crate::step::{AdamOf, AdamRecord, StepLosses, restore_adam};
 
 /// The optimiser states of a [`CycleGanTrainer`] (G_A, G_B, D_A, D_B).
@@ -37,6 +38,7 @@ pub struct CycleGanTrainer<B: EncoAutodiffBackend> {
     optim_g_b: AdamOf<ResnetGenerator<B>, B>,
     optim_d_a: AdamOf<NLayerDiscriminator<B>, B>,
     optim_d_b: AdamOf<NLayerDiscriminator<B>, B>,
+    sync: GradientSync,
 }
 
 fn adam(config: &CycleGanConfig) -> FusedAdamConfig {
@@ -58,8 +60,15 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
             optim_g_b: adam.init(),
             optim_d_a: adam.init(),
             optim_d_b: adam.init(),
+            sync: GradientSync::Local,
             config,
         }
+    }
+
+    /// How the gradients reach the optimisers: as computed ([`GradientSync::Local`], the
+    /// default) or averaged over data-parallel replicas.
+    pub fn set_gradient_sync(&mut self, sync: GradientSync) {
+        self.sync = sync;
     }
 
     /// The optimiser states, e.g. for a checkpoint.
@@ -115,6 +124,8 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
             let mut grads = g.loss.backward();
             let grads_g_a = GradientsParams::from_module(&mut grads, &self.model.g_a);
             let grads_g_b = GradientsParams::from_module(&mut grads, &self.model.g_b);
+            let grads_g_a = self.sync.apply::<B>(grads_g_a)?;
+            let grads_g_b = self.sync.apply::<B>(grads_g_b)?;
             let g_a = self.model.g_a.clone();
             self.model.g_a = self.optim_g_a.step(lr, g_a, grads_g_a);
             let g_b = self.model.g_b.clone();
@@ -127,6 +138,8 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
             let mut grads = (d_a.loss.clone() + d_b.loss.clone()).backward();
             let grads_d_a = GradientsParams::from_module(&mut grads, &self.model.d_a);
             let grads_d_b = GradientsParams::from_module(&mut grads, &self.model.d_b);
+            let grads_d_a = self.sync.apply::<B>(grads_d_a)?;
+            let grads_d_b = self.sync.apply::<B>(grads_d_b)?;
             let d_a_net = self.model.d_a.clone();
             self.model.d_a = self.optim_d_a.step(lr, d_a_net, grads_d_a);
             let d_b_net = self.model.d_b.clone();
