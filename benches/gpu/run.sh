@@ -40,6 +40,10 @@ field() { python3 -c "import json, sys; print(eval(sys.argv[1], {}, json.loads(s
 
 card=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if [ -n "${CUDA_VISIBLE_DEVICES:-}" ]; then
+    # CUDA numbers only the visible devices.
+    gpus=$(echo "$CUDA_VISIBLE_DEVICES" | tr ',' '\n' | grep -c .)
+fi
 card=${card:-"(nvidia-smi found no GPU)"}
 row "card" "${gpus} × ${card}" "nvidia-smi"
 

@@ -83,6 +83,8 @@ struct Worker {
 /// The replicas 1.. of a data-parallel run, and the collective session they share with replica 0.
 pub(crate) struct Replicas<B: EncoAutodiffBackend> {
     workers: Vec<Worker>,
+    /// Every replica has registered with the collective (the workers wait for nothing else).
+    registered: bool,
     _session: Session,
     _backend: std::marker::PhantomData<B>,
 }
@@ -109,6 +111,8 @@ impl<B: EncoAutodiffBackend> Replicas<B> {
             let thread = std::thread::Builder::new()
                 .name(format!("enco-replica-{replica}"))
                 .spawn(move || {
+                    // A panic anywhere on this thread releases the replicas waiting for it.
+                    let _release = ReleaseOnPanic::<B>(std::marker::PhantomData);
                     let peer = PeerId::from(replica);
                     if let Err(e) = register::<B::InnerBackend>(peer, device.clone(), collective) {
                         let _ = outbox.send(Err(TrainError::Collective {
@@ -131,8 +135,9 @@ impl<B: EncoAutodiffBackend> Replicas<B> {
                 thread: Some(thread),
             });
         }
-        let replicas = Self {
+        let mut replicas = Self {
             workers,
+            registered: false,
             _session: session,
             _backend: std::marker::PhantomData,
         };
@@ -144,6 +149,7 @@ impl<B: EncoAutodiffBackend> Replicas<B> {
                 reason: format!("{e:?}"),
             }
         })?;
+        replicas.registered = true;
         trainer.set_gradient_sync(GradientSync::Mean(peer));
         Ok(replicas)
     }
@@ -181,7 +187,15 @@ impl<B: EncoAutodiffBackend> Replicas<B> {
                 seed,
                 keep_backup,
             };
-            send(worker, command, i + 1)?;
+            if let Err(e) = send(worker, command, i + 1) {
+                // The workers already asked wait in an all-reduce for this one: release them
+                // and collect their answers, so that none is left mid-step.
+                reset_collective::<B::InnerBackend>();
+                for earlier in &self.workers[..i] {
+                    let _ = earlier.results.recv();
+                }
+                return Err(e);
+            }
         }
         let mut rng = replica_rng(seed, 0);
         let own = catch_unwind(AssertUnwindSafe(|| {
@@ -247,6 +261,17 @@ impl<B: EncoAutodiffBackend> Replicas<B> {
     }
 }
 
+/// Resets the collective when its thread unwinds from a panic.
+struct ReleaseOnPanic<B: EncoAutodiffBackend>(std::marker::PhantomData<B>);
+
+impl<B: EncoAutodiffBackend> Drop for ReleaseOnPanic<B> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            reset_collective::<B::InnerBackend>();
+        }
+    }
+}
+
 impl<B: EncoAutodiffBackend> Drop for Replicas<B> {
     /// Without [`Replicas::finish`] (a failed start, a panic): the collective is reset, which
     /// releases a worker waiting in an all-reduce with an error, and the workers end on their
@@ -257,6 +282,16 @@ impl<B: EncoAutodiffBackend> Drop for Replicas<B> {
                 worker.commands.take();
             }
             reset_collective::<B::InnerBackend>();
+            // Once registered, a released worker ends promptly: it is waited for, so that it
+            // leaves the collective before another session may start. A worker still waiting
+            // to register (a failed start) is left to the end of the process.
+            if self.registered {
+                for worker in &mut self.workers {
+                    if let Some(thread) = worker.thread.take() {
+                        let _ = thread.join();
+                    }
+                }
+            }
         }
     }
 }
@@ -293,11 +328,11 @@ fn serve<B: EncoAutodiffBackend>(
                 seed,
                 keep_backup,
             } => {
-                backup = keep_backup.then(|| trainer.clone());
-                let a = Tensor::<B, 4>::from_data(a, device);
-                let b = Tensor::<B, 4>::from_data(b, device);
-                let mut rng = replica_rng(seed, replica);
                 let result = catch_unwind(AssertUnwindSafe(|| {
+                    backup = keep_backup.then(|| trainer.clone());
+                    let a = Tensor::<B, 4>::from_data(a, device);
+                    let b = Tensor::<B, 4>::from_data(b, device);
+                    let mut rng = replica_rng(seed, replica);
                     train_step(&mut trainer, config, a, b, epoch, factor, &mut rng)
                 }))
                 .unwrap_or_else(|panic| {
