@@ -423,5 +423,26 @@ fn devices_that_cannot_share_the_batch_are_refused() {
     .unwrap();
     let err = run.set_devices(two_devices()).unwrap_err();
     assert!(err.to_string().contains("CycleGAN"), "{err}");
+
+    // A batch edited after the devices were set is refused at the step, not cut short.
+    let mut run = TrainingRun::<AB>::new(
+        run_config(&root, tiny_enco(3).into()),
+        &root.join("edited"),
+        &dev,
+    )
+    .unwrap();
+    run.set_devices(two_devices()).unwrap();
+    run.config.batch_size = 3;
+    let err = run.run(Some(1), |_| {}).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TrainError::InvalidOption {
+                option: "batch_size",
+                ..
+            }
+        ),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }

@@ -121,6 +121,18 @@ fn two_cpu_replicas_train_and_resume_exactly() {
         networks(&resumed) == networks(&straight),
         "the resumed run differs from the straight one"
     );
+
+    // `--devices cpu:2` did train two replicas: one device draws other patches.
+    let single = dir.join("single");
+    let out = finish(
+        train(&root, &single, &[]).spawn().unwrap(),
+        "the one-device run",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        networks(&single) != networks(&straight),
+        "--devices cpu:2 trained as one device"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

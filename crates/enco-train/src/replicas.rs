@@ -176,7 +176,18 @@ impl<B: EncoAutodiffBackend> Replicas<B> {
         seed: u64,
         keep_backup: bool,
     ) -> Result<StepLosses, TrainError> {
-        let share = a.dims()[0] / self.len();
+        let batch = a.dims()[0];
+        if batch == 0 || !batch.is_multiple_of(self.len()) {
+            // `TrainingRun::set_devices` checked the configured batch; this one differs.
+            return Err(TrainError::InvalidOption {
+                option: "batch_size",
+                reason: format!(
+                    "a batch of {batch} does not split evenly over {} devices",
+                    self.len()
+                ),
+            });
+        }
+        let share = batch / self.len();
         for (i, worker) in self.workers.iter().enumerate() {
             let start = (i + 1) * share;
             let command = Command::Step {
