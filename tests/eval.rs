@@ -57,6 +57,31 @@ fn translation_keeps_any_size() {
 }
 
 #[test]
+fn an_unreadable_image_stops_translation_after_the_images_before_it() {
+    let dev = device();
+    let g = ResnetGeneratorConfig::new()
+        .with_ngf(4)
+        .with_n_blocks(1)
+        .init::<B>(&dev);
+    let dir = std::env::temp_dir().join(format!("enco-eval-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    pattern(8, 8).save(dir.join("in/a.png")).unwrap();
+    std::fs::write(dir.join("in/b.png"), b"not a png").unwrap();
+    pattern(8, 8).save(dir.join("in/c.png")).unwrap();
+    let mut seen = Vec::new();
+    let result = translate_folder(&g, &dir.join("in"), &dir.join("out"), 4, &dev, |d, t| {
+        seen.push((d, t))
+    });
+    let err = result.expect_err("b.png cannot be read");
+    assert!(err.to_string().contains("b.png"), "{err}");
+    assert_eq!(seen, vec![(1, 3)], "a.png is translated first");
+    assert!(dir.join("out/a.png").is_file());
+    assert!(!dir.join("out/c.png").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn batched_translation_equals_one_by_one() {
     let dev = device();
     let g = ResnetGeneratorConfig::new()

@@ -558,6 +558,22 @@ fn errors_are_reported() {
         m.activations(&[], 0, &device, |_, _| {}),
         Err(FidError::Config(_))
     ));
+    // An unreadable image after a good one (images are decoded on a thread of their own, a
+    // batch ahead): the batch before it is done, then the error names the file.
+    let dir = std::env::temp_dir().join(format!("enco-fid-bad-image-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    enco::data::image::RgbImage::new(8, 8)
+        .save(dir.join("a.png"))
+        .unwrap();
+    std::fs::write(dir.join("b.png"), b"not a png").unwrap();
+    let files = [dir.join("a.png"), dir.join("b.png"), dir.join("a.png")];
+    let mut seen = Vec::new();
+    let r = m.activations(&files, 1, &device, |done, total| seen.push((done, total)));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let err = r.expect_err("an unreadable image must fail");
+    assert!(matches!(err, FidError::Data(_)), "{err:?}");
+    assert!(err.to_string().contains("b.png"), "{err}");
+    assert_eq!(seen, vec![(1, 3)]);
 }
 
 /// Optional: `ENCO_FID_PTH` names a PyTorch `.pth` holding the fixture's state_dict (or the

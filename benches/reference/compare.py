@@ -14,7 +14,8 @@ Accepted input (files, or stdin when no file is given or a file is ``-``), line 
 * ``torch_step.py --bench`` lines (``{"impl": "pytorch", "s_per_iter_median": ..}``);
 * a whole JSON document with a ``rows`` list, like ``pytorch_cpu.json`` (PyTorch rows).
 
-Rows are told apart by ``impl`` (``"pytorch"`` vs anything else; rows without ``impl`` but with
+Only EnCo rows are compared: enco rows of another ``model`` (``cut``, ``fastcut``,
+``cyclegan``) are skipped. Rows are told apart by ``impl`` (``"pytorch"`` vs anything else; rows without ``impl`` but with
 ``backend`` are enco rows). ``--enco FILE`` / ``--pytorch FILE`` force the side. When a
 (size, phase) row appears several times the last one wins. Without any PyTorch row the
 recorded figures of the official code, ``benches/reference/pytorch_cpu.json``, are used.
@@ -101,6 +102,8 @@ def build_table(enco_rows: Iterable[dict], torch_rows: Iterable[dict]) -> str:
     """The Markdown table (one line per enco backend, size and phase)."""
     enco: dict[tuple[str, int, int], dict] = {}
     for r in enco_rows:
+        if str(r.get("model", "enco")) != "enco":
+            continue  # the bench's other models (CUT, FastCUT, CycleGAN) have no PyTorch row
         enco[(str(r.get("backend", "enco")), int(r["size"]), int(r["phase"]))] = r
     ref: dict[tuple[int, int], dict] = {}
     for r in torch_rows:

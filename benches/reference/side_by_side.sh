@@ -52,7 +52,7 @@ lines_before=0
 [ -f "$jsonl_file" ] && lines_before=$(wc -l <"$jsonl_file")
 sizes_csv=$(echo $SIZES | tr ' ' ',')
 # shellcheck disable=SC2086 # CARGO_BENCH_FLAGS is a list of flags
-cargo bench $CARGO_BENCH_FLAGS --bench train_step -- \
+cargo bench $CARGO_BENCH_FLAGS --bench train_step -- --models enco \
     --sizes "$sizes_csv" --iters "$ITERS" --warmup "$WARMUP" | tee "$enco_log"
 tail -n +"$((lines_before + 1))" "$jsonl_file" >"$enco_jsonl"
 

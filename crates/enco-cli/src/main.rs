@@ -16,7 +16,7 @@ use enco_eval::{
     ExistingOutputs, FidInception, FidOptions, TestProtocol, evaluate_with_test_protocol,
     fid_and_kid_between_folders, fid_between_folders, output_paths, translate_folder_to,
 };
-use enco_kernels::{EncoAutodiffBackend, Executor};
+use enco_kernels::{EncoAutodiffBackend, EncoBackend, Executor};
 use enco_train::{DatasetPreset, RunEnd, StepReport, TrainingRun};
 use generator_source::GeneratorSource;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -183,7 +183,7 @@ struct FidArgs {
 }
 
 impl FidArgs {
-    fn model<B: burn::tensor::backend::Backend>(
+    fn model<B: EncoBackend>(
         &self,
         device: &B::Device,
     ) -> Result<FidInception<B>, Box<dyn std::error::Error>> {
@@ -201,7 +201,7 @@ impl FidArgs {
         })
     }
 
-    fn fid<B: burn::tensor::backend::Backend>(
+    fn fid<B: EncoBackend>(
         &self,
         a: &std::path::Path,
         b: &std::path::Path,

@@ -133,6 +133,11 @@ pub fn output_paths(
 /// paths and writing PNG (names by [`output_paths`]; existing outputs are replaced); consecutive
 /// images of one size go through the generator together, up to `batch_size` at a time.
 /// `on_image` is called with (done, total) after each batch. Returns the written files.
+///
+/// The images are decoded on a thread of their own, a batch ahead of the generator, and the
+/// translated ones are written (PNG encoding included) on another, a batch behind, so that the
+/// generator (on all cores on the CPU) does not wait for either. When an image cannot be read,
+/// the images before it are still translated and written before the error is returned.
 pub fn translate_folder<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
     input: &Path,
@@ -152,6 +157,9 @@ pub fn translate_folder<B: EncoBackend>(
     )
 }
 
+/// Output paths and images of one batch, in order.
+type Batch = (Vec<PathBuf>, Vec<RgbImage>);
+
 /// [`translate_folder`] with a choice for existing outputs.
 pub fn translate_folder_to<B: EncoBackend>(
     generator: &ResnetGenerator<B>,
@@ -165,40 +173,102 @@ pub fn translate_folder_to<B: EncoBackend>(
     let files = image_files(input)?;
     let targets = output_paths(&files, input, output, existing)?;
     let batch_size = batch_size.max(1);
-    let mut written = Vec::with_capacity(files.len());
-    let mut pending: Vec<(PathBuf, RgbImage)> = Vec::with_capacity(batch_size);
-    let mut flush = |pending: &mut Vec<(PathBuf, RgbImage)>,
-                     written: &mut Vec<PathBuf>|
-     -> Result<(), EvalError> {
-        let images: Vec<RgbImage> = pending.iter().map(|(_, image)| image.clone()).collect();
-        for ((target, _), translated) in pending
-            .drain(..)
-            .zip(translate_batch(generator, &images, device)?)
+    let total = files.len();
+    let files = &files;
+    std::thread::scope(|scope| {
+        let (to_generator, batches) = std::sync::mpsc::sync_channel(1);
+        scope.spawn(move || {
+            read_batches(files, targets, batch_size, |batch| {
+                to_generator.send(batch).is_ok()
+            })
+        });
+        let (to_writer, translated) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let writer = scope.spawn(move || write_batches(translated));
+        let mut failure = None;
+        let mut done = 0;
+        // Ending the loop drops the receiver, which stops the reading thread at its next batch.
+        for batch in batches {
+            let result = batch.and_then(|(targets, images)| {
+                Ok((targets, translate_batch(generator, &images, device)?))
+            });
+            match result {
+                Ok(batch) => {
+                    let n = batch.0.len();
+                    // A failed send: the writer stopped on an error, which its result holds.
+                    if to_writer.send(batch).is_err() {
+                        break;
+                    }
+                    done += n;
+                    on_image(done, total);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(to_writer);
+        let written = match writer.join() {
+            Ok(written) => written?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        failure.map_or(Ok(written), Err)
+    })
+}
+
+/// Reads `files` and hands them on in batches of at most `batch_size` consecutive images of one
+/// size, each with its output paths (`targets`, in the same order), to `send`; a read error is
+/// handed on after the batch of the images before it, and ends the work, as does `send`
+/// returning false.
+fn read_batches(
+    files: &[PathBuf],
+    targets: Vec<PathBuf>,
+    batch_size: usize,
+    mut send: impl FnMut(Result<Batch, EvalError>) -> bool,
+) {
+    let mut pending: Batch = (Vec::new(), Vec::new());
+    for (file, target) in files.iter().zip(targets) {
+        let image = match load_rgb(file) {
+            Ok(image) => image,
+            Err(e) => {
+                if !pending.0.is_empty() && !send(Ok(std::mem::take(&mut pending))) {
+                    return;
+                }
+                send(Err(e.into()));
+                return;
+            }
+        };
+        let same_size = pending
+            .1
+            .first()
+            .is_none_or(|first| first.dimensions() == image.dimensions());
+        if (!same_size || pending.0.len() == batch_size) && !send(Ok(std::mem::take(&mut pending)))
         {
+            return;
+        }
+        pending.0.push(target);
+        pending.1.push(image);
+    }
+    if !pending.0.is_empty() {
+        send(Ok(pending));
+    }
+}
+
+/// Writes every translated batch it receives as PNG (creating folders as needed); returns the
+/// written files, or the first error (and then stops receiving).
+fn write_batches(batches: std::sync::mpsc::Receiver<Batch>) -> Result<Vec<PathBuf>, EvalError> {
+    let mut written = Vec::new();
+    for (targets, images) in batches {
+        for (target, image) in targets.into_iter().zip(images) {
             if let Some(parent) = target.parent() {
                 std::fs::create_dir_all(parent).map_err(|source| enco_data::DataError::Io {
                     path: parent.to_path_buf(),
                     source,
                 })?;
             }
-            save_rgb(&translated, &target)?;
+            save_rgb(&image, &target)?;
             written.push(target);
         }
-        on_image(written.len(), files.len());
-        Ok(())
-    };
-    for (file, target) in files.iter().zip(targets) {
-        let image = load_rgb(file)?;
-        let same_size = pending
-            .first()
-            .is_none_or(|(_, first)| first.dimensions() == image.dimensions());
-        if !same_size || pending.len() == batch_size {
-            flush(&mut pending, &mut written)?;
-        }
-        pending.push((target, image));
-    }
-    if !pending.is_empty() {
-        flush(&mut pending, &mut written)?;
     }
     Ok(written)
 }

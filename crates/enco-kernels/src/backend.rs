@@ -135,6 +135,42 @@ pub trait EncoBackend: Backend {
         generic::leaky_relu_backward::<Self>(output, grad, negative_slope)
     }
 
+    /// `relu(x · scale_c + shift_c)` per channel `c` of `x [N, C, H, W]`, with `scale` and
+    /// `shift` of shape `[C]`: an eval-mode BatchNorm written as a per-channel affine map
+    /// (`scale = γ / √(var + ε)`, `shift = β − mean · scale`, as PyTorch's CPU kernel folds
+    /// it), then ReLU. Each output is rounded as that kernel rounds it: the product, then the
+    /// sum, then the clamp (NaN stays NaN).
+    fn scale_shift_relu(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        generic::scale_shift_relu::<Self>(x, scale, shift)
+    }
+
+    /// `F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode=False, count_include_pad)`
+    /// on `x [N, C, H, W]` (the FID Inception's pool branches).
+    fn enco_avg_pool2d(
+        x: FloatTensor<Self>,
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        count_include_pad: bool,
+    ) -> FloatTensor<Self> {
+        Self::avg_pool2d(x, kernel_size, stride, padding, count_include_pad, false)
+    }
+
+    /// `F.max_pool2d(x, kernel_size, stride, padding)` (dilation 1, `ceil_mode=False`) on
+    /// `x [N, C, H, W]` (the FID Inception's downsampling pools).
+    fn enco_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        Self::max_pool2d(x, kernel_size, stride, padding, [1, 1], false)
+    }
+
     /// One Adam update of a parameter tensor ([`AdamStep`], docs/reference.md §7.1): the parameter `param`,
     /// its gradient `grad` and the moments `(m, v)` of the previous step (`None` before the
     /// first) give the updated parameter and moments, each of `param`'s shape.

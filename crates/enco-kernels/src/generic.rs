@@ -36,6 +36,21 @@ pub fn instance_norm<B: Backend>(
     )
 }
 
+/// `relu(x · scale_c + shift_c)` per channel (`x [N, C, H, W]`, `scale` and `shift` `[C]`).
+pub fn scale_shift_relu<B: Backend>(
+    x: FloatTensor<B>,
+    scale: FloatTensor<B>,
+    shift: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let x = tensor::<B>(x);
+    let c = x.dims()[1];
+    let per_channel = |v: FloatTensor<B>| {
+        Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(v)).reshape([1, c, 1, 1])
+    };
+    let y = x.mul(per_channel(scale)) + per_channel(shift);
+    primitive(burn::tensor::activation::relu(y))
+}
+
 /// Adjoint of [`instance_norm`]: `dx = inv_std · (g − mean(g) − y · mean(g · y))` per plane.
 pub fn instance_norm_backward<B: Backend>(
     output: FloatTensor<B>,

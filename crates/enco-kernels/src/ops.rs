@@ -1,5 +1,7 @@
 //! The EnCo operations on `Tensor`s, for any [`EncoBackend`].
 
+use burn::nn::PaddingConfig2d;
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::ConvOptions;
@@ -23,6 +25,26 @@ pub fn conv2d<B: EncoBackend>(
         bias.map(float),
         options,
     )))
+}
+
+/// Burn's `Conv2d` module applied through [`EncoBackend::enco_conv2d`] (its weight, bias,
+/// stride, dilation, groups and symmetric padding), so that its gradients, and on the CPU its
+/// forward pass, use the backend's specialised kernels; any other padding configuration goes
+/// through `Conv2d::forward`.
+pub fn conv2d_module<B: EncoBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return conv.forward(x),
+    };
+    conv2d(
+        x,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|b| b.val()),
+        ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups),
+    )
 }
 
 /// `1 / x`, element-wise, by division (exactly rounded on the CPU backends, within the
@@ -77,6 +99,54 @@ pub fn reflect_pad<B: EncoBackend>(x: Tensor<B, 4>, padding: usize) -> Tensor<B,
         "reflect padding {padding} needs H and W above it, got {dims:?}"
     );
     Tensor::from_primitive(TensorPrimitive::Float(B::reflect_pad(float(x), padding)))
+}
+
+/// `relu(x · scale_c + shift_c)` per channel of `x [N, C, H, W]` (an eval-mode BatchNorm
+/// folded to `scale`, `shift` `[C]`, then ReLU) through [`EncoBackend::scale_shift_relu`].
+pub fn scale_shift_relu<B: EncoBackend>(
+    x: Tensor<B, 4>,
+    scale: Tensor<B, 1>,
+    shift: Tensor<B, 1>,
+) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::scale_shift_relu(
+        float(x),
+        float(scale),
+        float(shift),
+    )))
+}
+
+/// `F.avg_pool2d(x, kernel_size, stride, padding, count_include_pad=…)` (floor mode) through
+/// [`EncoBackend::enco_avg_pool2d`].
+pub fn avg_pool2d<B: EncoBackend>(
+    x: Tensor<B, 4>,
+    kernel_size: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    count_include_pad: bool,
+) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::enco_avg_pool2d(
+        float(x),
+        kernel_size,
+        stride,
+        padding,
+        count_include_pad,
+    )))
+}
+
+/// `F.max_pool2d(x, kernel_size, stride, padding)` (dilation 1, floor mode) through
+/// [`EncoBackend::enco_max_pool2d`].
+pub fn max_pool2d<B: EncoBackend>(
+    x: Tensor<B, 4>,
+    kernel_size: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<B, 4> {
+    Tensor::from_primitive(TensorPrimitive::Float(B::enco_max_pool2d(
+        float(x),
+        kernel_size,
+        stride,
+        padding,
+    )))
 }
 
 /// `nn.LeakyReLU(negative_slope)` through [`EncoBackend::enco_leaky_relu`]: one node whose backward

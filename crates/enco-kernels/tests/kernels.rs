@@ -4,7 +4,7 @@
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
-use burn::tensor::{Distribution, TensorPrimitive};
+use burn::tensor::{Distribution, TensorData, TensorPrimitive};
 use enco_kernels::{EncoBackend, generic, ops};
 
 type B = Flex;
@@ -46,7 +46,7 @@ struct Case {
     dilation: usize,
 }
 
-const CASES: [Case; 7] = [
+const CASES: [Case; 8] = [
     // ResBlock 3×3 after an explicit reflect pad.
     Case {
         input: [2, 16, 10, 10],
@@ -102,10 +102,19 @@ const CASES: [Case; 7] = [
         padding: 2,
         dilation: 2,
     },
-    // 1×1.
+    // 1×1 to 2 channels (the direct kernels).
     Case {
         input: [1, 4, 7, 7],
         out_channels: 2,
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+        dilation: 1,
+    },
+    // 1×1 to 8 channels: GEMMs straight on the images, without a column matrix.
+    Case {
+        input: [2, 6, 5, 7],
+        out_channels: 8,
         kernel: 1,
         stride: 1,
         padding: 0,
@@ -239,6 +248,134 @@ fn im2col_tiles_large_planes() {
         B::conv2d_weight_backward as ConvGrad,
     );
     assert_grad_matches(&x, &weight, &grad, &options, pair, "tiled: weight");
+}
+
+#[test]
+fn pointwise_convolutions_take_planes_beyond_a_column_tile() {
+    // 80 × 240 × 240 values, more than one column tile: a 1×1 convolution multiplies each
+    // whole image at once.
+    let x = random::<B>([2, 80, 240, 240], 4);
+    let weight = random::<B>([8, 80, 1, 1], 5);
+    let grad = random::<B>([2, 8, 240, 240], 6);
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    assert_forward_matches(&x, &weight, None, &options, "pointwise");
+    // A sum of 115 200 products per weight: against the exact (f64) sums, not against another
+    // f32 order of summation.
+    let dw: Vec<f32> = tensor::<B, 4>(B::enco_conv2d_weight_backward(
+        prim(x.clone()),
+        prim(weight),
+        prim(grad.clone()),
+        options,
+    ))
+    .into_data()
+    .to_vec()
+    .unwrap();
+    let xs: Vec<f32> = x.into_data().to_vec().unwrap();
+    let gs: Vec<f32> = grad.into_data().to_vec().unwrap();
+    let plane = 240 * 240;
+    let mut worst = 0f64;
+    let mut scale = 1f64;
+    for co in 0..8 {
+        for ci in 0..80 {
+            let mut exact = 0f64;
+            for b in 0..2 {
+                let g = &gs[(b * 8 + co) * plane..][..plane];
+                let x = &xs[(b * 80 + ci) * plane..][..plane];
+                exact += g
+                    .iter()
+                    .zip(x)
+                    .map(|(&g, &x)| f64::from(g) * f64::from(x))
+                    .sum::<f64>();
+            }
+            worst = worst.max((f64::from(dw[co * 80 + ci]) - exact).abs());
+            scale = scale.max(exact.abs());
+        }
+    }
+    assert!(
+        worst / scale < 1e-5,
+        "pointwise weight gradient: {:e}",
+        worst / scale
+    );
+}
+
+/// Pooling windows: kernel, stride, padding.
+const WINDOWS: [([usize; 2], [usize; 2], [usize; 2]); 5] = [
+    ([3, 3], [1, 1], [1, 1]),
+    ([3, 3], [2, 2], [0, 0]),
+    ([3, 3], [2, 2], [1, 1]),
+    ([2, 2], [2, 2], [0, 0]),
+    ([3, 2], [1, 2], [1, 0]),
+];
+
+#[test]
+fn pools_match_burns_pooling() {
+    use burn::tensor::module::{avg_pool2d, max_pool2d};
+    for (i, shape) in [[2, 3, 9, 11], [1, 4, 8, 8], [1, 2, 3, 5]]
+        .into_iter()
+        .enumerate()
+    {
+        let x = random::<B>(shape, 40 + i as u64);
+        for (kernel, stride, padding) in WINDOWS {
+            let what = format!("{shape:?} kernel {kernel:?} stride {stride:?} padding {padding:?}");
+            let max = ops::max_pool2d(x.clone(), kernel, stride, padding);
+            let max_ref = max_pool2d(x.clone(), kernel, stride, padding, [1, 1], false);
+            assert_eq!(max.dims(), max_ref.dims(), "max pool {what}");
+            assert_eq!(max_rel_diff(max, max_ref), 0.0, "max pool {what}");
+            for count_include_pad in [false, true] {
+                let avg = ops::avg_pool2d(x.clone(), kernel, stride, padding, count_include_pad);
+                let avg_ref =
+                    avg_pool2d(x.clone(), kernel, stride, padding, count_include_pad, false);
+                assert_eq!(avg.dims(), avg_ref.dims(), "avg pool {what}");
+                let d = max_rel_diff(avg, avg_ref);
+                assert!(d < 1e-6, "avg pool {what} ({count_include_pad}): {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn max_pool_propagates_nan_and_odd_windows_fall_back() {
+    let mut values = vec![1.0f32; 25];
+    values[12] = f32::NAN; // the centre of a 5×5 plane
+    let x = Tensor::<B, 4>::from_data(TensorData::new(values, [1, 1, 5, 5]), &Default::default());
+    let y = ops::max_pool2d(x.clone(), [3, 3], [2, 2], [0, 0]);
+    let y: Vec<f32> = y.into_data().to_vec().unwrap();
+    assert!(
+        y.iter().all(|v| v.is_nan()),
+        "every window holds the NaN: {y:?}"
+    );
+    let y = ops::max_pool2d(x, [2, 2], [3, 3], [0, 0]);
+    let y: Vec<f32> = y.into_data().to_vec().unwrap();
+    assert_eq!(y, vec![1.0; 4], "no window holds the NaN");
+    // Padding beyond half the kernel is not a pooling the kernels take: Burn's answer (or its
+    // error) stands.
+    let x = random::<B>([1, 1, 6, 6], 7);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ops::avg_pool2d(x.clone(), [2, 2], [1, 1], [2, 2], false)
+    }));
+    let reference = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        burn::tensor::module::avg_pool2d(x.clone(), [2, 2], [1, 1], [2, 2], false, false)
+    }));
+    assert_eq!(result.is_ok(), reference.is_ok());
+}
+
+#[test]
+fn scale_shift_relu_matches_the_generic_path_bit_for_bit() {
+    let x = random::<B>([2, 5, 7, 9], 50);
+    let scale = random::<B>([1, 1, 1, 5], 51).reshape([5]);
+    let shift = random::<B>([1, 1, 1, 5], 52).reshape([5]);
+    let y = ops::scale_shift_relu(x.clone(), scale.clone(), shift.clone());
+    let y_ref: Tensor<B, 4> = tensor(generic::scale_shift_relu::<B>(
+        prim(x),
+        scale.into_primitive().tensor(),
+        shift.into_primitive().tensor(),
+    ));
+    let (y, y_ref): (Vec<f32>, Vec<f32>) = (
+        y.into_data().to_vec().unwrap(),
+        y_ref.into_data().to_vec().unwrap(),
+    );
+    assert!(y.contains(&0.0) && y.iter().any(|&v| v > 0.0));
+    assert_eq!(y, y_ref);
 }
 
 #[test]

@@ -5,12 +5,12 @@ use burn::nn::{LeakyRelu, Relu, Tanh};
 use burn::prelude::*;
 use enco_kernels::EncoBackend;
 
-use crate::conv::conv2d_forward;
 use crate::downsample::Downsample;
 use crate::instance_norm::InstanceNorm2d;
 use crate::padding::{ReflectionPad2d, ReplicationPad2d};
 use crate::resnet_block::ResnetBlock;
 use crate::upsample::Upsample;
+use enco_kernels::ops::conv2d_module;
 
 /// One module of an `nn.Sequential` of the official networks.
 ///
@@ -58,7 +58,7 @@ impl<B: EncoBackend> Layer<B> {
         match self {
             Layer::ReflectionPad(m) => m.forward(x),
             Layer::ReplicationPad(m) => m.forward(x),
-            Layer::Conv(m) => conv2d_forward(m, x),
+            Layer::Conv(m) => conv2d_module(m, x),
             Layer::ConvTranspose(m) => m.forward(x),
             Layer::InstanceNorm(m) => m.forward(x),
             Layer::Relu(m) => m.forward(x),

@@ -5,10 +5,10 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use enco_kernels::EncoBackend;
 
-use crate::conv::conv2d_forward;
 use crate::init::{WeightInit, conv2d};
 use crate::instance_norm::InstanceNorm2d;
 use crate::padding::ReflectionPad2d;
+use enco_kernels::ops::conv2d_module;
 
 /// One module of a residual block's official `conv_block` list.
 #[derive(Module, Debug)]
@@ -34,7 +34,7 @@ impl<B: EncoBackend> BlockLayer<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match self {
             BlockLayer::ReflectionPad(m) => m.forward(x),
-            BlockLayer::Conv(m) => conv2d_forward(m, x),
+            BlockLayer::Conv(m) => conv2d_module(m, x),
             BlockLayer::InstanceNorm(m) => m.forward(x),
             BlockLayer::Relu(m) => m.forward(x),
         }

@@ -35,10 +35,12 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use enco_data::image::RgbImage;
 use enco_data::{DataError, load_rgb};
+use enco_kernels::EncoBackend;
 use serde::{Deserialize, Serialize};
 
 pub use error::{FID_WEIGHTS_URL, FidError};
 pub use frechet::frechet_distance;
+use inception::HostPreprocessing;
 pub use inception::{
     BasicConv2d, FID_DIMS, FID_INPUT_SIZE, FidInception, FidInceptionConfig, InceptionA,
     InceptionB, InceptionC, InceptionD, InceptionE,
@@ -97,10 +99,75 @@ fn push_image_values(image: &RgbImage, out: &mut Vec<f32>) {
     }
 }
 
-impl<B: Backend> FidInception<B> {
+/// One batch of preprocessed images, `[n, 3, H, W]` row-major.
+struct PreparedBatch {
+    values: Vec<f32>,
+    shape: [usize; 4],
+}
+
+/// Decodes `files` and cuts them into batches of at most `batch_size` consecutive same-sized
+/// images, each preprocessed and handed to `send`, in order; an error is handed on (after the
+/// batch of the images before it) and ends the work, and so does `send` returning false (nobody
+/// takes the batches any more).
+fn prepare_batches(
+    files: &[PathBuf],
+    batch_size: usize,
+    preprocessing: HostPreprocessing,
+    mut send: impl FnMut(Result<PreparedBatch, FidError>) -> bool,
+) {
+    let prepare = |values: Vec<f32>, (w, h): (u32, u32), n: usize| {
+        preprocessing
+            .apply(values, [n, 3, h as usize, w as usize])
+            .map(|(values, shape)| PreparedBatch { values, shape })
+    };
+    let mut values = Vec::new();
+    let mut batch_dims: Option<(u32, u32)> = None;
+    let mut in_batch = 0;
+    for file in files {
+        let image = match load_rgb(file) {
+            Ok(image) => image,
+            Err(e) => {
+                // The images before it are still worked on.
+                if let Some(current) = batch_dims
+                    && in_batch > 0
+                    && !send(prepare(std::mem::take(&mut values), current, in_batch))
+                {
+                    return;
+                }
+                send(Err(e.into()));
+                return;
+            }
+        };
+        let dims = image.dimensions();
+        if let Some(current) = batch_dims
+            && (current != dims || in_batch == batch_size)
+        {
+            let batch = prepare(std::mem::take(&mut values), current, in_batch);
+            let failed = batch.is_err();
+            if !send(batch) || failed {
+                return;
+            }
+            in_batch = 0;
+        }
+        batch_dims = Some(dims);
+        push_image_values(&image, &mut values);
+        in_batch += 1;
+    }
+    if let Some(current) = batch_dims
+        && in_batch > 0
+    {
+        send(prepare(values, current, in_batch));
+    }
+}
+
+impl<B: EncoBackend> FidInception<B> {
     /// Runs the network over `files` in batches of at most `batch_size` consecutive
     /// same-sized images, calling `on_rows` with the f32 pool3 rows of each batch (row-major,
     /// `[n, 2048]`) and `progress` with (images done, total).
+    ///
+    /// The images are decoded and preprocessed (resize, normalisation) on a thread of their
+    /// own, one batch ahead of the network, so that decoding overlaps the convolutions (which
+    /// run on the backend's threads: all cores on the CPU).
     fn for_each_batch(
         &self,
         files: &[PathBuf],
@@ -113,44 +180,32 @@ impl<B: Backend> FidInception<B> {
             return Err(FidError::Config("batch size must be at least 1".into()));
         }
         let total = files.len();
-        let mut done = 0;
-        let mut values = Vec::new();
-        let mut batch_dims: Option<(u32, u32)> = None;
-        let mut in_batch = 0;
-        let mut run = |values: &mut Vec<f32>,
-                       dims: (u32, u32),
-                       n: usize,
-                       done: &mut usize|
-         -> Result<(), FidError> {
-            let (w, h) = (dims.0 as usize, dims.1 as usize);
-            let (x, shape) = self.preprocess_values(std::mem::take(values), [n, 3, h, w])?;
-            let x = Tensor::<B, 4>::from_data(TensorData::new(x, shape), device);
-            let features = self.forward(x);
-            let rows = features.into_data().convert::<f32>().into_vec::<f32>()?;
-            on_rows(&rows)?;
-            *done += n;
-            progress(*done, total);
-            Ok(())
-        };
-        for file in files {
-            let image = load_rgb(file)?;
-            let dims = image.dimensions();
-            if let Some(current) = batch_dims
-                && (current != dims || in_batch == batch_size)
-            {
-                run(&mut values, current, in_batch, &mut done)?;
-                in_batch = 0;
+        let preprocessing = self.host_preprocessing();
+        std::thread::scope(|scope| {
+            // One prepared batch waits while the network runs on the one before.
+            let (sender, batches) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                prepare_batches(files, batch_size, preprocessing, |batch| {
+                    sender.send(batch).is_ok()
+                })
+            });
+            let mut done = 0;
+            // An error ends the loop and drops the receiver, which stops the decoding thread
+            // at its next batch.
+            for batch in batches {
+                let PreparedBatch { values, shape } = batch?;
+                let x = Tensor::<B, 4>::from_data(TensorData::new(values, shape), device);
+                let rows = self
+                    .forward(x)
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()?;
+                on_rows(&rows)?;
+                done += shape[0];
+                progress(done, total);
             }
-            batch_dims = Some(dims);
-            push_image_values(&image, &mut values);
-            in_batch += 1;
-        }
-        if let Some(current) = batch_dims
-            && in_batch > 0
-        {
-            run(&mut values, current, in_batch, &mut done)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// The pool3 activations of `files` (pytorch-fid's `get_activations`): `[N, 2048]`
@@ -194,7 +249,7 @@ impl<B: Backend> FidInception<B> {
 
 /// Mean and covariance of the pool3 activations of the images of `folder` (pytorch-fid's
 /// `compute_statistics_of_path` for a folder); at least two images are needed.
-pub fn folder_statistics<B: Backend>(
+pub fn folder_statistics<B: EncoBackend>(
     model: &FidInception<B>,
     folder: &Path,
     batch_size: usize,
@@ -223,7 +278,7 @@ pub struct FidReport {
 /// The FID between the images of two folders, as `python -m pytorch_fid folder_a folder_b
 /// --batch-size batch_size` computes it (default batch size [`FID_DEFAULT_BATCH_SIZE`]).
 /// `progress` is called after each batch with (images done, total) over both folders.
-pub fn fid_between_folders<B: Backend>(
+pub fn fid_between_folders<B: EncoBackend>(
     folder_a: &Path,
     folder_b: &Path,
     model: &FidInception<B>,
@@ -269,7 +324,7 @@ pub struct FidKidReport {
 /// FID ([`fid_between_folders`]) and KID ([`kernel_inception_distance`]) of two folders from
 /// one pass of the Inception over each (the activations are kept in memory: 16 KiB per image).
 /// `progress` is called after each batch with (images done, total) over both folders.
-pub fn fid_and_kid_between_folders<B: Backend>(
+pub fn fid_and_kid_between_folders<B: EncoBackend>(
     folder_a: &Path,
     folder_b: &Path,
     model: &FidInception<B>,

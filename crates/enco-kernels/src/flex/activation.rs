@@ -1,4 +1,4 @@
-//! The LeakyReLU adjoint in one parallel pass.
+//! The LeakyReLU adjoint and the per-channel affine map + ReLU, each in one parallel pass.
 
 use std::mem::MaybeUninit;
 
@@ -24,4 +24,36 @@ pub(super) fn leaky_relu_backward(output: &[f32], grad: &[f32], negative_slope: 
     // SAFETY: the chunks of `dx` match those of `output` and `grad` (same lengths), and every
     // element of each is written.
     unsafe { filled_by(grad.len(), fill) }
+}
+
+/// `relu(x · scale_c + shift_c)` on `x [N, C, H, W]` contiguous (`scale`, `shift` `[C]`), one
+/// `[H, W]` plane per task: the product rounded, then the sum (no fused multiply-add), then
+/// the clamp, which keeps NaN.
+pub(super) fn scale_shift_relu(
+    x: &[f32],
+    scale: &[f32],
+    shift: &[f32],
+    [n, c, h, w]: [usize; 4],
+) -> Vec<f32> {
+    assert_eq!(x.len(), n * c * h * w, "input size and shape differ");
+    assert!(
+        scale.len() == c && shift.len() == c,
+        "one scale and shift per channel"
+    );
+    let plane = (h * w).max(1);
+    let fill = |y: &mut [MaybeUninit<f32>]| {
+        y.par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .for_each(|(i, (y, x))| {
+                let (a, b) = (scale[i % c], shift[i % c]);
+                for (y, &x) in y.iter_mut().zip(x) {
+                    let v = x * a + b;
+                    y.write(if v < 0.0 { 0.0 } else { v });
+                }
+            });
+    };
+    // SAFETY: the planes of `y` match those of `x` (same length), and every element of each
+    // is written.
+    unsafe { filled_by(x.len(), fill) }
 }

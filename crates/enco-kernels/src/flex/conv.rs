@@ -74,11 +74,33 @@ impl Geometry {
         self.input[1] * self.kernel[0] * self.kernel[1]
     }
 
+    /// Columns in the longest tile [`for_each_column_tile`](Self::for_each_column_tile) hands on.
+    fn max_tile_len(&self) -> usize {
+        let [_, _, h_out, w_out] = self.output;
+        if self.is_pointwise() {
+            h_out * w_out
+        } else {
+            self.tile_rows() * w_out
+        }
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding, whose column matrix is the image itself.
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
     /// Builds the column tiles image by image and hands each to `f` as
-    /// `(image, first output row, column tile [column_rows × len])`.
+    /// `(image, first output row, column tile [column_rows × len])`; a pointwise convolution
+    /// hands each image `[C_in × H·W]` as it is.
     fn for_each_column_tile(&self, x: &[f32], mut f: impl FnMut(usize, usize, &[f32])) {
         let [batch, c_in, h, w] = self.input;
         let [_, _, h_out, w_out] = self.output;
+        if self.is_pointwise() {
+            for (b, xb) in x.chunks_exact(c_in * h * w).enumerate() {
+                f(b, 0, xb);
+            }
+            return;
+        }
         let rows = self.column_rows();
         let tile_rows = self.tile_rows();
         with_columns(rows * tile_rows * w_out, |col| {
@@ -164,7 +186,7 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
     let rows = g.column_rows();
     let plane_out = h_out * w_out;
     let mut dw_t = vec![0f32; rows * c_out];
-    let mut grad_t = vec![0f32; g.tile_rows() * w_out * c_out];
+    let mut grad_t = vec![0f32; g.max_tile_len() * c_out];
     let mut first = true;
     g.for_each_column_tile(x, |b, r0, col| {
         let len = col.len() / rows;

@@ -12,6 +12,7 @@ mod conv;
 mod direct;
 mod norm;
 mod pad;
+mod pool;
 mod resample;
 mod simd;
 mod winograd;
@@ -48,6 +49,28 @@ fn conv_out(n: usize, k: usize, stride: usize, padding: usize, dilation: usize) 
     (n + 2 * padding)
         .checked_sub(span)
         .map(|rest| rest / stride + 1)
+}
+
+/// `x` pooled by `pool(values, input dims, output side)` when the flex kernels take the window
+/// (f32 `[N, C, H, W]`, a window that fits); `None` sends the pooling to Burn's kernels, which
+/// report any problem.
+fn pool_with(
+    x: &FlexTensor,
+    window: pool::Window,
+    pool: impl FnOnce(&[f32], [usize; 4], [usize; 2]) -> Vec<f32>,
+) -> Option<FlexTensor> {
+    if x.dtype() != DType::F32 || x.shape().num_dims() != 4 {
+        return None;
+    }
+    let (x, dims) = f32_data(x);
+    let out = [
+        window.output_side(dims[2], 0)?,
+        window.output_side(dims[3], 1)?,
+    ];
+    Some(from_vec(
+        pool(x.storage::<f32>(), dims, out),
+        [dims[0], dims[1], out[0], out[1]],
+    ))
 }
 
 impl EncoBackend for Flex {
@@ -329,6 +352,58 @@ impl EncoBackend for Flex {
             ),
             shape,
         )
+    }
+
+    fn scale_shift_relu(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let all_f32 = [&x, &scale, &shift].iter().all(|t| t.dtype() == DType::F32);
+        if !all_f32 || x.shape().num_dims() != 4 {
+            return crate::generic::scale_shift_relu::<Self>(x, scale, shift);
+        }
+        let (x, dims) = f32_data(&x);
+        let scale = scale.to_contiguous();
+        let shift = shift.to_contiguous();
+        from_vec(
+            activation::scale_shift_relu(
+                x.storage::<f32>(),
+                scale.storage::<f32>(),
+                shift.storage::<f32>(),
+                dims,
+            ),
+            dims,
+        )
+    }
+
+    fn enco_avg_pool2d(
+        x: FloatTensor<Self>,
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+        count_include_pad: bool,
+    ) -> FloatTensor<Self> {
+        let window = pool::Window::new(kernel_size, stride, padding);
+        pool_with(&x, window, |x, dims, out| {
+            pool::avg_pool2d(x, dims, window, out, count_include_pad)
+        })
+        .unwrap_or_else(|| {
+            Self::avg_pool2d(x, kernel_size, stride, padding, count_include_pad, false)
+        })
+    }
+
+    fn enco_max_pool2d(
+        x: FloatTensor<Self>,
+        kernel_size: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        let window = pool::Window::new(kernel_size, stride, padding);
+        pool_with(&x, window, |x, dims, out| {
+            pool::max_pool2d(x, dims, window, out)
+        })
+        .unwrap_or_else(|| Self::max_pool2d(x, kernel_size, stride, padding, [1, 1], false))
     }
 
     fn adam_step(

@@ -13,7 +13,7 @@ pub struct BasicConv2d<B: Backend> {
     pub bn: BatchNorm<B>,
 }
 
-impl<B: Backend> BasicConv2d<B> {
+impl<B: EncoBackend> BasicConv2d<B> {
     pub(super) fn new(
         channels: [usize; 2],
         kernel: [usize; 2],
@@ -44,13 +44,14 @@ impl<B: Backend> BasicConv2d<B> {
         Self::new([c_in, c_out], [k, k], stride, [pad, pad], d)
     }
 
-    /// Convolution, eval-mode BatchNorm, ReLU.
+    /// Convolution (through [`EncoBackend::enco_conv2d`], on all cores on the CPU), eval-mode
+    /// BatchNorm, ReLU.
     ///
     /// The BatchNorm is evaluated as PyTorch's CPU kernel does it, whatever the backend's
-    /// autodiff state: `α = γ / √(var + eps)`, `β' = β − mean·α`, `y = x·α + β'`.
+    /// autodiff state: `α = γ / √(var + eps)`, `β' = β − mean·α`, `y = x·α + β'`, with the
+    /// ReLU in the same pass ([`EncoBackend::scale_shift_relu`]).
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = self.conv.forward(x);
-        let c = x.dims()[1];
+        let x = conv2d_module(&self.conv, x);
         let invstd = reciprocal(
             self.bn
                 .running_var
@@ -64,19 +65,18 @@ impl<B: Backend> BasicConv2d<B> {
             .beta
             .val()
             .sub(self.bn.running_mean.value().mul(alpha.clone()));
-        let x = x.mul(alpha.reshape([1, c, 1, 1])) + beta.reshape([1, c, 1, 1]);
-        relu(x)
+        scale_shift_relu(x, alpha, beta)
     }
 }
 
 /// `F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)`, the FID variant.
-pub(super) fn avg_pool_3x3_same<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    avg_pool2d(x, [3, 3], [1, 1], [1, 1], false, false)
+pub(super) fn avg_pool_3x3_same<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    avg_pool2d(x, [3, 3], [1, 1], [1, 1], false)
 }
 
 /// `F.max_pool2d(x, 3, stride=2)`.
-pub(super) fn max_pool_3x3_s2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    max_pool2d(x, [3, 3], [2, 2], [0, 0], [1, 1], false)
+pub(super) fn max_pool_3x3_s2<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    max_pool2d(x, [3, 3], [2, 2], [0, 0])
 }
 
 /// `FIDInceptionA` (`Mixed_5b`, `Mixed_5c`, `Mixed_5d`): branches 1×1, 5×5, double 3×3 and
@@ -99,7 +99,7 @@ pub struct InceptionA<B: Backend> {
     pub branch_pool: BasicConv2d<B>,
 }
 
-impl<B: Backend> InceptionA<B> {
+impl<B: EncoBackend> InceptionA<B> {
     pub(super) fn new(c_in: usize, pool_features: usize, d: &B::Device) -> Self {
         Self {
             branch1x1: BasicConv2d::square(c_in, 64, 1, 1, 0, d),
@@ -140,7 +140,7 @@ pub struct InceptionB<B: Backend> {
     pub branch3x3dbl_3: BasicConv2d<B>,
 }
 
-impl<B: Backend> InceptionB<B> {
+impl<B: EncoBackend> InceptionB<B> {
     pub(super) fn new(c_in: usize, d: &B::Device) -> Self {
         Self {
             branch3x3: BasicConv2d::square(c_in, 384, 3, 2, 0, d),
@@ -188,7 +188,7 @@ pub struct InceptionC<B: Backend> {
     pub branch_pool: BasicConv2d<B>,
 }
 
-impl<B: Backend> InceptionC<B> {
+impl<B: EncoBackend> InceptionC<B> {
     pub(super) fn new(c_in: usize, c7: usize, d: &B::Device) -> Self {
         let row = |a, b| BasicConv2d::new([a, b], [1, 7], 1, [0, 3], d);
         let col = |a, b| BasicConv2d::new([a, b], [7, 1], 1, [3, 0], d);
@@ -238,7 +238,7 @@ pub struct InceptionD<B: Backend> {
     pub branch7x7x3_4: BasicConv2d<B>,
 }
 
-impl<B: Backend> InceptionD<B> {
+impl<B: EncoBackend> InceptionD<B> {
     pub(super) fn new(c_in: usize, d: &B::Device) -> Self {
         Self {
             branch3x3_1: BasicConv2d::square(c_in, 192, 1, 1, 0, d),
@@ -291,7 +291,7 @@ pub struct InceptionE<B: Backend> {
     pub max_pool: bool,
 }
 
-impl<B: Backend> InceptionE<B> {
+impl<B: EncoBackend> InceptionE<B> {
     pub(super) fn new(c_in: usize, max_pool: bool, d: &B::Device) -> Self {
         let row = |a, b| BasicConv2d::new([a, b], [1, 3], 1, [0, 1], d);
         let col = |a, b| BasicConv2d::new([a, b], [3, 1], 1, [1, 0], d);
@@ -330,7 +330,7 @@ impl<B: Backend> InceptionE<B> {
             1,
         );
         let pooled = if self.max_pool {
-            max_pool2d(x, [3, 3], [1, 1], [1, 1], [1, 1], false)
+            max_pool2d(x, [3, 3], [1, 1], [1, 1])
         } else {
             avg_pool_3x3_same(x)
         };

@@ -25,13 +25,13 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use burn::tensor::activation::relu;
-use burn::tensor::module::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
+use burn::tensor::module::adaptive_avg_pool2d;
 use burn_store::{
     ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter,
     PytorchStore, SafetensorsStore,
 };
-use enco_kernels::ops::reciprocal;
+use enco_kernels::EncoBackend;
+use enco_kernels::ops::{avg_pool2d, conv2d_module, max_pool2d, reciprocal, scale_shift_relu};
 
 mod blocks;
 mod weights;
@@ -109,55 +109,18 @@ pub struct FidInception<B: Backend> {
     pub normalize_input: bool,
 }
 
-impl FidInceptionConfig {
-    /// Builds the network with Burn's default (random) initialisation and default BatchNorm
-    /// statistics; load the FID weights before use (see [`FidInception::load_weights_pth`]).
-    pub fn init<B: Backend>(&self, device: &B::Device) -> FidInception<B> {
-        let d = device;
-        FidInception {
-            conv2d_1a_3x3: BasicConv2d::square(3, 32, 3, 2, 0, d),
-            conv2d_2a_3x3: BasicConv2d::square(32, 32, 3, 1, 0, d),
-            conv2d_2b_3x3: BasicConv2d::square(32, 64, 3, 1, 1, d),
-            conv2d_3b_1x1: BasicConv2d::square(64, 80, 1, 1, 0, d),
-            conv2d_4a_3x3: BasicConv2d::square(80, 192, 3, 1, 0, d),
-            mixed_5b: InceptionA::new(192, 32, d),
-            mixed_5c: InceptionA::new(256, 64, d),
-            mixed_5d: InceptionA::new(288, 64, d),
-            mixed_6a: InceptionB::new(288, d),
-            mixed_6b: InceptionC::new(768, 128, d),
-            mixed_6c: InceptionC::new(768, 160, d),
-            mixed_6d: InceptionC::new(768, 160, d),
-            mixed_6e: InceptionC::new(768, 192, d),
-            mixed_7a: InceptionD::new(768, d),
-            mixed_7b: InceptionE::new(1280, false, d),
-            mixed_7c: InceptionE::new(2048, true, d),
-            resize_input: self.resize_input,
-            normalize_input: self.normalize_input,
-        }
-    }
+/// The host part of [`FidInception::preprocess`]: the resize to 299×299 and the map to
+/// [−1, 1], each if enabled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HostPreprocessing {
+    resize_input: bool,
+    normalize_input: bool,
 }
 
-impl<B: Backend> FidInception<B> {
-    /// The tensor entering `Conv2d_1a_3x3`: `images` (`[N, 3, H, W]` in [0, 1]) resized to
-    /// 299×299 with bilinear interpolation (`align_corners=False`, no antialiasing, as
-    /// `F.interpolate` in pytorch-fid) and mapped to [−1, 1] with `2x − 1` (each step only if
-    /// enabled in the configuration).
-    ///
-    /// This runs on the host (the images are read back from the device and the result is
-    /// uploaded again), so that it reproduces PyTorch's CPU kernel bit for bit on every
-    /// backend; Burn's `interpolate` (Flex) computes the source coordinates in f64 and
-    /// differs from PyTorch by up to 3e-5 on the fixture images.
-    pub fn preprocess(&self, images: Tensor<B, 4>) -> Result<Tensor<B, 4>, FidError> {
-        let shape = images.dims();
-        let device = images.device();
-        let values = images.into_data().convert::<f32>().into_vec::<f32>()?;
-        let (values, shape) = self.preprocess_values(values, shape)?;
-        Ok(Tensor::from_data(TensorData::new(values, shape), &device))
-    }
-
-    /// [`preprocess`](Self::preprocess) on host values `[N, 3, H, W]`, row-major.
-    pub(crate) fn preprocess_values(
-        &self,
+impl HostPreprocessing {
+    /// Preprocesses host values `[N, 3, H, W]`, row-major.
+    pub(crate) fn apply(
+        self,
         values: Vec<f32>,
         shape: [usize; 4],
     ) -> Result<(Vec<f32>, [usize; 4]), FidError> {
@@ -191,6 +154,70 @@ impl<B: Backend> FidInception<B> {
             normalize(&mut values);
         }
         Ok((values, shape))
+    }
+}
+
+impl FidInceptionConfig {
+    /// Builds the network with Burn's default (random) initialisation and default BatchNorm
+    /// statistics; load the FID weights before use (see [`FidInception::load_weights_pth`]).
+    pub fn init<B: EncoBackend>(&self, device: &B::Device) -> FidInception<B> {
+        let d = device;
+        FidInception {
+            conv2d_1a_3x3: BasicConv2d::square(3, 32, 3, 2, 0, d),
+            conv2d_2a_3x3: BasicConv2d::square(32, 32, 3, 1, 0, d),
+            conv2d_2b_3x3: BasicConv2d::square(32, 64, 3, 1, 1, d),
+            conv2d_3b_1x1: BasicConv2d::square(64, 80, 1, 1, 0, d),
+            conv2d_4a_3x3: BasicConv2d::square(80, 192, 3, 1, 0, d),
+            mixed_5b: InceptionA::new(192, 32, d),
+            mixed_5c: InceptionA::new(256, 64, d),
+            mixed_5d: InceptionA::new(288, 64, d),
+            mixed_6a: InceptionB::new(288, d),
+            mixed_6b: InceptionC::new(768, 128, d),
+            mixed_6c: InceptionC::new(768, 160, d),
+            mixed_6d: InceptionC::new(768, 160, d),
+            mixed_6e: InceptionC::new(768, 192, d),
+            mixed_7a: InceptionD::new(768, d),
+            mixed_7b: InceptionE::new(1280, false, d),
+            mixed_7c: InceptionE::new(2048, true, d),
+            resize_input: self.resize_input,
+            normalize_input: self.normalize_input,
+        }
+    }
+}
+
+impl<B: EncoBackend> FidInception<B> {
+    /// The tensor entering `Conv2d_1a_3x3`: `images` (`[N, 3, H, W]` in [0, 1]) resized to
+    /// 299×299 with bilinear interpolation (`align_corners=False`, no antialiasing, as
+    /// `F.interpolate` in pytorch-fid) and mapped to [−1, 1] with `2x − 1` (each step only if
+    /// enabled in the configuration).
+    ///
+    /// This runs on the host (the images are read back from the device and the result is
+    /// uploaded again), so that it reproduces PyTorch's CPU kernel bit for bit on every
+    /// backend; Burn's `interpolate` (Flex) computes the source coordinates in f64 and
+    /// differs from PyTorch by up to 3e-5 on the fixture images.
+    pub fn preprocess(&self, images: Tensor<B, 4>) -> Result<Tensor<B, 4>, FidError> {
+        let shape = images.dims();
+        let device = images.device();
+        let values = images.into_data().convert::<f32>().into_vec::<f32>()?;
+        let (values, shape) = self.preprocess_values(values, shape)?;
+        Ok(Tensor::from_data(TensorData::new(values, shape), &device))
+    }
+
+    /// [`preprocess`](Self::preprocess) on host values `[N, 3, H, W]`, row-major.
+    pub(crate) fn preprocess_values(
+        &self,
+        values: Vec<f32>,
+        shape: [usize; 4],
+    ) -> Result<(Vec<f32>, [usize; 4]), FidError> {
+        self.host_preprocessing().apply(values, shape)
+    }
+
+    /// The configuration's preprocessing, as a value another thread can run.
+    pub(crate) fn host_preprocessing(&self) -> HostPreprocessing {
+        HostPreprocessing {
+            resize_input: self.resize_input,
+            normalize_input: self.normalize_input,
+        }
     }
 
     /// The pool3 features `[N, 2048]` of images `[N, 3, H, W]` with values in [0, 1] (what

@@ -97,7 +97,7 @@ pub(super) fn check_file(path: &Path) -> Result<(), FidError> {
     }
 }
 
-impl<B: Backend> FidInception<B> {
+impl<B: EncoBackend> FidInception<B> {
     /// Builds the default network (pytorch-fid's FID settings) and loads the official
     /// `pt_inception-2015-12-05-6726825d.pth` (or any `.pth` holding the same state_dict).
     /// A missing file gives [`FidError::MissingWeights`], whose message names the download URL
