@@ -46,7 +46,7 @@ struct Case {
     dilation: usize,
 }
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 10] = [
     // ResBlock 3×3 after an explicit reflect pad.
     Case {
         input: [2, 16, 10, 10],
@@ -118,6 +118,24 @@ const CASES: [Case; 8] = [
         kernel: 1,
         stride: 1,
         padding: 0,
+        dilation: 1,
+    },
+    // Stride 2 over small planes, three images (the FID Inception's reductions).
+    Case {
+        input: [3, 6, 7, 6],
+        out_channels: 8,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        dilation: 1,
+    },
+    // 5×5 through im2col, four images.
+    Case {
+        input: [4, 2, 40, 25],
+        out_channels: 7,
+        kernel: 5,
+        stride: 1,
+        padding: 2,
         dilation: 1,
     },
 ];
