@@ -22,36 +22,24 @@ use enco::eval::fid::{FID_DEFAULT_BATCH_SIZE, FidInceptionConfig, folder_statist
 use enco::kernels::Executor;
 use enco::rand::{RngExt, SeedableRng, rngs::ChaCha8Rng};
 
+/// FID feature-extraction throughput on a folder of random PNG images.
+#[derive(clap::Parser)]
 struct Args {
+    /// Number of images.
+    #[arg(long, default_value_t = 100)]
     images: usize,
+    /// Side of the square images, in pixels.
+    #[arg(long, default_value_t = 64)]
     size: u32,
+    /// Images per Inception batch (pytorch-fid's default).
+    #[arg(long, default_value_t = FID_DEFAULT_BATCH_SIZE)]
     batch: usize,
-    runs: usize,
-}
-
-fn parse_args() -> Args {
-    let mut args = Args {
-        images: 100,
-        size: 64,
-        batch: FID_DEFAULT_BATCH_SIZE,
-        runs: 2,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = |name: &str| -> usize {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{name} takes a number"))
-        };
-        match a.as_str() {
-            "--images" => args.images = value("--images"),
-            "--size" => args.size = value("--size") as u32,
-            "--batch" => args.batch = value("--batch"),
-            "--runs" => args.runs = value("--runs").max(1),
-            _ => {} // cargo bench passes --bench
-        }
-    }
-    args
+    /// Timed runs over the folder.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    runs: u64,
+    /// Passed by `cargo bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 /// User plus system CPU time of this process, in seconds (Linux; 0 elsewhere).
@@ -93,19 +81,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = parse_args();
+    let args = <Args as clap::Parser>::parse();
     let dir = std::env::temp_dir().join(format!("enco-fid-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     write_images(&dir, args.images, args.size)?;
     let device = default_device();
     let model = FidInceptionConfig::new().init::<Backend>(&device);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "backend {NAME}; {} images of {}×{}, batch {}, {} threads",
-        args.images,
-        args.size,
-        args.size,
-        args.batch,
-        rayon_threads()
+        "backend {NAME}; {} images of {}×{}, batch {}, {cores} cores",
+        args.images, args.size, args.size, args.batch
     );
     println!("| run | wall s | images/s | CPU s / wall s |");
     println!("|---|---|---|---|");
@@ -126,8 +111,4 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     result
-}
-
-fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -103,6 +103,9 @@ pub fn reflect_pad<B: EncoBackend>(x: Tensor<B, 4>, padding: usize) -> Tensor<B,
 
 /// `relu(x · scale_c + shift_c)` per channel of `x [N, C, H, W]` (an eval-mode BatchNorm
 /// folded to `scale`, `shift` `[C]`, then ReLU) through [`EncoBackend::scale_shift_relu`].
+///
+/// # Panics
+/// If `scale` or `shift` does not hold one value per channel of `x`.
 pub fn scale_shift_relu<B: EncoBackend>(
     x: Tensor<B, 4>,
     scale: Tensor<B, 1>,
@@ -117,6 +120,10 @@ pub fn scale_shift_relu<B: EncoBackend>(
 
 /// `F.avg_pool2d(x, kernel_size, stride, padding, count_include_pad=…)` (floor mode) through
 /// [`EncoBackend::enco_avg_pool2d`].
+///
+/// # Panics
+/// As Burn's `avg_pool2d`, on a window that does not fit the input or a padding beyond half
+/// the kernel (Burn's kernels take those and report them).
 pub fn avg_pool2d<B: EncoBackend>(
     x: Tensor<B, 4>,
     kernel_size: [usize; 2],
@@ -135,6 +142,10 @@ pub fn avg_pool2d<B: EncoBackend>(
 
 /// `F.max_pool2d(x, kernel_size, stride, padding)` (dilation 1, floor mode) through
 /// [`EncoBackend::enco_max_pool2d`].
+///
+/// # Panics
+/// As Burn's `max_pool2d`, on a window that does not fit the input or a padding beyond half
+/// the kernel.
 pub fn max_pool2d<B: EncoBackend>(
     x: Tensor<B, 4>,
     kernel_size: [usize; 2],

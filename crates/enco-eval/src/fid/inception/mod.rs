@@ -199,17 +199,8 @@ impl<B: EncoBackend> FidInception<B> {
         let shape = images.dims();
         let device = images.device();
         let values = images.into_data().convert::<f32>().into_vec::<f32>()?;
-        let (values, shape) = self.preprocess_values(values, shape)?;
+        let (values, shape) = self.host_preprocessing().apply(values, shape)?;
         Ok(Tensor::from_data(TensorData::new(values, shape), &device))
-    }
-
-    /// [`preprocess`](Self::preprocess) on host values `[N, 3, H, W]`, row-major.
-    pub(crate) fn preprocess_values(
-        &self,
-        values: Vec<f32>,
-        shape: [usize; 4],
-    ) -> Result<(Vec<f32>, [usize; 4]), FidError> {
-        self.host_preprocessing().apply(values, shape)
     }
 
     /// The configuration's preprocessing, as a value another thread can run.
