@@ -93,6 +93,7 @@ fn time_run(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    enco::kernels::keep_freed_memory();
     Executor::CallerPool.run(run)
 }
 

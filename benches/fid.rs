@@ -74,9 +74,11 @@ fn write_images(dir: &Path, count: usize, size: u32) -> Result<(), Box<dyn std::
     Ok(())
 }
 
-/// The kernels run on a rayon pool of the main thread's ([`Executor::CallerPool`]), as the
+/// The kernels run on a rayon pool of the main thread's ([`Executor::CallerPool`]), and freed
+/// tensors' memory is reused ([`keep_freed_memory`](enco::kernels::keep_freed_memory)), as the
 /// `enco` command runs them.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    enco::kernels::keep_freed_memory();
     Executor::CallerPool.run(run)
 }
 

@@ -74,6 +74,7 @@ fn generic_upsample(x: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 fn main() {
+    enco::kernels::keep_freed_memory();
     let size = std::env::args()
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())

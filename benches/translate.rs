@@ -17,6 +17,7 @@ use enco::kernels::Executor;
 use enco::nn::ResnetGeneratorConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    enco::kernels::keep_freed_memory();
     let size = std::env::args()
         .skip(1)
         .find_map(|a| a.parse::<usize>().ok())

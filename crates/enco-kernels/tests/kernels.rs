@@ -46,7 +46,7 @@ struct Case {
     dilation: usize,
 }
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 14] = [
     // ResBlock 3×3 after an explicit reflect pad.
     Case {
         input: [2, 16, 10, 10],
@@ -126,6 +126,44 @@ const CASES: [Case; 10] = [
         out_channels: 8,
         kernel: 3,
         stride: 2,
+        padding: 1,
+        dilation: 1,
+    },
+    // The direct kernels over wide rows: blocks of 64 and 16 columns, then the edge; the weight
+    // gradient's taps side by side (no horizontal padding, 7 taps per row, 3 channels).
+    Case {
+        input: [2, 5, 12, 90],
+        out_channels: 3,
+        kernel: 7,
+        stride: 1,
+        padding: 0,
+        dilation: 1,
+    },
+    // The direct kernels with padding: edge blocks on both sides of the interior columns, the
+    // weight gradient tap by tap.
+    Case {
+        input: [1, 4, 9, 100],
+        out_channels: 2,
+        kernel: 7,
+        stride: 1,
+        padding: 3,
+        dilation: 1,
+    },
+    // The direct kernels with four output channels and 3 taps per row.
+    Case {
+        input: [1, 6, 8, 37],
+        out_channels: 4,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
+        dilation: 1,
+    },
+    // The discriminator's score map: 4×4 with zero padding 1 to one channel.
+    Case {
+        input: [1, 16, 20, 21],
+        out_channels: 1,
+        kernel: 4,
+        stride: 1,
         padding: 1,
         dilation: 1,
     },

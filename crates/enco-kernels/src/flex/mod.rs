@@ -168,7 +168,7 @@ impl EncoBackend for Flex {
             };
             if shapes_match
                 && !direct::applies(&geometry)
-                && winograd::applies(&geometry, winograd::Pass::Forward)
+                && winograd::applies(&geometry, winograd::Pass::InputGrad)
             {
                 let weight = weight.to_contiguous();
                 let dx =

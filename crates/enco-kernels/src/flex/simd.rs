@@ -69,6 +69,22 @@ impl Lanes {
         )
     }
 
+    /// The even and the odd elements of the 32 values `low` then `high`.
+    #[inline(always)]
+    pub(crate) fn deinterleave_pair(low: Self, high: Self) -> [Self; 2] {
+        let at = |i: usize| {
+            if i < LANES {
+                low.0[i]
+            } else {
+                high.0[i - LANES]
+            }
+        };
+        [
+            Self::from_fn(|j| at(2 * j)),
+            Self::from_fn(|j| at(2 * j + 1)),
+        ]
+    }
+
     /// `even[0], odd[0], even[1], odd[1], …` in two halves: the inverse of
     /// [`Lanes::deinterleave`].
     #[inline(always)]
@@ -352,6 +368,14 @@ mod tests {
         let (low, high) = Lanes::interleave(even, odd);
         assert_eq!(low.0, src[..LANES]);
         assert_eq!(high.0, src[LANES..]);
+    }
+
+    #[test]
+    fn deinterleave_pair_matches_deinterleave() {
+        let src: [f32; 32] = std::array::from_fn(|i| (i * i) as f32);
+        let (even, odd) = Lanes::deinterleave(&src);
+        let [e, o] = Lanes::deinterleave_pair(Lanes::load(&src), Lanes::load(&src[LANES..]));
+        assert_eq!((e, o), (even, odd));
     }
 
     #[test]

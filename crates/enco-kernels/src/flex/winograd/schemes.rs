@@ -1,27 +1,24 @@
-//! The two Winograd schemes, F(2×2, 3×3) and F(2×2, 4×4): their five transforms on [`LANES`]
-//! tiles at once.
+//! The three Winograd schemes, F(2×2, 3×3), F(4×4, 3×3) and F(2×2, 4×4): their five
+//! transforms on [`LANES`] tiles at once.
 
 // The transforms index small fixed-size tiles by row and column, as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
 use super::*;
 
-/// The side of an output tile: both schemes compute 2×2 outputs per tile.
-pub(super) const M: usize = 2;
-
 /// An N×N tile of [`LANES`] tiles side by side, one per lane.
 pub(super) type Tile<const N: usize> = [[Lanes; N]; N];
 
-/// The five transforms of a scheme F(2×2, R×R) with α×α input tiles, `A = α = R + 1`, each
-/// applied to [`LANES`] tiles at once.
-pub(super) trait Scheme<const A: usize, const R: usize> {
+/// The five transforms of a scheme F(M×M, R×R) with α×α input tiles, `A = α = M + R − 1`,
+/// each applied to [`LANES`] tiles at once.
+pub(super) trait Scheme<const A: usize, const R: usize, const M: usize> {
     /// `G g Gᵀ` of R×R kernels.
     fn kernel(k: &Tile<R>) -> Tile<A>;
     /// `Bᵀ d B` of input tiles.
     fn input(d: &Tile<A>) -> Tile<A>;
-    /// `Aᵀ m A` of product tiles: the 2×2 outputs.
+    /// `Aᵀ m A` of product tiles: the M×M outputs.
     fn output(m: &Tile<A>) -> Tile<M>;
-    /// `A z Aᵀ` of 2×2 output-gradient tiles: the gradients of the product tiles.
+    /// `A z Aᵀ` of M×M output-gradient tiles: the gradients of the product tiles.
     fn output_grad(dy: &Tile<M>) -> Tile<A>;
     /// `Gᵀ dU G`: the kernel gradients from the gradients of their transforms.
     fn kernel_grad(du: &Tile<A>) -> Tile<R>;
@@ -30,7 +27,7 @@ pub(super) trait Scheme<const A: usize, const R: usize> {
 /// F(2×2, 3×3) with Lavin's transforms, written out.
 pub(super) struct F3;
 
-impl Scheme<4, 3> for F3 {
+impl Scheme<4, 3, 2> for F3 {
     #[inline(always)]
     fn kernel(k: &Tile<3>) -> Tile<4> {
         let mut gg = [[Lanes::ZERO; 3]; 4];
@@ -212,7 +209,7 @@ pub(super) fn sandwich<const P: usize, const Q: usize>(
     out
 }
 
-impl Scheme<5, 4> for F4 {
+impl Scheme<5, 4, 2> for F4 {
     #[inline(always)]
     fn kernel(k: &Tile<4>) -> Tile<5> {
         sandwich(k, Self::g)
@@ -235,6 +232,118 @@ impl Scheme<5, 4> for F4 {
 
     #[inline(always)]
     fn kernel_grad(du: &Tile<5>) -> Tile<4> {
+        sandwich(du, Self::gt)
+    }
+}
+
+/// F(4×4, 3×3) from the Toom–Cook points 0, 1, −1, ½, −2 and ∞ (of the usual choices, the one
+/// with the smallest float32 error), written out as the 1-D transforms applied to the columns
+/// and then the rows of a tile:
+///
+/// ```text
+/// Bᵀ = [1 −3/2 −2 3/2 1 0; 0 −1 ½ 5/2 1 0; 0 1 −5/2 ½ 1 0;
+///       0 −2 −1 2 1 0; 0 ½ −1 −½ 1 0; 0 1 −3/2 −2 3/2 1]
+/// G  = [1 0 0; ⅓ ⅓ ⅓; −⅓ ⅓ −⅓; −16/15 −8/15 −4/15; 1/15 −2/15 4/15; 0 0 1]
+/// Aᵀ = [1 1 1 1 1 0; 0 1 −1 ½ −2 0; 0 1 1 ¼ 4 0; 0 1 −1 ⅛ −8 1]
+/// ```
+///
+/// It does 2.25 multiplications per output against F(2×2, 3×3)'s 4, at about twice its float32
+/// error: the convolutions use it for the gradients only (`docs/performance.md`).
+pub(super) struct F3Large;
+
+/// ⅓ in f32.
+const THIRD: f32 = 1.0 / 3.0;
+/// 1/15 in f32.
+const FIFTEENTH: f32 = 1.0 / 15.0;
+
+impl F3Large {
+    /// `Bᵀ d` of a 6-vector.
+    #[inline(always)]
+    fn bt([d0, d1, d2, d3, d4, d5]: [Lanes; 6]) -> [Lanes; 6] {
+        [
+            d0 - d2 * 2.0 + d4 + (d3 - d1) * 1.5,
+            d4 - d1 + d2 * 0.5 + d3 * 2.5,
+            d4 + d1 - d2 * 2.5 + d3 * 0.5,
+            d4 - d2 + (d3 - d1) * 2.0,
+            d4 - d2 + (d1 - d3) * 0.5,
+            d5 + d1 - d3 * 2.0 + (d4 - d2) * 1.5,
+        ]
+    }
+
+    /// `G k` of a 3-vector.
+    #[inline(always)]
+    fn g([a, b, c]: [Lanes; 3]) -> [Lanes; 6] {
+        [
+            a,
+            (a + b + c) * THIRD,
+            (b - a - c) * THIRD,
+            (a * 16.0 + b * 8.0 + c * 4.0) * -FIFTEENTH,
+            (a - b * 2.0 + c * 4.0) * FIFTEENTH,
+            c,
+        ]
+    }
+
+    /// `Aᵀ m` of a 6-vector.
+    #[inline(always)]
+    fn at([m0, m1, m2, m3, m4, m5]: [Lanes; 6]) -> [Lanes; 4] {
+        let (sum, diff) = (m1 + m2, m1 - m2);
+        [
+            m0 + sum + m3 + m4,
+            diff + m3 * 0.5 - m4 * 2.0,
+            sum + m3 * 0.25 + m4 * 4.0,
+            diff + m3 * 0.125 - m4 * 8.0 + m5,
+        ]
+    }
+
+    /// `A y` of a 4-vector.
+    #[inline(always)]
+    fn a([y0, y1, y2, y3]: [Lanes; 4]) -> [Lanes; 6] {
+        let (even, odd) = (y0 + y2, y1 + y3);
+        [
+            y0,
+            even + odd,
+            even - odd,
+            y0 + y1 * 0.5 + y2 * 0.25 + y3 * 0.125,
+            y0 - y1 * 2.0 + y2 * 4.0 - y3 * 8.0,
+            y3,
+        ]
+    }
+
+    /// `Gᵀ u` of a 6-vector.
+    #[inline(always)]
+    fn gt([u0, u1, u2, u3, u4, u5]: [Lanes; 6]) -> [Lanes; 3] {
+        let (sum, diff) = (u1 + u2, u1 - u2);
+        [
+            u0 + diff * THIRD + (u4 - u3 * 16.0) * FIFTEENTH,
+            sum * THIRD - (u3 * 8.0 + u4 * 2.0) * FIFTEENTH,
+            u5 + diff * THIRD + (u4 - u3) * (4.0 * FIFTEENTH),
+        ]
+    }
+}
+
+impl Scheme<6, 3, 4> for F3Large {
+    #[inline(always)]
+    fn kernel(k: &Tile<3>) -> Tile<6> {
+        sandwich(k, Self::g)
+    }
+
+    #[inline(always)]
+    fn input(d: &Tile<6>) -> Tile<6> {
+        sandwich(d, Self::bt)
+    }
+
+    #[inline(always)]
+    fn output(m: &Tile<6>) -> Tile<4> {
+        sandwich(m, Self::at)
+    }
+
+    #[inline(always)]
+    fn output_grad(dy: &Tile<4>) -> Tile<6> {
+        sandwich(dy, Self::a)
+    }
+
+    #[inline(always)]
+    fn kernel_grad(du: &Tile<6>) -> Tile<3> {
         sandwich(du, Self::gt)
     }
 }

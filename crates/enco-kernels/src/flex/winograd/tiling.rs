@@ -1,9 +1,9 @@
-//! The output plane cut into 2×2 tiles, and the runs of [`LANES`] tiles whose windows are
+//! The output plane cut into M×M tiles, and the runs of [`LANES`] tiles whose windows are
 //! read as vectors.
 
 use super::*;
 
-/// The tiling of the output plane into 2×2 tiles, numbered image by image, row by row.
+/// The tiling of the output plane into M×M tiles, numbered image by image, row by row.
 pub(super) struct Tiling {
     pub(super) tiles_w: usize,
     pub(super) tiles_per_image: usize,
@@ -11,9 +11,10 @@ pub(super) struct Tiling {
 }
 
 impl Tiling {
-    pub(super) fn new(g: &Geometry) -> Self {
+    /// The tiles of side `m` of `g`'s output planes.
+    pub(super) fn new(g: &Geometry, m: usize) -> Self {
         let [batch, _, h_out, w_out] = g.output;
-        let (tiles_h, tiles_w) = (h_out.div_ceil(M), w_out.div_ceil(M));
+        let (tiles_h, tiles_w) = (h_out.div_ceil(m), w_out.div_ceil(m));
         Self {
             tiles_w,
             tiles_per_image: tiles_h * tiles_w,
@@ -73,40 +74,65 @@ pub(super) fn leading(tc: usize) -> usize {
     tc.next_multiple_of(16) + 16
 }
 
-/// The samples that a run of [`LANES`] tiles (stride 2 apart) reads from one row, for windows
+/// The samples that a run of [`LANES`] tiles (at most 4 apart) reads from one row, for windows
 /// of at most 6 samples.
-pub(super) const ROW_WINDOW: usize = 2 * LANES + 4;
+pub(super) const ROW_WINDOW: usize = 4 * LANES + 4;
 
-/// Sample `c` of the windows of [`LANES`] tiles whose windows start 2 apart in `src` (lane `j`:
-/// `src[2j + c]`), for `c < N`; `src` holds at least `2·(LANES − 1) + N` samples.
+/// Sample `c` of the windows of [`LANES`] tiles whose windows start `S` apart in `src` (lane
+/// `j`: `src[S·j + c]`), for `c < N`; `src` holds at least `S·(LANES − 1) + N` samples. `S` is
+/// 2 or 4: the windows' first samples are one or two de-interleaves of consecutive vectors, and
+/// sample `c ≥ S` is sample `c − S` one lane on.
 #[inline(always)]
-pub(super) fn strided_lanes<const N: usize>(src: &[f32]) -> [Lanes; N] {
+pub(super) fn strided_lanes<const N: usize, const S: usize>(src: &[f32]) -> [Lanes; N] {
     let mut out = [Lanes::ZERO; N];
-    for c in (0..N).step_by(2) {
-        if c + 1 < N {
-            let pair: &[f32; 2 * LANES] = src[c..][..2 * LANES].try_into().unwrap();
-            (out[c], out[c + 1]) = Lanes::deinterleave(pair);
-        } else {
-            let last: &[f32; 2 * LANES - 1] = src[c..][..2 * LANES - 1].try_into().unwrap();
-            out[c] = Lanes::from_fn(|j| last[2 * j]);
+    match S {
+        2 => {
+            for c in (0..N).step_by(2) {
+                if c + 1 < N {
+                    let pair: &[f32; 2 * LANES] = src[c..][..2 * LANES].try_into().unwrap();
+                    (out[c], out[c + 1]) = Lanes::deinterleave(pair);
+                } else {
+                    let last: &[f32; 2 * LANES - 1] = src[c..][..2 * LANES - 1].try_into().unwrap();
+                    out[c] = Lanes::from_fn(|j| last[2 * j]);
+                }
+            }
         }
+        4 => {
+            let lo: &[f32; 2 * LANES] = src[..2 * LANES].try_into().unwrap();
+            let hi: &[f32; 2 * LANES] = src[2 * LANES..][..2 * LANES].try_into().unwrap();
+            let (even_lo, odd_lo) = Lanes::deinterleave(lo);
+            let (even_hi, odd_hi) = Lanes::deinterleave(hi);
+            let [c0, c2] = Lanes::deinterleave_pair(even_lo, even_hi);
+            let [c1, c3] = Lanes::deinterleave_pair(odd_lo, odd_hi);
+            let first = [c0, c1, c2, c3];
+            for c in 0..N {
+                out[c] = if c < 4 {
+                    first[c]
+                } else {
+                    let prev = out[c - 4];
+                    let last = src[4 * (LANES - 1) + c];
+                    Lanes::from_fn(|j| if j + 1 < LANES { prev.0[j + 1] } else { last })
+                };
+            }
+        }
+        _ => unreachable!("windows start 2 or 4 samples apart"),
     }
     out
 }
 
-/// Row `y` of the N-wide windows of [`LANES`] tiles starting at columns `x0, x0 + 2, …` of a
-/// `[h, w]` plane (lane `j`, element `c`: sample `(y, x0 + 2j + c)`), zero outside the plane.
+/// Row `y` of the N-wide windows of [`LANES`] tiles starting at columns `x0, x0 + S, …` of a
+/// `[h, w]` plane (lane `j`, element `c`: sample `(y, x0 + S·j + c)`), zero outside the plane.
 #[inline(always)]
-pub(super) fn tile_row_lanes<const N: usize>(
+pub(super) fn tile_row_lanes<const N: usize, const S: usize>(
     plane: &[f32],
     [h, w]: [usize; 2],
     y: isize,
     x0: isize,
 ) -> [Lanes; N] {
-    let need = 2 * (LANES - 1) + N;
+    let need = S * (LANES - 1) + N.max(S);
     if y >= 0 && (y as usize) < h && x0 >= 0 && x0 as usize + need <= w {
         let start = y as usize * w + x0 as usize;
-        return strided_lanes(&plane[start..][..need]);
+        return strided_lanes::<N, S>(&plane[start..][..need]);
     }
     let mut window = [0f32; ROW_WINDOW];
     if y >= 0 && (y as usize) < h {
@@ -118,5 +144,5 @@ pub(super) fn tile_row_lanes<const N: usize>(
             window[lo..hi].copy_from_slice(&plane[start..][..hi - lo]);
         }
     }
-    strided_lanes(&window[..need])
+    strided_lanes::<N, S>(&window[..need])
 }

@@ -13,29 +13,33 @@ pub(super) trait WindowMap<const N: usize, const A: usize> {
 }
 
 /// `Bᵀ d B` of α×α input windows.
-pub(super) struct InputWindows<S, const R: usize>(PhantomData<S>);
+pub(super) struct InputWindows<S, const R: usize, const M: usize>(PhantomData<S>);
 
-impl<S: Scheme<A, R>, const A: usize, const R: usize> WindowMap<A, A> for InputWindows<S, R> {
+impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> WindowMap<A, A>
+    for InputWindows<S, R, M>
+{
     #[inline(always)]
     fn apply(windows: &Tile<A>) -> Tile<A> {
         S::input(windows)
     }
 }
 
-/// `A dY_tile Aᵀ` of 2×2 output-gradient windows.
+/// `A dY_tile Aᵀ` of M×M output-gradient windows.
 pub(super) struct OutputGradWindows<S, const R: usize>(PhantomData<S>);
 
-impl<S: Scheme<A, R>, const A: usize, const R: usize> WindowMap<M, A> for OutputGradWindows<S, R> {
+impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> WindowMap<M, A>
+    for OutputGradWindows<S, R>
+{
     #[inline(always)]
     fn apply(windows: &Tile<M>) -> Tile<A> {
         S::output_grad(windows)
     }
 }
 
-/// `T` of the N×N windows of the chunk's tiles in one channel of `planes [N, C, H, W]` (tile
-/// `(ty, tx)` reads the window at `(2·ty − pad, 2·tx − pad)`, zero outside the plane):
+/// `T` of the N×N windows of the chunk's M×M tiles in one channel of `planes [N, C, H, W]`
+/// (tile `(ty, tx)` reads the window at `(M·ty − pad, M·tx − pad)`, zero outside the plane):
 /// `block [α²][ld]`.
-pub(super) struct TileTransform<'a, T, const N: usize, const A: usize> {
+pub(super) struct TileTransform<'a, T, const N: usize, const A: usize, const M: usize> {
     pub(super) planes: &'a [f32],
     pub(super) dims: [usize; 4],
     pub(super) padding: [usize; 2],
@@ -46,7 +50,9 @@ pub(super) struct TileTransform<'a, T, const N: usize, const A: usize> {
     pub(super) map: PhantomData<T>,
 }
 
-impl<T: WindowMap<N, A>, const N: usize, const A: usize> Kernel for TileTransform<'_, T, N, A> {
+impl<T: WindowMap<N, A>, const N: usize, const A: usize, const M: usize> Kernel
+    for TileTransform<'_, T, N, A, M>
+{
     type Output = ();
 
     #[inline(always)]
@@ -61,7 +67,7 @@ impl<T: WindowMap<N, A>, const N: usize, const A: usize> Kernel for TileTransfor
             let x0 = (M * run.tx) as isize - pw as isize;
             let mut windows = [[Lanes::ZERO; N]; N];
             for (r, row) in windows.iter_mut().enumerate() {
-                *row = tile_row_lanes(plane, [h, w], y0 + r as isize, x0);
+                *row = tile_row_lanes::<N, M>(plane, [h, w], y0 + r as isize, x0);
             }
             let v = T::apply(&windows);
             for r in 0..A {
@@ -75,7 +81,12 @@ impl<T: WindowMap<N, A>, const N: usize, const A: usize> Kernel for TileTransfor
 
 /// `V [C_in][α²][ld]`: `Bᵀ d B` of the input tiles `t0..t0 + tc` (zero outside the input), with
 /// `ld = leading(tc)`.
-pub(super) fn transform_inputs<S: Scheme<A, R>, const A: usize, const R: usize>(
+pub(super) fn transform_inputs<
+    S: Scheme<A, R, M>,
+    const A: usize,
+    const R: usize,
+    const M: usize,
+>(
     x: &[f32],
     g: &Geometry,
     tiling: &Tiling,
@@ -86,7 +97,7 @@ pub(super) fn transform_inputs<S: Scheme<A, R>, const A: usize, const R: usize>(
     v.par_chunks_mut(A * A * ld)
         .enumerate()
         .for_each(|(channel, block)| {
-            dispatch(TileTransform::<InputWindows<S, R>, A, A> {
+            dispatch(TileTransform::<InputWindows<S, R, M>, A, A, M> {
                 planes: x,
                 dims: g.input,
                 padding: g.padding,
@@ -112,7 +123,7 @@ pub(super) enum Kernels<'a> {
 
 /// `U [α²][C_in]` of one output channel: `G g Gᵀ` of its `C_in` kernels, [`LANES`] input
 /// channels at a time.
-pub(super) struct KernelTransform<'a, S, const A: usize, const R: usize> {
+pub(super) struct KernelTransform<'a, S, const A: usize, const R: usize, const M: usize> {
     pub(super) kernels: Kernels<'a>,
     /// `[C_out, C_in]` of the convolution.
     pub(super) channels: [usize; 2],
@@ -121,7 +132,9 @@ pub(super) struct KernelTransform<'a, S, const A: usize, const R: usize> {
     pub(super) scheme: PhantomData<S>,
 }
 
-impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for KernelTransform<'_, S, A, R> {
+impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
+    for KernelTransform<'_, S, A, R, M>
+{
     type Output = ();
 
     #[inline(always)]
@@ -168,7 +181,7 @@ impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for KernelTransform
 
 /// The output tiles of one output plane `out [H', W']` (image and channel `plane_index`) among
 /// the chunk's tiles, from the products `M [C_out][α²][ld]`: `Aᵀ m A + bias`.
-pub(super) struct OutputTransform<'a, S, const A: usize, const R: usize> {
+pub(super) struct OutputTransform<'a, S, const A: usize, const R: usize, const M: usize> {
     pub(super) m: &'a [f32],
     pub(super) g: &'a Geometry,
     pub(super) tiling: &'a Tiling,
@@ -179,7 +192,9 @@ pub(super) struct OutputTransform<'a, S, const A: usize, const R: usize> {
     pub(super) scheme: PhantomData<S>,
 }
 
-impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for OutputTransform<'_, S, A, R> {
+impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
+    for OutputTransform<'_, S, A, R, M>
+{
     type Output = ();
 
     #[inline(always)]
@@ -214,13 +229,14 @@ impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for OutputTransform
                 if oy >= h_out {
                     break;
                 }
-                let (low, high) = Lanes::interleave(o[dy][0] + bias, o[dy][1] + bias);
+                let row = interleaved::<M>(&o[dy], bias);
                 let dst = &mut self.out[oy * w_out + ox..];
                 if width == M * LANES {
-                    low.store_uninit(&mut dst[..LANES]);
-                    high.store_uninit(&mut dst[LANES..2 * LANES]);
+                    for (k, lanes) in row.iter().enumerate() {
+                        lanes.store_uninit(&mut dst[k * LANES..(k + 1) * LANES]);
+                    }
                 } else {
-                    let row = low.0.iter().chain(&high.0);
+                    let row = row.iter().flat_map(|lanes| &lanes.0);
                     for (d, &value) in dst[..width].iter_mut().zip(row) {
                         d.write(value);
                     }
@@ -230,10 +246,29 @@ impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for OutputTransform
     }
 }
 
+/// One output row of [`LANES`] tiles, `M` samples each (lane `j` of `row[c]` is sample `c` of
+/// tile `j`), plus `bias`, in sample order: `M` vectors of consecutive outputs. `M` is 2 or 4.
+#[inline(always)]
+fn interleaved<const M: usize>(row: &[Lanes; M], bias: Lanes) -> [Lanes; M] {
+    let mut out = [Lanes::ZERO; M];
+    match M {
+        2 => (out[0], out[1]) = Lanes::interleave(row[0] + bias, row[1] + bias),
+        4 => {
+            // Samples 0 and 2, then 1 and 3, side by side; then the two pairs.
+            let (even_lo, even_hi) = Lanes::interleave(row[0] + bias, row[2] + bias);
+            let (odd_lo, odd_hi) = Lanes::interleave(row[1] + bias, row[3] + bias);
+            (out[0], out[1]) = Lanes::interleave(even_lo, odd_lo);
+            (out[2], out[3]) = Lanes::interleave(even_hi, odd_hi);
+        }
+        _ => unreachable!("output tiles are 2 or 4 samples wide"),
+    }
+    out
+}
+
 /// The taps of input channel `in_channel` in `dW [C_out, C_in, R, R]` (written through `dw`)
 /// from the gradients of their kernel transforms, `du [α²][C_out]` of that input channel:
 /// `Gᵀ dU G`, [`LANES`] output channels at a time.
-pub(super) struct KernelGradTransform<'a, S, const A: usize, const R: usize> {
+pub(super) struct KernelGradTransform<'a, S, const A: usize, const R: usize, const M: usize> {
     pub(super) du: &'a [f32],
     pub(super) c_in: usize,
     pub(super) in_channel: usize,
@@ -241,7 +276,9 @@ pub(super) struct KernelGradTransform<'a, S, const A: usize, const R: usize> {
     pub(super) scheme: PhantomData<S>,
 }
 
-impl<S: Scheme<A, R>, const A: usize, const R: usize> Kernel for KernelGradTransform<'_, S, A, R> {
+impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
+    for KernelGradTransform<'_, S, A, R, M>
+{
     type Output = ();
 
     #[inline(always)]
