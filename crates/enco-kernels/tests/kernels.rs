@@ -46,7 +46,7 @@ struct Case {
     dilation: usize,
 }
 
-const CASES: [Case; 14] = [
+const CASES: [Case; 15] = [
     // ResBlock 3×3 after an explicit reflect pad.
     Case {
         input: [2, 16, 10, 10],
@@ -75,9 +75,19 @@ const CASES: [Case; 14] = [
         dilation: 1,
     },
     // The PatchGAN's inner 4×4 layers: Winograd F(2×2, 4×4) forward, input gradient and
-    // weight gradient (≥ 128 channels each way, ≥ 256 tiles), odd output sizes.
+    // weight gradient (≥ 64 channels each way, ≥ 256 tiles), odd output sizes.
     Case {
         input: [1, 128, 34, 33],
+        out_channels: 128,
+        kernel: 4,
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+    },
+    // The PatchGAN's second 4×4 layer (64 → 128): F(2×2, 4×4) from 64 input channels, 272
+    // tiles.
+    Case {
+        input: [1, 64, 33, 34],
         out_channels: 128,
         kernel: 4,
         stride: 1,

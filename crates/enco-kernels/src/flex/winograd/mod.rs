@@ -64,15 +64,20 @@ unsafe impl Send for SharedMut {}
 // SAFETY: as above.
 unsafe impl Sync for SharedMut {}
 
-/// The smallest input-channel count for F(2×2, 4×4): with fewer channels the α² GEMMs are too
-/// thin to pay for the transforms, and im2col + GEMM is faster (measured on the
-/// discriminator's layers, `docs/performance.md`).
-const F4_MIN_INPUT_CHANNELS: usize = 128;
-
-/// The smallest number of output tiles for which the F(2×2, 4×4) forward pass beats im2col +
-/// GEMM: below it the kernel transform (`C_out · C_in` kernels) outweighs the saved products.
-/// The weight gradient pays at any size.
+/// The smallest number of output tiles for which the F(2×2, 4×4) forward pass and input
+/// gradient beat im2col + GEMM: below it the kernel transform (`C_out · C_in` kernels)
+/// outweighs the saved products.
 const F4_MIN_FORWARD_TILES: usize = 256;
+
+/// The smallest input-channel count for F(2×2, 4×4) over at least [`F4_MIN_FORWARD_TILES`]
+/// tiles: with fewer channels (the discriminator's first layer has 3) the α² GEMMs are too thin
+/// to pay for the transforms, and im2col + GEMM is faster (measured on the discriminator's
+/// layers, `docs/performance.md`).
+const F4_MIN_INPUT_CHANNELS: usize = 64;
+
+/// The smallest input-channel count for the F(2×2, 4×4) weight gradient over fewer tiles (the
+/// discriminator's inner layers at small image sizes), where it still pays from 128 channels.
+const F4_MIN_INPUT_CHANNELS_FEW_TILES: usize = 128;
 
 /// Which Winograd scheme a geometry takes, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,9 +111,14 @@ fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
         // (`docs/parity.md`).
         [3, 3] if pass == Pass::Forward => Some(Variant::F3),
         [3, 3] => Some(Variant::F3Large),
-        [4, 4] if g.input[1] >= F4_MIN_INPUT_CHANNELS => {
-            let tiles = Tiling::new(g, 2).total;
-            (pass == Pass::WeightGrad || tiles >= F4_MIN_FORWARD_TILES).then_some(Variant::F4)
+        [4, 4] => {
+            let channels = g.input[1];
+            let pays = if Tiling::new(g, 2).total >= F4_MIN_FORWARD_TILES {
+                channels >= F4_MIN_INPUT_CHANNELS
+            } else {
+                pass == Pass::WeightGrad && channels >= F4_MIN_INPUT_CHANNELS_FEW_TILES
+            };
+            pays.then_some(Variant::F4)
         }
         _ => None,
     }
@@ -116,8 +126,9 @@ fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
 
 /// Whether a Winograd scheme computes `pass` of the convolution: stride 1, no dilation, and a
 /// 3×3 kernel (F(2×2, 3×3) for the forward pass, F(4×4, 3×3) for the gradients), or a 4×4
-/// kernel over at least [`F4_MIN_INPUT_CHANNELS`] input channels (and
-/// [`F4_MIN_FORWARD_TILES`] output tiles for the forward pass and the input gradient).
+/// kernel with at least [`F4_MIN_FORWARD_TILES`] output tiles over at least
+/// [`F4_MIN_INPUT_CHANNELS`] input channels (for the weight gradient over fewer tiles, at least
+/// [`F4_MIN_INPUT_CHANNELS_FEW_TILES`]).
 pub(crate) fn applies(g: &Geometry, pass: Pass) -> bool {
     variant(g, pass).is_some()
 }
