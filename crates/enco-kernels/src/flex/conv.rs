@@ -34,6 +34,22 @@ pub(crate) fn with_columns<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T 
     })
 }
 
+/// A pointer into a buffer whose disjoint parts several tasks write.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut(pub(crate) *mut f32);
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+// SAFETY: the tasks that share it write disjoint elements (as each use says).
+unsafe impl Send for SharedMut {}
+// SAFETY: as above.
+unsafe impl Sync for SharedMut {}
+
 /// A vector of `len` floats written by `fill`, without zero-filling it first.
 ///
 /// # Safety

@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::Geometry;
+use super::conv::{Geometry, SharedMut};
 use super::simd::{Kernel, dispatch};
 
 /// Output channels up to which the direct kernels are used.
@@ -82,7 +82,7 @@ fn dot_lanes<const FMA: bool>(lanes: &mut [f32; 16], a: &[f32], b: &[f32]) -> f3
 /// side by side, so that each input vector loaded feeds `CO` multiply-adds; every lane sees the
 /// same additions in the same order either way.
 struct WeightTaps<'a, const CO: usize> {
-    dw: RowsMut,
+    dw: SharedMut,
     x: &'a [f32],
     grad: &'a [f32],
     g: &'a Geometry,
@@ -189,7 +189,7 @@ const BLOCK: usize = 64;
 /// outputs × `CO` channels, each input vector loaded feeding `CO` multiply-adds; the columns
 /// near the edges in blocks of at most 16 whose taps outside the input read zero.
 struct OutputRows<'a, const CO: usize> {
-    y: RowsMut,
+    y: SharedMut,
     x: &'a [f32],
     weight: &'a [f32],
     bias: Option<&'a [f32]>,
@@ -275,7 +275,7 @@ impl<const CO: usize> Kernel for OutputRows<'_, CO> {
         // SAFETY: row `oy` of image `b` in each of the CO planes, which only this task writes.
         let mut out: [&mut [f32]; CO] = std::array::from_fn(|co| unsafe {
             let start = ((b * CO + co) * h_out + oy) * w_out;
-            std::slice::from_raw_parts_mut(self.y.0.add(start), w_out)
+            std::slice::from_raw_parts_mut(self.y.get().add(start), w_out)
         });
         let (lo, hi) = interior_columns(self.g);
         let mut ox = 0;
@@ -295,17 +295,6 @@ impl<const CO: usize> Kernel for OutputRows<'_, CO> {
         }
     }
 }
-
-/// The output tensor, whose parts the tasks of [`forward`] and [`weight_grad`] write
-/// disjointly.
-#[derive(Clone, Copy)]
-struct RowsMut(*mut f32);
-
-// SAFETY: each task writes only its own elements (its output rows, or its input channel's
-// taps).
-unsafe impl Send for RowsMut {}
-// SAFETY: as above.
-unsafe impl Sync for RowsMut {}
 
 /// `sum += a ⊙ b`, lane by lane.
 #[inline(always)]
@@ -358,7 +347,7 @@ fn taps_side_by_side<const FMA: bool, const CO: usize, const KW: usize>(
 pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geometry) -> Vec<f32> {
     let [batch, c_out, h_out, w_out] = g.output;
     let mut y = vec![0f32; batch * c_out * h_out * w_out];
-    let rows = RowsMut(y.as_mut_ptr());
+    let rows = SharedMut(y.as_mut_ptr());
     (0..batch * h_out).into_par_iter().for_each(|r| {
         let position = [r / h_out, r % h_out];
         with_out_channels!(c_out, CO => dispatch(OutputRows::<CO> {
@@ -380,7 +369,7 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
     let c_out = g.output[1];
     let [kh, kw] = g.kernel;
     let mut dw = vec![0f32; c_out * c_in * kh * kw];
-    let taps = RowsMut(dw.as_mut_ptr());
+    let taps = SharedMut(dw.as_mut_ptr());
     (0..c_in).into_par_iter().for_each(|in_channel| {
         let (dw, x, grad) = (taps, x, grad);
         with_out_channels!(c_out, CO => dispatch(WeightTaps::<CO> {
@@ -463,7 +452,7 @@ mod tests {
             let bias = wave(c_out, 0.11);
             let [_, _, h_out, w_out] = g.output;
             let mut y = vec![0f32; batch * c_out * h_out * w_out];
-            let rows = RowsMut(y.as_mut_ptr());
+            let rows = SharedMut(y.as_mut_ptr());
             for r in 0..batch * h_out {
                 let position = [r / h_out, r % h_out];
                 let bias = Some(&bias[..]);

@@ -39,7 +39,7 @@ mod schemes;
 mod tiling;
 mod transforms;
 
-use super::conv::{Geometry, filled_by, with_columns};
+use super::conv::{Geometry, SharedMut, filled_by, with_columns};
 use super::simd::{Kernel, LANES, Lanes, dispatch};
 use schemes::*;
 use tiling::*;
@@ -47,22 +47,6 @@ use transforms::*;
 
 /// Floats of transformed input and output per tile chunk (16 MiB).
 const CHUNK: usize = 1 << 22;
-
-/// A pointer into a buffer whose disjoint parts several tasks write.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-
-impl SharedMut {
-    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-// SAFETY: the tasks that share it write disjoint elements (as each use says).
-unsafe impl Send for SharedMut {}
-// SAFETY: as above.
-unsafe impl Sync for SharedMut {}
 
 /// The smallest number of output tiles for which the F(2×2, 4×4) forward pass and input
 /// gradient beat im2col + GEMM: below it the kernel transform (`C_out · C_in` kernels)
