@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side training-step benchmark: the PyTorch reference (torch_step.py) and
-# `cargo bench --bench train_step`, at 128 and 256 px, phases 1 and 2, then one Markdown
-# table from compare.py.
+# `cargo bench --bench train_step` (each size and phase in its own process on both sides), at
+# 128 and 256 px, phases 1 and 2, then one Markdown table from compare.py.
 #
 # Usage: benches/reference/side_by_side.sh
 #
@@ -50,10 +50,17 @@ fi
 jsonl_file=target/bench/train_step.jsonl
 lines_before=0
 [ -f "$jsonl_file" ] && lines_before=$(wc -l <"$jsonl_file")
-sizes_csv=$(echo $SIZES | tr ' ' ',')
-# shellcheck disable=SC2086 # CARGO_BENCH_FLAGS is a list of flags
-cargo bench $CARGO_BENCH_FLAGS --bench train_step -- --models enco \
-    --sizes "$sizes_csv" --iters "$ITERS" --warmup "$WARMUP" | tee "$enco_log"
+# One process per (size, phase), as on the PyTorch side: a process keeps the heap it has grown
+# (see `enco_kernels::keep_freed_memory`), so a phase-2 row timed after phase 1 in the same
+# process would report phase 1's peak.
+: >"$enco_log"
+for size in $SIZES; do
+    for phase in 1 2; do
+        # shellcheck disable=SC2086 # CARGO_BENCH_FLAGS is a list of flags
+        cargo bench $CARGO_BENCH_FLAGS --bench train_step -- --models enco --sizes "$size" \
+            --phases "$phase" --iters "$ITERS" --warmup "$WARMUP" | tee -a "$enco_log"
+    done
+done
 tail -n +"$((lines_before + 1))" "$jsonl_file" >"$enco_jsonl"
 
 echo >&2

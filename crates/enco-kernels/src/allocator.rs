@@ -57,11 +57,12 @@ mod tests {
     fn a_freed_block_comes_back_without_page_faults() {
         assert!(keep_freed_memory());
         let len = 8 << 20; // 32 MiB of f32: 8192 pages.
-        let first = vec![1f32; len];
+        // `black_box`: an optimised build would otherwise drop the unused first block altogether.
+        let first = std::hint::black_box(vec![1f32; len]);
         assert_eq!(first[len - 1], 1.0);
         drop(first);
         let before = minor_faults();
-        let second = vec![2f32; len];
+        let second = std::hint::black_box(vec![2f32; len]);
         let faults = minor_faults() - before;
         assert_eq!(second[len - 1], 2.0);
         // Without the settings the block is a fresh `mmap` region: one fault per page written.

@@ -645,6 +645,20 @@ fn winograd_tile_runs_inside_and_across_plane_edges() {
 }
 
 #[test]
+fn winograd_blocks_of_tiles() {
+    // From 1 024 output tiles the forward pass and the input gradient go block by block (32
+    // tiles, 12 or 3 output channels at a time): 13 output channels leave a partial group of
+    // channels, and the tile counts a partial block. F(2×2, 3×3) forward over 1 058 tiles of
+    // two images (their blocks straddle the images).
+    assert_stride1_conv_matches([2, 16, 46, 45], 13, [3, 1], 23, "blocked 3×3");
+    // F(4×4, 3×3) input gradient over 33 × 32 tiles (rows of 32 tiles, plane edges in every
+    // block), F(2×2, 3×3) forward over 65 × 64.
+    assert_stride1_conv_matches([1, 8, 130, 127], 13, [3, 1], 27, "blocked 3×3 gradient");
+    // F(2×2, 4×4) forward over 32 × 33 tiles from 64 input channels.
+    assert_stride1_conv_matches([1, 64, 65, 66], 13, [4, 1], 31, "blocked 4×4");
+}
+
+#[test]
 fn instance_norm_matches_the_generic_path_and_its_adjoint() {
     for (i, shape) in [[2, 3, 8, 8], [1, 2, 5, 7], [1, 4, 1, 3]]
         .iter()
@@ -858,6 +872,7 @@ fn every_simd_level_matches_the_generic_path() {
         conv_forward_matches_burns_conv();
         conv_gradients_match_burns_generic_kernels();
         winograd_tile_runs_inside_and_across_plane_edges();
+        winograd_blocks_of_tiles();
     }
     let beyond = SimdLevel::ALL
         .into_iter()

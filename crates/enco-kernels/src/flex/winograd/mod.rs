@@ -11,11 +11,20 @@
 //! F(4×4, 3×3) has about twice the float32 error of F(2×2, 3×3) (its transforms have entries
 //! up to 8): within the 1e-4 the gradients are held to against the official code, not within
 //! the 1e-5 of the forward values, which is why the forward pass keeps the smaller tiles
-//! (`docs/parity.md`, `docs/performance.md`).
+//! (`docs/parity.md`; measured, F(4×4, 3×3) would not make the forward pass faster either,
+//! `docs/performance.md`).
 //!
 //! The weight gradient uses the same transforms in reverse (α² GEMMs over the tiles), and the
 //! input gradient is the convolution with the kernel transposed in channels and flipped in
 //! space, which the kernel transform reads in place.
+//!
+//! The forward pass and the input gradient run in one of two orders. Over fewer than
+//! [`BLOCKED_MIN_TILES`] output tiles, chunk by chunk: the input tiles of a chunk are
+//! transformed for every channel, then each position's products are one GEMM (the gemm
+//! crate's), then the output transform runs, each step over the whole chunk. From that many tiles
+//! on, block by block ([`blocked`]): 32 tiles at a time for every channel, their products summed
+//! in registers against kernels packed once per call, and their output transform while the
+//! products are in cache, each core on blocks of its own.
 //!
 //! Every transform works on [`LANES`] tiles at once, one per lane: a run of consecutive tiles
 //! of one tile row, whose α-wide input windows start m samples apart, so that one row of all
@@ -35,6 +44,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+mod blocked;
 mod schemes;
 mod tiling;
 mod transforms;
@@ -62,6 +72,12 @@ const F4_MIN_INPUT_CHANNELS: usize = 64;
 /// The smallest input-channel count for the F(2×2, 4×4) weight gradient over fewer tiles (the
 /// discriminator's inner layers at small image sizes), where it still pays from 128 channels.
 const F4_MIN_INPUT_CHANNELS_FEW_TILES: usize = 128;
+
+/// The smallest number of output tiles for which the forward pass and input gradient run block
+/// by block ([`blocked`]): below it the chunked path's one packing of the transformed kernels
+/// per chunk is cheaper (measured on the generator's and the discriminator's layers at 128 and
+/// 256 px, `docs/performance.md`).
+const BLOCKED_MIN_TILES: usize = 1024;
 
 /// Which Winograd scheme a geometry takes, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,6 +124,14 @@ fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
     }
 }
 
+/// The output-tile side of the scheme `pass` of `g` takes.
+fn variant_tile(g: &Geometry, pass: Pass) -> usize {
+    match variant(g, pass) {
+        Some(Variant::F3Large) => 4,
+        _ => 2,
+    }
+}
+
 /// Whether a Winograd scheme computes `pass` of the convolution: stride 1, no dilation, and a
 /// 3×3 kernel (F(2×2, 3×3) for the forward pass, F(4×4, 3×3) for the gradients), or a 4×4
 /// kernel with at least [`F4_MIN_FORWARD_TILES`] output tiles over at least
@@ -144,6 +168,15 @@ fn convolve(
     g: &Geometry,
     pass: Pass,
 ) -> Vec<f32> {
+    // Layers with many tiles go block by block through the cache; the fixed cost of packing
+    // the transformed kernels for the blocks does not pay on fewer tiles.
+    if Tiling::new(g, variant_tile(g, pass)).total >= BLOCKED_MIN_TILES {
+        return match variant(g, pass) {
+            Some(Variant::F4) => blocked::forward::<F4, 5, 4, 2>(x, kernels, bias, g),
+            Some(Variant::F3Large) => blocked::forward::<F3Large, 6, 3, 4>(x, kernels, bias, g),
+            _ => blocked::forward::<F3, 4, 3, 2>(x, kernels, bias, g),
+        };
+    }
     match variant(g, pass) {
         Some(Variant::F4) => forward_with::<F4, 5, 4, 2>(x, kernels, bias, g),
         Some(Variant::F3Large) => forward_with::<F3Large, 6, 3, 4>(x, kernels, bias, g),
@@ -305,6 +338,8 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
                             tiling: &tiling,
                             channel,
                             chunk: [t0, tc],
+                            ld,
+                            width: ld,
                             block,
                             map: PhantomData,
                         })

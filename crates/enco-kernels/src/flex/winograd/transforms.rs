@@ -46,6 +46,10 @@ pub(super) struct TileTransform<'a, T, const N: usize, const A: usize, const M: 
     pub(super) tiling: &'a Tiling,
     pub(super) channel: usize,
     pub(super) chunk: [usize; 2],
+    /// Stride of `block` between transform positions.
+    pub(super) ld: usize,
+    /// Tiles a position holds in `block` (at most `ld`): a run's lanes past it are not stored.
+    pub(super) width: usize,
     pub(super) block: &'a mut [f32],
     pub(super) map: PhantomData<T>,
 }
@@ -60,7 +64,7 @@ impl<T: WindowMap<N, A>, const N: usize, const A: usize, const M: usize> Kernel
         let [_, channels, h, w] = self.dims;
         let [ph, pw] = self.padding;
         let [t0, tc] = self.chunk;
-        let ld = leading(tc);
+        let ld = self.ld;
         for run in self.tiling.runs(t0, tc) {
             let plane = &self.planes[(run.img * channels + self.channel) * h * w..][..h * w];
             let y0 = (M * run.ty) as isize - ph as isize;
@@ -70,9 +74,17 @@ impl<T: WindowMap<N, A>, const N: usize, const A: usize, const M: usize> Kernel
                 *row = tile_row_lanes::<N, M>(plane, [h, w], y0 + r as isize, x0);
             }
             let v = T::apply(&windows);
+            // A run of fewer than LANES tiles stores its other lanes over the next run's tiles
+            // (stored after it) or the row's padding, except where the row ends first.
+            let full = run.offset + LANES <= self.width;
             for r in 0..A {
                 for c in 0..A {
-                    v[r][c].store(&mut self.block[(r * A + c) * ld + run.offset..]);
+                    let dst = &mut self.block[(r * A + c) * ld + run.offset..];
+                    if full {
+                        v[r][c].store(dst);
+                    } else {
+                        dst[..run.len].copy_from_slice(&v[r][c].0[..run.len]);
+                    }
                 }
             }
         }
@@ -104,6 +116,8 @@ pub(super) fn transform_inputs<
                 tiling,
                 channel,
                 chunk,
+                ld,
+                width: ld,
                 block,
                 map: PhantomData,
             })
@@ -119,6 +133,50 @@ pub(super) enum Kernels<'a> {
     /// (its `C_out` is this convolution's `C_in`): `W` transposed in channels and flipped in
     /// space, read in place.
     TransposedFlipped(&'a [f32]),
+}
+
+impl Kernels<'_> {
+    /// The R×R kernels of a convolution with `[C_out, C_in]` channels, lane `j < n` holding
+    /// kernel `(co + j, ci)` (`along_out`) or `(co, ci + j)`, zero in the other lanes.
+    #[inline(always)]
+    pub(super) fn lanes<const R: usize>(
+        self,
+        [c_out, c_in]: [usize; 2],
+        [co, ci]: [usize; 2],
+        along_out: bool,
+        n: usize,
+    ) -> Tile<R> {
+        let taps = R * R;
+        // Kernel (co, ci) starts at `start`, the next along the lanes `stride` further on; tap
+        // (r, c) of the flipped kernel is tap (R − 1 − r, R − 1 − c) of the stored one.
+        let (weight, start, stride, flipped) = match self {
+            Kernels::Direct(weight) => {
+                let stride = if along_out { c_in * taps } else { taps };
+                (weight, (co * c_in + ci) * taps, stride, false)
+            }
+            Kernels::TransposedFlipped(weight) => {
+                let stride = if along_out { taps } else { c_out * taps };
+                (weight, (ci * c_out + co) * taps, stride, true)
+            }
+        };
+        let mut k = [[Lanes::ZERO; R]; R];
+        for r in 0..R {
+            for c in 0..R {
+                let tap = if flipped {
+                    taps - 1 - (r * R + c)
+                } else {
+                    r * R + c
+                };
+                let src = &weight[start + tap..];
+                k[r][c] = if n == LANES {
+                    Lanes::gather(src, stride)
+                } else {
+                    Lanes::from_fn(|j| if j < n { src[j * stride] } else { 0.0 })
+                };
+            }
+        }
+        k
+    }
 }
 
 /// `U [α²][C_in]` of one output channel: `G g Gᵀ` of its `C_in` kernels, [`LANES`] input
@@ -139,35 +197,12 @@ impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
 
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        let taps = R * R;
-        let [c_out, c_in] = self.channels;
-        let co = self.out_channel;
+        let c_in = self.channels[1];
         for ci0 in (0..c_in).step_by(LANES) {
             let n = LANES.min(c_in - ci0);
-            // Kernel j of the group starts at `src[j · stride]`; tap (r, c) of the flipped
-            // kernel is tap (R − 1 − r, R − 1 − c) of the stored one.
-            let (weight, start, stride, flipped) = match self.kernels {
-                Kernels::Direct(weight) => (weight, (co * c_in + ci0) * taps, taps, false),
-                Kernels::TransposedFlipped(weight) => {
-                    (weight, (ci0 * c_out + co) * taps, c_out * taps, true)
-                }
-            };
-            let mut k = [[Lanes::ZERO; R]; R];
-            for r in 0..R {
-                for c in 0..R {
-                    let tap = if flipped {
-                        taps - 1 - (r * R + c)
-                    } else {
-                        r * R + c
-                    };
-                    let src = &weight[start + tap..];
-                    k[r][c] = if n == LANES {
-                        Lanes::gather(src, stride)
-                    } else {
-                        Lanes::from_fn(|j| if j < n { src[j * stride] } else { 0.0 })
-                    };
-                }
-            }
+            let k = self
+                .kernels
+                .lanes::<R>(self.channels, [self.out_channel, ci0], false, n);
             let u = S::kernel(&k);
             for r in 0..A {
                 for c in 0..A {
@@ -215,21 +250,14 @@ impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
         let products = &self.m[co * p * ld..][..p * ld];
         for run in tiling.runs(lo, hi - lo) {
             let t = lo - t0 + run.offset;
-            let mut mt = [[Lanes::ZERO; A]; A];
-            for (r, row) in mt.iter_mut().enumerate() {
-                for (c, value) in row.iter_mut().enumerate() {
-                    *value = Lanes::load(&products[(r * A + c) * ld + t..]);
-                }
-            }
-            let o = S::output(&mt);
             let ox = M * run.tx;
             let width = (M * run.len).min(w_out - ox);
-            for dy in 0..M {
+            let rows = output_rows::<S, A, R, M>(products, ld, t, bias);
+            for (dy, row) in rows.iter().enumerate() {
                 let oy = M * run.ty + dy;
                 if oy >= h_out {
                     break;
                 }
-                let row = interleaved::<M>(&o[dy], bias);
                 let dst = &mut self.out[oy * w_out + ox..];
                 if width == M * LANES {
                     for (k, lanes) in row.iter().enumerate() {
@@ -244,6 +272,29 @@ impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
             }
         }
     }
+}
+
+/// The M output rows of [`LANES`] tiles whose products sit at column `t` of `products [α²][ld]`:
+/// `Aᵀ m A + bias`, each row in sample order ([`interleaved`]).
+#[inline(always)]
+pub(super) fn output_rows<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize>(
+    products: &[f32],
+    ld: usize,
+    t: usize,
+    bias: Lanes,
+) -> [[Lanes; M]; M] {
+    let mut mt = [[Lanes::ZERO; A]; A];
+    for (r, row) in mt.iter_mut().enumerate() {
+        for (c, value) in row.iter_mut().enumerate() {
+            *value = Lanes::load(&products[(r * A + c) * ld + t..]);
+        }
+    }
+    let o = S::output(&mt);
+    let mut rows = [[Lanes::ZERO; M]; M];
+    for (row, o) in rows.iter_mut().zip(&o) {
+        *row = interleaved::<M>(o, bias);
+    }
+    rows
 }
 
 /// One output row of [`LANES`] tiles, `M` samples each (lane `j` of `row[c]` is sample `c` of
