@@ -646,9 +646,9 @@ fn winograd_tile_runs_inside_and_across_plane_edges() {
 
 #[test]
 fn winograd_blocks_of_tiles() {
-    // From 1 024 output tiles the forward pass and the input gradient go block by block (32
-    // tiles, 12 or 3 output channels at a time): 13 output channels leave a partial group of
-    // channels, and the tile counts a partial block. F(2×2, 3×3) forward over 1 058 tiles of
+    // From 1 024 output tiles the forward pass and the input gradient go block by block with
+    // AVX-512 (32 tiles, 12 output channels at a time): 13 output channels leave a partial group
+    // of channels, and the tile counts a partial block. F(2×2, 3×3) forward over 1 058 tiles of
     // two images (their blocks straddle the images).
     assert_stride1_conv_matches([2, 16, 46, 45], 13, [3, 1], 23, "blocked 3×3");
     // F(4×4, 3×3) input gradient over 33 × 32 tiles (rows of 32 tiles, plane edges in every

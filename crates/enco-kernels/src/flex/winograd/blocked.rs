@@ -7,7 +7,6 @@
 //! a span of consecutive blocks and asks for the next block's input while it multiplies.
 
 use super::*;
-use crate::flex::simd::{SimdLevel, simd_level};
 
 /// Tiles per block: two vectors of lanes.
 const BLOCK: usize = 2 * LANES;
@@ -15,26 +14,19 @@ const BLOCK: usize = 2 * LANES;
 /// Row stride of a block's products: room for a run of [`LANES`] tiles starting at any tile.
 const PRODUCTS_LD: usize = BLOCK + LANES;
 
-/// Output channels per register block with AVX-512 (12 × 2 vectors of sums in 24 of its 32
-/// registers).
-const ROWS_WIDE: usize = 12;
-
-/// Output channels per register block with AVX2 or the baseline (3 × 2 vectors of sums, each two
-/// or four registers of their 16).
-const ROWS_NARROW: usize = 3;
+/// Output channels per register block (12 × 2 vectors of sums in 24 of AVX-512's 32 registers).
+const ROWS: usize = 12;
 
 /// `y [N, C_out, H', W']` of `y = conv(x, W) + bias` for an R×R stride-1 kernel with zero
-/// padding `g.padding`, by scheme `S`.
+/// padding `g.padding`, by scheme `S`. Written for AVX-512: with 16 vector registers the sums
+/// no longer fit, and the chunked path is faster.
 pub(super) fn forward<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize>(
     x: &[f32],
     kernels: Kernels,
     bias: Option<&[f32]>,
     g: &Geometry,
 ) -> Vec<f32> {
-    match simd_level() {
-        SimdLevel::Avx512 => forward_rows::<S, A, R, M, ROWS_WIDE>(x, kernels, bias, g),
-        _ => forward_rows::<S, A, R, M, ROWS_NARROW>(x, kernels, bias, g),
-    }
+    forward_rows::<S, A, R, M, ROWS>(x, kernels, bias, g)
 }
 
 fn forward_rows<

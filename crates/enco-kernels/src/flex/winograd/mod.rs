@@ -22,9 +22,9 @@
 //! [`BLOCKED_MIN_TILES`] output tiles, chunk by chunk: the input tiles of a chunk are
 //! transformed for every channel, then each position's products are one GEMM (the gemm
 //! crate's), then the output transform runs, each step over the whole chunk. From that many tiles
-//! on, block by block ([`blocked`]): 32 tiles at a time for every channel, their products summed
-//! in registers against kernels packed once per call, and their output transform while the
-//! products are in cache, each core on blocks of its own.
+//! on, with AVX-512, block by block ([`blocked`]): 32 tiles at a time for every channel, their
+//! products summed in registers against kernels packed once per call, and their output
+//! transform while the products are in cache, each core on blocks of its own.
 //!
 //! Every transform works on [`LANES`] tiles at once, one per lane: a run of consecutive tiles
 //! of one tile row, whose α-wide input windows start m samples apart, so that one row of all
@@ -50,7 +50,7 @@ mod tiling;
 mod transforms;
 
 use super::conv::{Geometry, SharedMut, filled_by, with_columns};
-use super::simd::{Kernel, LANES, Lanes, dispatch};
+use super::simd::{Kernel, LANES, Lanes, SimdLevel, dispatch, simd_level};
 use schemes::*;
 use tiling::*;
 use transforms::*;
@@ -74,7 +74,7 @@ const F4_MIN_INPUT_CHANNELS: usize = 64;
 const F4_MIN_INPUT_CHANNELS_FEW_TILES: usize = 128;
 
 /// The smallest number of output tiles for which the forward pass and input gradient run block
-/// by block ([`blocked`]): below it the chunked path's one packing of the transformed kernels
+/// by block ([`blocked`], with AVX-512): below it the chunked path's one packing of the transformed kernels
 /// per chunk is cheaper (measured on the generator's and the discriminator's layers at 128 and
 /// 256 px, `docs/performance.md`).
 const BLOCKED_MIN_TILES: usize = 1024;
@@ -169,8 +169,11 @@ fn convolve(
     pass: Pass,
 ) -> Vec<f32> {
     // Layers with many tiles go block by block through the cache; the fixed cost of packing
-    // the transformed kernels for the blocks does not pay on fewer tiles.
-    if Tiling::new(g, variant_tile(g, pass)).total >= BLOCKED_MIN_TILES {
+    // the transformed kernels for the blocks does not pay on fewer tiles, nor do its register
+    // blocks without AVX-512's 32 vector registers.
+    if simd_level() == SimdLevel::Avx512
+        && Tiling::new(g, variant_tile(g, pass)).total >= BLOCKED_MIN_TILES
+    {
         return match variant(g, pass) {
             Some(Variant::F4) => blocked::forward::<F4, 5, 4, 2>(x, kernels, bias, g),
             Some(Variant::F3Large) => blocked::forward::<F3Large, 6, 3, 4>(x, kernels, bias, g),
