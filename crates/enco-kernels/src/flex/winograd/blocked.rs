@@ -26,21 +26,8 @@ pub(super) fn forward<S: Scheme<A, R, M>, const A: usize, const R: usize, const 
     bias: Option<&[f32]>,
     g: &Geometry,
 ) -> Vec<f32> {
-    forward_rows::<S, A, R, M, ROWS>(x, kernels, bias, g)
-}
-
-fn forward_rows<
-    S: Scheme<A, R, M>,
-    const A: usize,
-    const R: usize,
-    const M: usize,
-    const ROWS: usize,
->(
-    x: &[f32],
-    kernels: Kernels,
-    bias: Option<&[f32]>,
-    g: &Geometry,
-) -> Vec<f32> {
+    // The packed kernels take the first ROWS lanes of each transformed vector.
+    const { assert!(ROWS <= LANES) };
     assert!(g.kernel == [R, R] && g.stride == [1, 1] && g.dilation == [1, 1]);
     let p = A * A;
     let c_in = g.input[1];

@@ -124,14 +124,6 @@ fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
     }
 }
 
-/// The output-tile side of the scheme `pass` of `g` takes.
-fn variant_tile(g: &Geometry, pass: Pass) -> usize {
-    match variant(g, pass) {
-        Some(Variant::F3Large) => 4,
-        _ => 2,
-    }
-}
-
 /// Whether a Winograd scheme computes `pass` of the convolution: stride 1, no dilation, and a
 /// 3×3 kernel (F(2×2, 3×3) for the forward pass, F(4×4, 3×3) for the gradients), or a 4×4
 /// kernel with at least [`F4_MIN_FORWARD_TILES`] output tiles over at least
@@ -168,22 +160,24 @@ fn convolve(
     g: &Geometry,
     pass: Pass,
 ) -> Vec<f32> {
+    let variant = variant(g, pass);
     // Layers with many tiles go block by block through the cache; the fixed cost of packing
     // the transformed kernels for the blocks does not pay on fewer tiles, nor do its register
     // blocks without AVX-512's 32 vector registers.
-    if simd_level() == SimdLevel::Avx512
-        && Tiling::new(g, variant_tile(g, pass)).total >= BLOCKED_MIN_TILES
-    {
-        return match variant(g, pass) {
-            Some(Variant::F4) => blocked::forward::<F4, 5, 4, 2>(x, kernels, bias, g),
-            Some(Variant::F3Large) => blocked::forward::<F3Large, 6, 3, 4>(x, kernels, bias, g),
-            _ => blocked::forward::<F3, 4, 3, 2>(x, kernels, bias, g),
-        };
-    }
-    match variant(g, pass) {
-        Some(Variant::F4) => forward_with::<F4, 5, 4, 2>(x, kernels, bias, g),
-        Some(Variant::F3Large) => forward_with::<F3Large, 6, 3, 4>(x, kernels, bias, g),
-        _ => forward_with::<F3, 4, 3, 2>(x, kernels, bias, g),
+    let tile = if variant == Some(Variant::F3Large) {
+        4
+    } else {
+        2
+    };
+    let blocked =
+        simd_level() == SimdLevel::Avx512 && Tiling::new(g, tile).total >= BLOCKED_MIN_TILES;
+    match (variant, blocked) {
+        (Some(Variant::F4), true) => blocked::forward::<F4, 5, 4, 2>(x, kernels, bias, g),
+        (Some(Variant::F3Large), true) => blocked::forward::<F3Large, 6, 3, 4>(x, kernels, bias, g),
+        (_, true) => blocked::forward::<F3, 4, 3, 2>(x, kernels, bias, g),
+        (Some(Variant::F4), false) => forward_with::<F4, 5, 4, 2>(x, kernels, bias, g),
+        (Some(Variant::F3Large), false) => forward_with::<F3Large, 6, 3, 4>(x, kernels, bias, g),
+        (_, false) => forward_with::<F3, 4, 3, 2>(x, kernels, bias, g),
     }
 }
 
