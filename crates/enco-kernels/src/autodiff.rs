@@ -11,7 +11,7 @@ use burn::tensor::TensorMetadata;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 
-use crate::{AdamStep, EncoBackend};
+use crate::{AdamStep, ConvPrelude, EncoBackend};
 
 /// Registers the input and weight gradients of a convolution node with the parents that track
 /// them.
@@ -98,6 +98,89 @@ impl<B: EncoBackend> Backward<B, 2> for Conv2dNoBias {
             grad,
             options,
         );
+    }
+}
+
+/// `enco_conv2d(prelude(x), weight, bias)` as one node that keeps `x` (not the convolution's
+/// input) and applies the [`ConvPrelude`] again in its backward pass. `N` is 2 without a bias,
+/// 3 with one.
+#[derive(Debug)]
+struct Conv2dAfterPrelude;
+
+/// What [`Conv2dAfterPrelude`] keeps: the states of `x`, `weight` and the bias (if any), the
+/// options and the prelude.
+type PreludeConvState = (NodeId, NodeId, Option<NodeId>, ConvOptions<2>, ConvPrelude);
+
+impl<B: EncoBackend, const N: usize> Backward<B, N> for Conv2dAfterPrelude {
+    type State = PreludeConvState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, N>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let grad = grads.consume::<B>(&ops.node);
+        let (x_state, weight_state, bias_state, options, prelude) = ops.state;
+        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
+        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
+        let bias =
+            bias_state.map(|state| checkpointer.retrieve_node_output::<FloatTensor<B>>(state));
+        let parent = |i: usize| ops.parents.get(i).and_then(|p| p.as_ref()).map(|p| p.id);
+
+        let input = prelude.apply::<B>(x.clone());
+        if let (Some(bias), Some(id)) = (bias, parent(2)) {
+            let g = B::enco_conv2d_bias_backward(input.clone(), bias, grad.clone());
+            grads.register::<B>(id, g);
+        }
+        if let Some(id) = parent(1) {
+            let g = B::enco_conv2d_weight_backward(
+                input.clone(),
+                weight.clone(),
+                grad.clone(),
+                options.clone(),
+            );
+            grads.register::<B>(id, g);
+        }
+        if let Some(id) = parent(0) {
+            let input_grad = B::enco_conv2d_x_backward(input, weight, grad, options);
+            grads.register::<B>(id, prelude.adjoint::<B>(x, input_grad));
+        }
+    }
+}
+
+/// Records [`Conv2dAfterPrelude`] over the `N` parents (`x`, `weight` and, when `N` is 3, the
+/// bias), or computes the output alone when none of them is tracked.
+fn prelude_conv<B, C, const N: usize>(
+    parents: [&FloatTensor<Autodiff<B, C>>; N],
+    prelude: ConvPrelude,
+    options: ConvOptions<2>,
+) -> FloatTensor<Autodiff<B, C>>
+where
+    B: EncoBackend,
+    C: CheckpointStrategy,
+{
+    let forward = |parents: [&FloatTensor<Autodiff<B, C>>; N]| {
+        let input = prelude.apply::<B>(parents[0].primitive.clone());
+        let bias = parents.get(2).map(|b| b.primitive.clone());
+        B::enco_conv2d(input, parents[1].primitive.clone(), bias, options.clone())
+    };
+    match Conv2dAfterPrelude
+        .prepare::<C>(parents.map(|p| p.node.clone()))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(parents[0]);
+            let weight_state = prep.checkpoint(parents[1]);
+            let bias_state = parents.get(2).map(|b| prep.checkpoint(b));
+            let output = forward(parents);
+            prep.finish(
+                (x_state, weight_state, bias_state, options.clone(), prelude),
+                output,
+            )
+        }
+        OpsKind::UnTracked(prep) => prep.finish(forward(parents)),
     }
 }
 
@@ -226,6 +309,19 @@ impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
                     prep.finish(B::enco_conv2d(x.primitive, weight.primitive, None, options))
                 }
             },
+        }
+    }
+
+    fn enco_conv2d_after(
+        x: FloatTensor<Self>,
+        prelude: ConvPrelude,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        match &bias {
+            Some(bias) => prelude_conv::<B, C, 3>([&x, &weight, bias], prelude, options),
+            None => prelude_conv::<B, C, 2>([&x, &weight], prelude, options),
         }
     }
 

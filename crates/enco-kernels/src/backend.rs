@@ -4,7 +4,7 @@ use burn::tensor::Shape;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 
-use crate::{AdamStep, generic};
+use crate::{AdamStep, ConvPrelude, generic};
 
 /// A Burn backend with the operations EnCo's networks spend their time in.
 ///
@@ -26,6 +26,23 @@ pub trait EncoBackend: Backend {
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
         Self::conv2d(x, weight, bias, options)
+    }
+
+    /// `enco_conv2d(prelude(x), weight, bias)`: the [`ConvPrelude`]'s operations and the
+    /// convolution as one operation. Under [`Autodiff`](burn::backend::Autodiff) the node keeps
+    /// `x` rather than the convolution's input and applies the prelude again in its backward
+    /// pass; elsewhere it is the operations one after the other.
+    ///
+    /// Shapes: `x` as [`ConvPrelude::apply`] takes it, the rest as for
+    /// [`enco_conv2d`](Self::enco_conv2d).
+    fn enco_conv2d_after(
+        x: FloatTensor<Self>,
+        prelude: ConvPrelude,
+        weight: FloatTensor<Self>,
+        bias: Option<FloatTensor<Self>>,
+        options: ConvOptions<2>,
+    ) -> FloatTensor<Self> {
+        Self::enco_conv2d(prelude.apply::<Self>(x), weight, bias, options)
     }
 
     /// Gradient of [`enco_conv2d`](Self::enco_conv2d) with respect to `x`, given the gradient of

@@ -37,6 +37,7 @@ mod adam;
 mod allocator;
 mod autodiff;
 mod backend;
+mod conv_prelude;
 mod executor;
 pub mod generic;
 pub mod ops;
@@ -47,6 +48,7 @@ mod flex;
 pub use adam::AdamStep;
 pub use allocator::keep_freed_memory;
 pub use backend::{EncoAutodiffBackend, EncoBackend};
+pub use conv_prelude::ConvPrelude;
 pub use executor::Executor;
 #[cfg(feature = "flex")]
 pub use flex::{SIMD_LEVEL_ENV, SimdLevel, SimdLevelError, force_simd_level, simd_level};

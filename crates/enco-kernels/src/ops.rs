@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn::tensor::ops::ConvOptions;
 
-use crate::EncoBackend;
+use crate::{ConvPrelude, EncoBackend};
 
 fn float<B: Backend, const D: usize>(x: Tensor<B, D>) -> burn::tensor::ops::FloatTensor<B> {
     x.into_primitive().tensor()
@@ -32,19 +32,41 @@ pub fn conv2d<B: EncoBackend>(
 /// forward pass, use the backend's specialised kernels; any other padding configuration goes
 /// through `Conv2d::forward`.
 pub fn conv2d_module<B: EncoBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tensor<B, 4> {
+    conv2d_module_after(ConvPrelude::default(), conv, x)
+}
+
+/// [`conv2d_module`] of `prelude(x)`, through [`EncoBackend::enco_conv2d_after`]: a training
+/// step keeps `x` for the backward pass instead of the convolution's input (see
+/// [`ConvPrelude`]). The identity prelude is [`conv2d_module`] itself.
+pub fn conv2d_module_after<B: EncoBackend>(
+    prelude: ConvPrelude,
+    conv: &Conv2d<B>,
+    x: Tensor<B, 4>,
+) -> Tensor<B, 4> {
     let padding = match conv.padding {
         PaddingConfig2d::Valid => [0, 0],
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
             [top, left]
         }
-        _ => return conv.forward(x),
+        _ => {
+            let input =
+                Tensor::from_primitive(TensorPrimitive::Float(prelude.apply::<B>(float(x))));
+            return conv.forward(input);
+        }
     };
-    conv2d(
-        x,
-        conv.weight.val(),
-        conv.bias.as_ref().map(|b| b.val()),
-        ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups),
-    )
+    let weight = conv.weight.val();
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
+    if prelude.is_identity() {
+        return conv2d(x, weight, bias, options);
+    }
+    Tensor::from_primitive(TensorPrimitive::Float(B::enco_conv2d_after(
+        float(x),
+        prelude,
+        float(weight),
+        bias.map(float),
+        options,
+    )))
 }
 
 /// `1 / x`, element-wise, by division (exactly rounded on the CPU backends, within the

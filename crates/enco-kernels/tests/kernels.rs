@@ -5,7 +5,7 @@ use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
 use burn::tensor::{Distribution, TensorData, TensorPrimitive};
-use enco_kernels::{EncoBackend, generic, ops};
+use enco_kernels::{ConvPrelude, EncoBackend, generic, ops};
 
 type B = Flex;
 type A = Autodiff<Flex>;
@@ -444,6 +444,24 @@ fn scale_shift_relu_matches_the_generic_path_bit_for_bit() {
     assert_eq!(y, y_ref);
 }
 
+/// A convolution's input, weight and bias as the leaves of a fresh graph: the input tracked,
+/// the weight when `train_weight`, the bias (tracked) when `with_bias`.
+fn conv_leaves(
+    x0: &Tensor<A, 4>,
+    w0: &Tensor<A, 4>,
+    b0: &Tensor<A, 1>,
+    with_bias: bool,
+    train_weight: bool,
+) -> (Tensor<A, 4>, Tensor<A, 4>, Option<Tensor<A, 1>>) {
+    let w = if train_weight {
+        w0.clone().require_grad()
+    } else {
+        w0.clone()
+    };
+    let b = with_bias.then(|| b0.clone().require_grad());
+    (x0.clone().require_grad(), w, b)
+}
+
 #[test]
 fn autodiff_conv_node_matches_burns_conv() {
     let device = Default::default();
@@ -457,13 +475,7 @@ fn autodiff_conv_node_matches_burns_conv() {
     // discriminator during the generator step).
     for (with_bias, train_weight) in [(true, true), (false, false)] {
         let run = |enco: bool| {
-            let x = x0.clone().require_grad();
-            let w = if train_weight {
-                w0.clone().require_grad()
-            } else {
-                w0.clone()
-            };
-            let b = with_bias.then(|| b0.clone().require_grad());
+            let (x, w, b) = conv_leaves(&x0, &w0, &b0, with_bias, train_weight);
             let y = if enco {
                 ops::conv2d(x.clone(), w.clone(), b.clone(), options.clone())
             } else {
@@ -489,6 +501,77 @@ fn autodiff_conv_node_matches_burns_conv() {
         }
         if let (Some(db), Some(db_ref)) = (db, db_ref) {
             assert!(max_rel_diff(db, db_ref) < 1e-5);
+        }
+    }
+}
+
+#[test]
+fn autodiff_conv_after_prelude_matches_the_operations_one_by_one() {
+    let device = Default::default();
+    let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+    let preludes = [
+        ConvPrelude {
+            relu: true,
+            reflect_pad: 1,
+            ..ConvPrelude::default()
+        },
+        ConvPrelude {
+            upsample2x: true,
+            ..ConvPrelude::default()
+        },
+        ConvPrelude {
+            reflect_pad: 3,
+            ..ConvPrelude::default()
+        },
+        ConvPrelude {
+            relu: true,
+            upsample2x: true,
+            reflect_pad: 2,
+        },
+    ];
+    let x0 = random::<A>([2, 5, 6, 7], 7);
+    let w0 = random::<A>([4, 5, 3, 3], 8);
+    let b0 = Tensor::<A, 1>::from_floats([0.1, -0.2, 0.3, 0.0], &device);
+    for prelude in preludes {
+        // With a bias and trained weights, then without a bias and with a frozen weight.
+        for (with_bias, train_weight) in [(true, true), (false, false)] {
+            let run = |fused: bool| {
+                let (x, w, b) = conv_leaves(&x0, &w0, &b0, with_bias, train_weight);
+                let y: Tensor<A, 4> = if fused {
+                    tensor(A::enco_conv2d_after(
+                        prim(x.clone()),
+                        prelude,
+                        prim(w.clone()),
+                        b.clone().map(|b| b.into_primitive().tensor()),
+                        options.clone(),
+                    ))
+                } else {
+                    let mut h = x.clone();
+                    if prelude.relu {
+                        h = burn::tensor::activation::relu(h);
+                    }
+                    if prelude.upsample2x {
+                        h = ops::upsample2x(h);
+                    }
+                    if prelude.reflect_pad > 0 {
+                        h = ops::reflect_pad(h, prelude.reflect_pad);
+                    }
+                    ops::conv2d(h, w.clone(), b.clone(), options.clone())
+                };
+                let target = random::<A>(y.dims(), 9);
+                let grads = (y.clone() * target).sum().backward();
+                (
+                    y.inner().into_data(),
+                    x.grad(&grads).unwrap().into_data(),
+                    w.grad(&grads).map(|g| g.into_data()),
+                    b.and_then(|b| b.grad(&grads)).map(|g| g.into_data()),
+                )
+            };
+            let (fused, reference) = (run(true), run(false));
+            assert_eq!(fused.2.is_some(), train_weight);
+            assert_eq!(fused.3.is_some(), with_bias);
+            // The same kernels in the same order: the same bits.
+            assert_eq!(fused, reference, "{prelude:?}, bias {with_bias}");
         }
     }
 }

@@ -4,6 +4,7 @@ use burn::nn::{Relu, Tanh};
 use burn::prelude::*;
 use enco_kernels::EncoBackend;
 
+use crate::conv_chain::forward_chained;
 use crate::downsample::Downsample;
 use crate::error::{NnError, check_rank4_channels};
 use crate::init::{WeightInit, conv_transpose2d, conv2d};
@@ -232,15 +233,10 @@ impl<B: EncoBackend> ResnetGenerator<B> {
         if wanted.first() == Some(&0) {
             features.push(x.clone());
         }
-        let mut h = x;
-        for (i, layer) in self.model.iter().enumerate() {
-            h = layer.forward(h);
-            if i != 0 && wanted.binary_search(&i).is_ok() {
-                features.push(h.clone());
-            }
-        }
+        let tapped = |i: usize| i != 0 && wanted.binary_search(&i).is_ok();
+        let output = forward_chained(&self.model, x, tapped, |h| features.push(h));
         Ok(GeneratorOutput {
-            output: h,
+            output,
             features,
             layers: wanted,
         })
@@ -271,13 +267,8 @@ impl<B: EncoBackend> ResnetGenerator<B> {
         if wanted[0] == 0 {
             features.push(x.clone());
         }
-        let mut h = x;
-        for (i, layer) in self.model.iter().enumerate().take(last + 1) {
-            h = layer.forward(h);
-            if i != 0 && wanted.binary_search(&i).is_ok() {
-                features.push(h.clone());
-            }
-        }
+        let tapped = |i: usize| i != 0 && wanted.binary_search(&i).is_ok();
+        forward_chained(&self.model[..=last], x, tapped, |h| features.push(h));
         Ok(features)
     }
 

@@ -5,6 +5,7 @@ use burn::nn::{LeakyRelu, Relu, Tanh};
 use burn::prelude::*;
 use enco_kernels::EncoBackend;
 
+use crate::conv_chain::{ChainLayer, PreludeStep, forward_chained};
 use crate::downsample::Downsample;
 use crate::instance_norm::InstanceNorm2d;
 use crate::padding::{ReflectionPad2d, ReplicationPad2d};
@@ -71,7 +72,30 @@ impl<B: EncoBackend> Layer<B> {
     }
 }
 
-/// Applies a list of layers in order.
+impl<B: EncoBackend> ChainLayer<B> for Layer<B> {
+    fn prelude_step(&self) -> Option<PreludeStep> {
+        match self {
+            Layer::Relu(_) => Some(PreludeStep::Relu),
+            Layer::Upsample(_) => Some(PreludeStep::Upsample),
+            Layer::ReflectionPad(m) => Some(PreludeStep::ReflectPad(m.padding)),
+            _ => None,
+        }
+    }
+
+    fn conv(&self) -> Option<&Conv2d<B>> {
+        match self {
+            Layer::Conv(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn forward_alone(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward(x)
+    }
+}
+
+/// Applies a list of layers in order (each prelude chain as one convolution,
+/// [`forward_chained`]).
 pub(crate) fn forward_all<B: EncoBackend>(layers: &[Layer<B>], x: Tensor<B, 4>) -> Tensor<B, 4> {
-    layers.iter().fold(x, |x, layer| layer.forward(x))
+    forward_chained(layers, x, |_| false, |_| {})
 }

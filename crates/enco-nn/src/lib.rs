@@ -6,6 +6,7 @@
 //! [`EncoBackend`] (a Burn backend with EnCo's backend extension, `enco-kernels`); the heads
 //! need only a [`Backend`](burn::tensor::backend::Backend).
 
+mod conv_chain;
 mod discriminator;
 mod downsample;
 mod error;

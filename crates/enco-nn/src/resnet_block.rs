@@ -5,6 +5,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use enco_kernels::EncoBackend;
 
+use crate::conv_chain::{ChainLayer, PreludeStep, forward_chained};
 use crate::init::{WeightInit, conv2d};
 use crate::instance_norm::InstanceNorm2d;
 use crate::padding::ReflectionPad2d;
@@ -41,6 +42,27 @@ impl<B: EncoBackend> BlockLayer<B> {
     }
 }
 
+impl<B: EncoBackend> ChainLayer<B> for BlockLayer<B> {
+    fn prelude_step(&self) -> Option<PreludeStep> {
+        match self {
+            BlockLayer::Relu(_) => Some(PreludeStep::Relu),
+            BlockLayer::ReflectionPad(m) => Some(PreludeStep::ReflectPad(m.padding)),
+            _ => None,
+        }
+    }
+
+    fn conv(&self) -> Option<&Conv2d<B>> {
+        match self {
+            BlockLayer::Conv(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    fn forward_alone(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward(x)
+    }
+}
+
 /// `ResnetBlock(dim)`: `y = x + body(x)` with body = ReflectPad(1) → Conv 3×3 (bias) → IN →
 /// ReLU → ReflectPad(1) → Conv 3×3 (bias) → IN (docs/reference.md §2). The body modules sit at the official
 /// indices `conv_block.0..=6`.
@@ -68,10 +90,7 @@ impl<B: EncoBackend> ResnetBlock<B> {
     /// # Shapes
     /// - input and output `[B, dim, H, W]` with `H, W ≥ 2`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let body = self
-            .conv_block
-            .iter()
-            .fold(x.clone(), |h, layer| layer.forward(h));
+        let body = forward_chained(&self.conv_block, x.clone(), |_| false, |_| {});
         x + body
     }
 }
