@@ -13,97 +13,9 @@ use burn::tensor::ops::{ConvOptions, FloatTensor};
 
 use crate::{AdamStep, ConvPrelude, EncoBackend};
 
-/// Registers the input and weight gradients of a convolution node with the parents that track
-/// them.
-fn register_conv_grads<B: EncoBackend>(
-    grads: &mut Gradients,
-    [node_x, node_weight]: [Option<NodeId>; 2],
-    x: FloatTensor<B>,
-    weight: FloatTensor<B>,
-    grad: FloatTensor<B>,
-    options: ConvOptions<2>,
-) {
-    if let Some(id) = node_weight {
-        let g = B::enco_conv2d_weight_backward(
-            x.clone(),
-            weight.clone(),
-            grad.clone(),
-            options.clone(),
-        );
-        grads.register::<B>(id, g);
-    }
-    if let Some(id) = node_x {
-        let g = B::enco_conv2d_x_backward(x, weight, grad, options);
-        grads.register::<B>(id, g);
-    }
-}
-
-#[derive(Debug)]
-struct Conv2dWithBias;
-
-impl<B: EncoBackend> Backward<B, 3> for Conv2dWithBias {
-    type State = (NodeId, NodeId, NodeId, ConvOptions<2>);
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let [node_x, node_weight, node_bias] = ops.parents;
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state, bias_state, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
-        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
-        let bias = checkpointer.retrieve_node_output::<FloatTensor<B>>(bias_state);
-
-        if let Some(node) = node_bias {
-            let g = B::enco_conv2d_bias_backward(x.clone(), bias, grad.clone());
-            grads.register::<B>(node.id, g);
-        }
-        register_conv_grads::<B>(
-            grads,
-            [node_x.map(|n| n.id), node_weight.map(|n| n.id)],
-            x,
-            weight,
-            grad,
-            options,
-        );
-    }
-}
-
-#[derive(Debug)]
-struct Conv2dNoBias;
-
-impl<B: EncoBackend> Backward<B, 2> for Conv2dNoBias {
-    type State = (NodeId, NodeId, ConvOptions<2>);
-
-    fn backward(
-        self,
-        ops: Ops<Self::State, 2>,
-        grads: &mut Gradients,
-        checkpointer: &mut Checkpointer,
-    ) {
-        let grad = grads.consume::<B>(&ops.node);
-        let (x_state, weight_state, options) = ops.state;
-        let x = checkpointer.retrieve_node_output::<FloatTensor<B>>(x_state);
-        let weight = checkpointer.retrieve_node_output::<FloatTensor<B>>(weight_state);
-
-        let [node_x, node_weight] = ops.parents;
-        register_conv_grads::<B>(
-            grads,
-            [node_x.map(|n| n.id), node_weight.map(|n| n.id)],
-            x,
-            weight,
-            grad,
-            options,
-        );
-    }
-}
-
 /// `enco_conv2d(prelude(x), weight, bias)` as one node that keeps `x` (not the convolution's
-/// input) and applies the [`ConvPrelude`] again in its backward pass. `N` is 2 without a bias,
-/// 3 with one.
+/// input) and applies the [`ConvPrelude`] again in its backward pass; with the identity prelude
+/// it is the plain convolution node. `N` is 2 without a bias, 3 with one.
 #[derive(Debug)]
 struct Conv2dAfterPrelude;
 
@@ -265,51 +177,7 @@ impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
         bias: Option<FloatTensor<Self>>,
         options: ConvOptions<2>,
     ) -> FloatTensor<Self> {
-        match bias {
-            Some(bias) => match Conv2dWithBias
-                .prepare::<C>([x.node.clone(), weight.node.clone(), bias.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(mut prep) => {
-                    let x_state = prep.checkpoint(&x);
-                    let weight_state = prep.checkpoint(&weight);
-                    let bias_state = prep.checkpoint(&bias);
-                    prep.finish(
-                        (x_state, weight_state, bias_state, options.clone()),
-                        B::enco_conv2d(
-                            x.primitive,
-                            weight.primitive,
-                            Some(bias.primitive),
-                            options,
-                        ),
-                    )
-                }
-                OpsKind::UnTracked(prep) => prep.finish(B::enco_conv2d(
-                    x.primitive,
-                    weight.primitive,
-                    Some(bias.primitive),
-                    options,
-                )),
-            },
-            None => match Conv2dNoBias
-                .prepare::<C>([x.node.clone(), weight.node.clone()])
-                .compute_bound()
-                .stateful()
-            {
-                OpsKind::Tracked(mut prep) => {
-                    let x_state = prep.checkpoint(&x);
-                    let weight_state = prep.checkpoint(&weight);
-                    prep.finish(
-                        (x_state, weight_state, options.clone()),
-                        B::enco_conv2d(x.primitive, weight.primitive, None, options),
-                    )
-                }
-                OpsKind::UnTracked(prep) => {
-                    prep.finish(B::enco_conv2d(x.primitive, weight.primitive, None, options))
-                }
-            },
-        }
+        Self::enco_conv2d_after(x, ConvPrelude::default(), weight, bias, options)
     }
 
     fn enco_conv2d_after(

@@ -37,7 +37,7 @@ pub fn conv2d_module<B: EncoBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tenso
 
 /// [`conv2d_module`] of `prelude(x)`, through [`EncoBackend::enco_conv2d_after`]: a training
 /// step keeps `x` for the backward pass instead of the convolution's input (see
-/// [`ConvPrelude`]). The identity prelude is [`conv2d_module`] itself.
+/// [`ConvPrelude`]). With the identity prelude it is [`conv2d_module`].
 pub fn conv2d_module_after<B: EncoBackend>(
     prelude: ConvPrelude,
     conv: &Conv2d<B>,
@@ -54,18 +54,12 @@ pub fn conv2d_module_after<B: EncoBackend>(
             return conv.forward(input);
         }
     };
-    let weight = conv.weight.val();
-    let bias = conv.bias.as_ref().map(|b| b.val());
-    let options = ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups);
-    if prelude.is_identity() {
-        return conv2d(x, weight, bias, options);
-    }
     Tensor::from_primitive(TensorPrimitive::Float(B::enco_conv2d_after(
         float(x),
         prelude,
-        float(weight),
-        bias.map(float),
-        options,
+        float(conv.weight.val()),
+        conv.bias.as_ref().map(|b| float(b.val())),
+        ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups),
     )))
 }
 
