@@ -1,11 +1,9 @@
 //! The full training iteration on a tiny model: it runs, updates all three networks, is
 //! reproducible from the seeds, and the identity phase changes the objective.
 
-mod common;
-
+use crate::common::*;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use common::*;
 use enco::burn;
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
 use enco::sampling::DagSamplerConfig;
@@ -306,7 +304,7 @@ fn a_checkpoint_of_format_2_still_loads_and_resaves_as_the_current_format() {
             .collect()
     };
     let dev = device();
-    let config = common::tiny_enco(11);
+    let config = tiny_enco(11);
     let (trainer, mut position) = load_checkpoint::<AB>(
         &dir.join("checkpoint_format_2"),
         config.clone().into(),
@@ -382,7 +380,7 @@ fn a_checkpoint_of_an_unknown_format_is_refused() {
     let future = meta.replacen("\"format\": 2", "\"format\": 99", 1);
     assert_ne!(meta, future);
     std::fs::write(out.join("checkpoint.json"), future).unwrap();
-    let err = enco::train::load_checkpoint::<AB>(&out, common::tiny_enco(11).into(), &device())
+    let err = enco::train::load_checkpoint::<AB>(&out, tiny_enco(11).into(), &device())
         .err()
         .expect("a future format is refused");
     let text = format!("{err} {:?}", std::error::Error::source(&err));

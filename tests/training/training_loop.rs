@@ -1,11 +1,9 @@
 //! The training loop on a tiny image folder: schedules per epoch, checkpoints, and a resume that
 //! continues bit-exactly.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use enco::burn::config::Config;
 use enco::data::{Preprocess, SyntheticDatasetConfig, Transform, image_files, synthetic_mapping};
 use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};

@@ -5,17 +5,15 @@
 //! Everything runs in this process (Burn's local collective, one thread per replica); the tests
 //! take turns, as one collective session per backend runs at a time.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::common::*;
 use burn::collective::{CollectiveConfig, finish_collective, register};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use common::*;
 use enco::burn;
 use enco::nn::{HeadNorm, NLayerDiscriminatorConfig};
 use enco::train::{

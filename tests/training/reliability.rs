@@ -3,11 +3,9 @@
 //! overwrite. (The process-level faults, signals and SIGKILL, are in
 //! `crates/enco-cli/tests/reliability.rs`.)
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use enco::data::image::{Rgb, RgbImage};
 use enco::eval::{EvalError, ExistingOutputs, output_paths};
 use enco::train::{

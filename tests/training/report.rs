@@ -3,11 +3,9 @@
 //! sample grid newest first, every link resolving inside the run folder), rebuilt from the logs
 //! alone by `regenerate_report`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use enco::burn::prelude::*;
 use enco::data::image::{Rgb, RgbImage};
 use enco::train::{
