@@ -5,21 +5,9 @@ use crate::common::*;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use enco::burn;
-use enco::nn::{NLayerDiscriminatorConfig, ResnetGeneratorConfig};
-use enco::sampling::DagSamplerConfig;
-use enco::train::{EncoConfig, EncoTrainer};
+use enco::train::EncoTrainer;
 use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
-
-fn tiny() -> EncoConfig {
-    EncoConfig::new()
-        .with_generator(ResnetGeneratorConfig::new().with_ngf(4).with_n_blocks(2))
-        .with_discriminator(NLayerDiscriminatorConfig::new().with_ndf(4))
-        .with_head_nc(16)
-        .with_nce_layers(vec![3, 7, 12, 13, 17, 21])
-        .with_sampler(DagSamplerConfig::new().with_num_patches(16))
-        .with_seed(11)
-}
 
 fn images(seed: u64) -> (Tensor<AB, 4>, Tensor<AB, 4>) {
     let dev = device();
@@ -43,7 +31,7 @@ fn flat_params<M: burn::module::Module<AB>>(m: &M) -> Vec<f32> {
 }
 
 fn run(steps: usize) -> (Vec<f32>, Vec<enco::train::StepLosses>) {
-    let config = tiny();
+    let config = tiny_enco(11);
     let model = config.init::<AB>(&device()).unwrap();
     let mut trainer = EncoTrainer::new(model, config);
     let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -63,7 +51,7 @@ fn run(steps: usize) -> (Vec<f32>, Vec<enco::train::StepLosses>) {
 
 #[test]
 fn a_step_updates_every_network_and_reports_finite_losses() {
-    let config = tiny();
+    let config = tiny_enco(11);
     let model = config.init::<AB>(&device()).unwrap();
     let before = (
         flat_params(&model.generator),
@@ -176,11 +164,11 @@ fn resume_from_a_checkpoint_continues_bit_exactly() {
         all
     };
 
-    let mut straight = EncoTrainer::new(tiny().init::<AB>(&dev).unwrap(), tiny());
+    let mut straight = EncoTrainer::new(tiny_enco(11).init::<AB>(&dev).unwrap(), tiny_enco(11));
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     train(&mut straight, &mut rng, 0..4);
 
-    let mut first = EncoTrainer::new(tiny().init::<AB>(&dev).unwrap(), tiny());
+    let mut first = EncoTrainer::new(tiny_enco(11).init::<AB>(&dev).unwrap(), tiny_enco(11));
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     train(&mut first, &mut rng, 0..2);
     let position = TrainingPosition {
@@ -190,7 +178,7 @@ fn resume_from_a_checkpoint_continues_bit_exactly() {
         rng,
     };
     let ckpt = save_checkpoint(&dir, "iter_2", &ModelTrainer::Enco(first), &position).unwrap();
-    let (resumed, position) = load_checkpoint::<AB>(&ckpt, tiny().into(), &dev).unwrap();
+    let (resumed, position) = load_checkpoint::<AB>(&ckpt, tiny_enco(11).into(), &dev).unwrap();
     let ModelTrainer::Enco(mut resumed) = resumed else {
         panic!("an EnCo checkpoint restores an EnCo trainer")
     };
@@ -200,7 +188,7 @@ fn resume_from_a_checkpoint_continues_bit_exactly() {
     assert_eq!(snapshot(&resumed), snapshot(&straight), "resume diverged");
 
     // A checkpoint of another architecture is a clear error.
-    let other = tiny().with_head_nc(32);
+    let other = tiny_enco(11).with_head_nc(32);
     let err = load_checkpoint::<AB>(&ckpt, other.into(), &dev)
         .err()
         .expect("mismatch");
@@ -226,7 +214,7 @@ fn all_zero_rows_give_finite_gradients() {
 
 #[test]
 fn a_generator_output_without_the_tapped_features_is_an_error() {
-    let config = tiny();
+    let config = tiny_enco(11);
     let model = config.init::<AB>(&device()).unwrap();
     let (a, _) = images(3);
     let output = model.generator.forward_features(a, &[]).unwrap();
@@ -243,7 +231,7 @@ fn a_generator_output_without_the_tapped_features_is_an_error() {
 #[test]
 fn the_patchnce_content_loss_replaces_encos_on_the_same_pairs() {
     use enco::loss::{ContentLoss, patch_nce_loss};
-    let config = tiny()
+    let config = tiny_enco(11)
         .with_content_loss(ContentLoss::PatchNce)
         .with_nce_t(0.1);
     let model = config.init::<AB>(&device()).unwrap();
