@@ -270,6 +270,64 @@ fn bad_inputs_are_errors_not_panics() {
     ));
 }
 
+/// `gather_patches` returns the feature vectors at the ids, sample-major, and its gradient puts
+/// each row's gradient back at its position (zero elsewhere), for one and for two elements.
+#[test]
+fn gathered_patches_are_the_feature_vectors_and_scatter_their_gradient() {
+    let dev = device();
+    // features[b, c, p] = 100·b + 10·c + p, over a 3×3 plane.
+    let values: Vec<f32> = (0..2 * 4 * 9)
+        .map(|i| (100 * (i / 36) + 10 * ((i / 9) % 4) + i % 9) as f32)
+        .collect();
+    let features =
+        Tensor::<AB, 4>::from_data(TensorData::new(values, [2, 4, 3, 3]), &dev).require_grad();
+    let rows = gather_patches(features.clone(), &[vec![8, 0], vec![]]).unwrap();
+    let expected = [[8.0, 18.0, 28.0, 38.0], [0.0, 10.0, 20.0, 30.0]];
+    assert_eq!(rows.to_data().to_vec::<f32>().unwrap(), expected.concat());
+    let rows = gather_patches(features.clone(), &[vec![8, 0], vec![4]]).unwrap();
+    let mut expected = expected.concat();
+    expected.extend([104.0, 114.0, 124.0, 134.0]);
+    assert_eq!(rows.to_data().to_vec::<f32>().unwrap(), expected);
+    // d/dfeatures of Σ rows ⊙ weights: row r's weights land at its (b, ·, p).
+    let weights: Vec<f32> = (1..=12).map(|v| v as f32).collect();
+    let weights = Tensor::<AB, 2>::from_data(TensorData::new(weights, [3, 4]), &dev);
+    let grads = (rows * weights).sum().backward();
+    let grad = features
+        .grad(&grads)
+        .unwrap()
+        .to_data()
+        .to_vec::<f32>()
+        .unwrap();
+    let mut want = vec![0.0f32; 72];
+    for (row, (b, p)) in [(0usize, 8usize), (0, 0), (1, 4)].into_iter().enumerate() {
+        for c in 0..4 {
+            want[b * 36 + c * 9 + p] = (row * 4 + c + 1) as f32;
+        }
+    }
+    assert_eq!(grad, want);
+    // One element: no slice.
+    let single = Tensor::<AB, 4>::from_data(
+        TensorData::new((0..36).map(|v| v as f32).collect::<Vec<_>>(), [1, 4, 3, 3]),
+        &dev,
+    );
+    let rows = gather_patches(single, &[vec![2, 7, 2]]).unwrap();
+    assert_eq!(
+        rows.to_data().to_vec::<f32>().unwrap(),
+        [
+            2.0, 11.0, 20.0, 29.0, 7.0, 16.0, 25.0, 34.0, 2.0, 11.0, 20.0, 29.0
+        ]
+    );
+    assert_eq!(
+        gather_patches(
+            Tensor::<AB, 4>::zeros([2, 4, 3, 3], &dev),
+            &[vec![], vec![]]
+        )
+        .unwrap()
+        .dims(),
+        [0, 4]
+    );
+}
+
 /// The official generator files: a `.pth` of the fixture's weights, with and without the
 /// `module.` prefix of DataParallel checkpoints, translates G_input into the recorded output;
 /// a file of another architecture is an error listing the keys.

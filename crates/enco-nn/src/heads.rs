@@ -201,17 +201,32 @@ pub fn gather_patches<B: Backend>(
         });
     }
     let device = features.device();
-    // [B, C, H·W] → [B, H·W, C] → [B·H·W, C]; row of (b, p) = b·H·W + p.
-    let rows = features
-        .reshape([b, c, h * w])
-        .swap_dims(1, 2)
-        .reshape([b * h * w, c]);
-    let flat: Vec<i64> = ids
+    // Each element's `[C, H·W]` plane (a view of the contiguous features), its columns at the ids
+    // (`[C, K_b]`), transposed to `[K_b, C]`: only the gathered vectors are copied, where a
+    // transposed copy of the whole feature map (and of its gradient) would be made otherwise.
+    let planes = features.reshape([b, c, h * w]);
+    let mut rows: Vec<Tensor<B, 2>> = ids
         .iter()
         .enumerate()
-        .flat_map(|(bi, list)| list.iter().map(move |&p| (bi * h * w + p) as i64))
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(bi, list)| {
+            let positions: Vec<i64> = list.iter().map(|&p| p as i64).collect();
+            let index = Tensor::<B, 1, Int>::from_data(
+                burn::tensor::TensorData::new(positions, [list.len()]),
+                &device,
+            );
+            // A single element's plane is the whole tensor: no slice (and no slice gradient).
+            let plane = if b == 1 {
+                planes.clone()
+            } else {
+                planes.clone().narrow(0, bi, 1)
+            };
+            plane.reshape([c, h * w]).select(1, index).swap_dims(0, 1)
+        })
         .collect();
-    let n = flat.len();
-    let index = Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(flat, [n]), &device);
-    Ok(rows.select(0, index))
+    Ok(if rows.len() > 1 {
+        Tensor::cat(rows, 0)
+    } else {
+        rows.pop().unwrap_or_else(|| Tensor::zeros([0, c], &device))
+    })
 }

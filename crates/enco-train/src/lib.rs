@@ -15,6 +15,7 @@ mod gradient_sync;
 mod model;
 mod model_config;
 mod model_trainer;
+mod module_slot;
 mod monitor;
 mod nan_guard;
 mod param_ids;

@@ -13,6 +13,7 @@ use crate::config::EncoConfig;
 use crate::error::TrainError;
 use crate::gradient_sync::GradientSync;
 use crate::model::EncoModel;
+use crate::module_slot::take_module;
 
 /// Adam as the official code uses it: `torch.optim.Adam(β₁, β₂, eps)`, no weight decay
 /// (docs/reference.md §7.1), with the β and ε of `config`.
@@ -154,7 +155,7 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
             let grads = d_losses.loss.backward();
             let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
             let grads_d = self.sync.apply::<B>(grads_d)?;
-            let discriminator = self.model.discriminator.clone();
+            let discriminator = take_module(&mut self.model.discriminator);
             self.model.discriminator =
                 self.optim_d
                     .step(config.lr_d * lr_factor, discriminator, grads_d);
@@ -171,11 +172,14 @@ impl<B: EncoAutodiffBackend> EncoTrainer<B> {
             let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
             let grads_g = self.sync.apply::<B>(grads_g)?;
             let grads_f = self.sync.apply::<B>(grads_f)?;
-            let generator = self.model.generator.clone();
+            // The frozen copy shares G's and the heads' parameters: gone before Adam updates
+            // them in place.
+            drop(frozen);
+            let generator = take_module(&mut self.model.generator);
             self.model.generator = self
                 .optim_g
                 .step(config.lr_g * lr_factor, generator, grads_g);
-            let heads = self.model.heads.clone();
+            let heads = take_module(&mut self.model.heads);
             self.model.heads = self.optim_f.step(config.lr_f * lr_factor, heads, grads_f);
 
             let scalar = |t: Tensor<B, 1>| t.into_scalar().elem::<f32>();

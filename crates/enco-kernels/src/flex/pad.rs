@@ -1,6 +1,10 @@
 //! Reflection padding of H and W and its adjoint, one plane per task.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
+
+use super::conv::filled_by;
 
 /// Reflect index: `i < 0 → −i`, `i ≥ n → 2(n − 1) − i` (one reflection, `|i| < n`).
 #[inline]
@@ -18,20 +22,25 @@ fn reflect(i: isize, n: usize) -> usize {
 pub(crate) fn reflect_pad(x: &[f32], dims: [usize; 4], p: usize) -> Vec<f32> {
     let [n, c, h, w] = dims;
     let (hp, wp) = (h + 2 * p, w + 2 * p);
-    let mut out = vec![0f32; n * c * hp * wp];
-    out.par_chunks_mut(hp * wp)
-        .zip(x.par_chunks(h * w))
-        .for_each(|(out, plane)| {
-            for (r, row) in out.chunks_exact_mut(wp).enumerate() {
-                let src = &plane[reflect(r as isize - p as isize, h) * w..][..w];
-                for j in 0..p {
-                    row[j] = src[p - j];
-                    row[p + w + j] = src[w - 2 - j];
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(hp * wp)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(out, plane)| {
+                for (r, row) in out.chunks_exact_mut(wp).enumerate() {
+                    let src = &plane[reflect(r as isize - p as isize, h) * w..][..w];
+                    for j in 0..p {
+                        row[j].write(src[p - j]);
+                        row[p + w + j].write(src[w - 2 - j]);
+                    }
+                    for (d, &v) in row[p..p + w].iter_mut().zip(src) {
+                        d.write(v);
+                    }
                 }
-                row[p..p + w].copy_from_slice(src);
-            }
-        });
-    out
+            });
+    };
+    // SAFETY: every row of every plane is written whole: its `p` reflected values on each side
+    // and the `w` values between them.
+    unsafe { filled_by(n * c * hp * wp, fill) }
 }
 
 /// The adjoint of [`reflect_pad`] for a padded gradient `[N, C, H + 2p, W + 2p]`.

@@ -1,7 +1,11 @@
 //! The anti-aliasing resamplers of the official networks as single passes over each
 //! `[H, W]` plane, one plane per task.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
+
+use super::conv::filled_by;
 
 use crate::generic::BLUR_TAPS;
 
@@ -96,33 +100,35 @@ pub(crate) fn blur_downsample_backward(
 pub(crate) fn upsample2x(x: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let [n, c, h, w] = dims;
     let (h2, w2) = (2 * h, 2 * w);
-    let mut out = vec![0f32; n * c * h2 * w2];
-    out.par_chunks_mut(h2 * w2)
-        .zip(x.par_chunks(h * w))
-        .for_each(|(out, plane)| {
-            let mut wide = vec![0f32; h * w2];
-            for (src, dst) in plane.chunks_exact(w).zip(wide.chunks_exact_mut(w2)) {
-                for j in 0..w {
-                    let prev = src[j.saturating_sub(1)];
-                    let next = src[(j + 1).min(w - 1)];
-                    dst[2 * j] = prev * 0.25 + src[j] * 0.75;
-                    dst[2 * j + 1] = src[j] * 0.75 + next * 0.25;
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(h2 * w2)
+            .zip(x.par_chunks(h * w))
+            .for_each(|(out, plane)| {
+                let mut wide = vec![0f32; h * w2];
+                for (src, dst) in plane.chunks_exact(w).zip(wide.chunks_exact_mut(w2)) {
+                    for j in 0..w {
+                        let prev = src[j.saturating_sub(1)];
+                        let next = src[(j + 1).min(w - 1)];
+                        dst[2 * j] = prev * 0.25 + src[j] * 0.75;
+                        dst[2 * j + 1] = src[j] * 0.75 + next * 0.25;
+                    }
                 }
-            }
-            for i in 0..h {
-                let prev = &wide[i.saturating_sub(1) * w2..][..w2];
-                let cur = &wide[i * w2..][..w2];
-                let next = &wide[(i + 1).min(h - 1) * w2..][..w2];
-                let (even, odd) = out[2 * i * w2..(2 * i + 2) * w2].split_at_mut(w2);
-                for (((e, o), (&p, &q)), &s) in
-                    even.iter_mut().zip(odd).zip(prev.iter().zip(cur)).zip(next)
-                {
-                    *e = p * 0.25 + q * 0.75;
-                    *o = q * 0.75 + s * 0.25;
+                for i in 0..h {
+                    let prev = &wide[i.saturating_sub(1) * w2..][..w2];
+                    let cur = &wide[i * w2..][..w2];
+                    let next = &wide[(i + 1).min(h - 1) * w2..][..w2];
+                    let (even, odd) = out[2 * i * w2..(2 * i + 2) * w2].split_at_mut(w2);
+                    for (((e, o), (&p, &q)), &s) in
+                        even.iter_mut().zip(odd).zip(prev.iter().zip(cur)).zip(next)
+                    {
+                        e.write(p * 0.25 + q * 0.75);
+                        o.write(q * 0.75 + s * 0.25);
+                    }
                 }
-            }
-        });
-    out
+            });
+    };
+    // SAFETY: each input row `i` writes output rows `2i` and `2i + 1` whole.
+    unsafe { filled_by(n * c * h2 * w2, fill) }
 }
 
 /// `Upsample` backward: the adjoint along H, then along W,

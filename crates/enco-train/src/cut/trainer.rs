@@ -11,6 +11,7 @@ use crate::cut::config::CutConfig;
 use crate::cut::model::CutModel;
 use crate::error::TrainError;
 use crate::gradient_sync::GradientSync;
+use crate::module_slot::take_module;
 use crate::step::{AdamOf, AdamRecord, StepLosses, restore_adam};
 
 /// The optimiser states of a [`CutTrainer`] (G, D, F).
@@ -113,7 +114,7 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
             let grads = d_losses.loss.backward();
             let grads_d = GradientsParams::from_grads(grads, &self.model.discriminator);
             let grads_d = self.sync.apply::<B>(grads_d)?;
-            let discriminator = self.model.discriminator.clone();
+            let discriminator = take_module(&mut self.model.discriminator);
             self.model.discriminator = self.optim_d.step(lr, discriminator, grads_d);
 
             let frozen = CutModel {
@@ -127,9 +128,12 @@ impl<B: EncoAutodiffBackend> CutTrainer<B> {
             let grads_f = GradientsParams::from_module(&mut grads, &self.model.heads);
             let grads_g = self.sync.apply::<B>(grads_g)?;
             let grads_f = self.sync.apply::<B>(grads_f)?;
-            let generator = self.model.generator.clone();
+            // The frozen copy shares G's and the heads' parameters: gone before Adam updates
+            // them in place.
+            drop(frozen);
+            let generator = take_module(&mut self.model.generator);
             self.model.generator = self.optim_g.step(lr, generator, grads_g);
-            let heads = self.model.heads.clone();
+            let heads = take_module(&mut self.model.heads);
             self.model.heads = self.optim_f.step(lr, heads, grads_f);
 
             let scalar = |t: Tensor<B, 1>| t.into_scalar().elem::<f32>();

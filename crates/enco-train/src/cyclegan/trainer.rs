@@ -12,6 +12,7 @@ use crate::cyclegan::image_pool::ImagePool;
 use crate::cyclegan::model::CycleGanModel;
 use crate::error::TrainError;
 use crate::gradient_sync::GradientSync;
+use crate::module_slot::take_module;
 use crate::step::{AdamOf, AdamRecord, StepLosses, restore_adam};
 
 /// The optimiser states of a [`CycleGanTrainer`] (G_A, G_B, D_A, D_B).
@@ -126,9 +127,12 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
             let grads_g_b = GradientsParams::from_module(&mut grads, &self.model.g_b);
             let grads_g_a = self.sync.apply::<B>(grads_g_a)?;
             let grads_g_b = self.sync.apply::<B>(grads_g_b)?;
-            let g_a = self.model.g_a.clone();
+            // The frozen copy shares the generators' parameters: gone before Adam updates them
+            // in place.
+            drop(frozen);
+            let g_a = take_module(&mut self.model.g_a);
             self.model.g_a = self.optim_g_a.step(lr, g_a, grads_g_a);
-            let g_b = self.model.g_b.clone();
+            let g_b = take_module(&mut self.model.g_b);
             self.model.g_b = self.optim_g_b.step(lr, g_b, grads_g_b);
 
             let fake_b = self.fake_b_pool.query(pass.fake_b.clone(), rng);
@@ -140,9 +144,9 @@ impl<B: EncoAutodiffBackend> CycleGanTrainer<B> {
             let grads_d_b = GradientsParams::from_module(&mut grads, &self.model.d_b);
             let grads_d_a = self.sync.apply::<B>(grads_d_a)?;
             let grads_d_b = self.sync.apply::<B>(grads_d_b)?;
-            let d_a_net = self.model.d_a.clone();
+            let d_a_net = take_module(&mut self.model.d_a);
             self.model.d_a = self.optim_d_a.step(lr, d_a_net, grads_d_a);
-            let d_b_net = self.model.d_b.clone();
+            let d_b_net = take_module(&mut self.model.d_b);
             self.model.d_b = self.optim_d_b.step(lr, d_b_net, grads_d_b);
 
             let scalar = |t: Tensor<B, 1>| t.into_scalar().elem::<f32>();
