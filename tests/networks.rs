@@ -288,16 +288,16 @@ fn gathered_patches_are_the_feature_vectors_and_scatter_their_gradient() {
     let mut expected = expected.concat();
     expected.extend([104.0, 114.0, 124.0, 134.0]);
     assert_eq!(rows.to_data().to_vec::<f32>().unwrap(), expected);
-    // d/dfeatures of Σ rows ⊙ weights: row r's weights land at its (b, ·, p).
-    let weights: Vec<f32> = (1..=12).map(|v| v as f32).collect();
-    let weights = Tensor::<AB, 2>::from_data(TensorData::new(weights, [3, 4]), &dev);
-    let grads = (rows * weights).sum().backward();
-    let grad = features
-        .grad(&grads)
-        .unwrap()
-        .to_data()
-        .to_vec::<f32>()
-        .unwrap();
+    // d/dinput of Σ rows ⊙ weights, weights 1, 2, … row by row: row r's weights land at its
+    // (b, ·, p).
+    let weighted_grad = |rows: Tensor<AB, 2>, input: &Tensor<AB, 4>| {
+        let weights: Vec<f32> = (1..=rows.dims()[0] * 4).map(|v| v as f32).collect();
+        let weights = Tensor::<AB, 2>::from_data(TensorData::new(weights, rows.dims()), &dev);
+        let grads = (rows * weights).sum().backward();
+        let grad = input.grad(&grads).unwrap();
+        grad.to_data().to_vec::<f32>().unwrap()
+    };
+    let grad = weighted_grad(rows, &features);
     let mut want = vec![0.0f32; 72];
     for (row, (b, p)) in [(0usize, 8usize), (0, 0), (1, 4)].into_iter().enumerate() {
         for c in 0..4 {
@@ -305,18 +305,32 @@ fn gathered_patches_are_the_feature_vectors_and_scatter_their_gradient() {
         }
     }
     assert_eq!(grad, want);
-    // One element: no slice.
+    let rows = gather_patches(features.clone(), &[vec![], vec![4]]).unwrap();
+    assert_eq!(
+        rows.to_data().to_vec::<f32>().unwrap(),
+        [104.0, 114.0, 124.0, 134.0]
+    );
+    // One image (its own path): repeated ids are gathered twice and their gradients add up.
     let single = Tensor::<AB, 4>::from_data(
         TensorData::new((0..36).map(|v| v as f32).collect::<Vec<_>>(), [1, 4, 3, 3]),
         &dev,
-    );
-    let rows = gather_patches(single, &[vec![2, 7, 2]]).unwrap();
+    )
+    .require_grad();
+    let rows = gather_patches(single.clone(), &[vec![2, 7, 2]]).unwrap();
     assert_eq!(
         rows.to_data().to_vec::<f32>().unwrap(),
         [
             2.0, 11.0, 20.0, 29.0, 7.0, 16.0, 25.0, 34.0, 2.0, 11.0, 20.0, 29.0
         ]
     );
+    let grad = weighted_grad(rows, &single);
+    let mut want = vec![0.0f32; 36];
+    for c in 0..4 {
+        // Rows 0 and 2 (weights c + 1 and c + 9) at position 2, row 1 (c + 5) at position 7.
+        want[c * 9 + 2] = (2 * c + 10) as f32;
+        want[c * 9 + 7] = (c + 5) as f32;
+    }
+    assert_eq!(grad, want);
     assert_eq!(
         gather_patches(
             Tensor::<AB, 4>::zeros([2, 4, 3, 3], &dev),

@@ -201,32 +201,30 @@ pub fn gather_patches<B: Backend>(
         });
     }
     let device = features.device();
-    // Each element's `[C, H·W]` plane (a view of the contiguous features), its columns at the ids
-    // (`[C, K_b]`), transposed to `[K_b, C]`: only the gathered vectors are copied, where a
-    // transposed copy of the whole feature map (and of its gradient) would be made otherwise.
-    let planes = features.reshape([b, c, h * w]);
-    let mut rows: Vec<Tensor<B, 2>> = ids
+    let index = |positions: Vec<i64>| {
+        let n = positions.len();
+        Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(positions, [n]), &device)
+    };
+    if b == 1 {
+        // One image: the columns of its `[C, H·W]` plane at the ids (`[C, K]`), transposed to
+        // `[K, C]`, without the transposed copy of the whole feature map (and of its gradient)
+        // that the general path makes.
+        let positions = ids[0].iter().map(|&p| p as i64).collect();
+        return Ok(features
+            .reshape([c, h * w])
+            .select(1, index(positions))
+            .swap_dims(0, 1));
+    }
+    // [B, C, H·W] → [B, H·W, C] → [B·H·W, C]; row of (b, p) = b·H·W + p. (Selecting from each
+    // image's plane instead would make the gradient one full-size tensor per image.)
+    let rows = features
+        .reshape([b, c, h * w])
+        .swap_dims(1, 2)
+        .reshape([b * h * w, c]);
+    let flat = ids
         .iter()
         .enumerate()
-        .filter(|(_, list)| !list.is_empty())
-        .map(|(bi, list)| {
-            let positions: Vec<i64> = list.iter().map(|&p| p as i64).collect();
-            let index = Tensor::<B, 1, Int>::from_data(
-                burn::tensor::TensorData::new(positions, [list.len()]),
-                &device,
-            );
-            // A single element's plane is the whole tensor: no slice (and no slice gradient).
-            let plane = if b == 1 {
-                planes.clone()
-            } else {
-                planes.clone().narrow(0, bi, 1)
-            };
-            plane.reshape([c, h * w]).select(1, index).swap_dims(0, 1)
-        })
+        .flat_map(|(bi, list)| list.iter().map(move |&p| (bi * h * w + p) as i64))
         .collect();
-    Ok(if rows.len() > 1 {
-        Tensor::cat(rows, 0)
-    } else {
-        rows.pop().unwrap_or_else(|| Tensor::zeros([0, c], &device))
-    })
+    Ok(rows.select(0, index(flat)))
 }

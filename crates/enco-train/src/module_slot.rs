@@ -10,6 +10,10 @@ use burn::prelude::*;
 /// field shares every parameter's storage between the two, so the fused Adam kernel
 /// ([`crate::FusedAdam`] over `EncoBackend::adam_step`) has to copy each parameter before it
 /// can update it; with the module moved out, the parameters are updated where they lie.
+///
+/// A panic between the take and the put-back (in the optimiser) leaves the placeholder in the
+/// field: the trainer is not usable after it, which is why such a panic ends a run
+/// (`TrainError::ReplicaPanicked` where the replicas catch it).
 pub(crate) fn take_module<B: Backend, M: Module<B>>(module: &mut M) -> M {
     let placeholder = module.clone().map(&mut EmptyParameters);
     std::mem::replace(module, placeholder)
