@@ -8,7 +8,8 @@
 //! built on Burn's own operations, so any backend can implement the trait with an empty `impl`
 //! and compute exactly what the generic path computes. The CPU backend `flex` overrides them
 //! with specialised kernels (convolution as tiled im2col + GEMM, Winograd F(2×2, 3×3)
-//! (forward), F(4×4, 3×3) (gradients) and F(2×2, 4×4) for stride-1 kernels, direct kernels
+//! (forward, and gradients over few tiles), F(4×4, 3×3) (gradients) and F(2×2, 4×4) for
+//! stride-1 kernels, direct kernels
 //! for layers with few output channels, single-pass normalisation, padding, resampling and LeakyReLU adjoint, an in-place
 //! Adam update); [`Autodiff`](burn::backend::Autodiff) wraps them in custom
 //! backward nodes so that training uses them too.

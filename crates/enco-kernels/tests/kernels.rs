@@ -46,7 +46,7 @@ struct Case {
     dilation: usize,
 }
 
-const CASES: [Case; 15] = [
+const CASES: [Case; 16] = [
     // ResBlock 3×3 after an explicit reflect pad.
     Case {
         input: [2, 16, 10, 10],
@@ -89,6 +89,16 @@ const CASES: [Case; 15] = [
     Case {
         input: [1, 64, 33, 34],
         out_channels: 128,
+        kernel: 4,
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+    },
+    // The PatchGAN's 256 → 512 layer at 128 px, narrower: F(2×2, 4×4) over few tiles (8 × 8,
+    // the least that takes it) from 64 input channels, a partial run in every tile row.
+    Case {
+        input: [1, 64, 17, 16],
+        out_channels: 80,
         kernel: 4,
         stride: 1,
         padding: 1,
@@ -728,6 +738,22 @@ fn winograd_tile_runs_inside_and_across_plane_edges() {
 }
 
 #[test]
+fn winograd_gradients_over_few_tiles() {
+    // Few output tiles for many kernels (a ResNet block at 128 px on one image, scaled down):
+    // F(2×2, 3×3) for both gradients instead of F(4×4, 3×3). 9 × 7 outputs, 6 tiles of 4×4
+    // for 48 × 40 kernels; the input gradient 11 × 9, 9 tiles; partial runs at every edge.
+    assert_stride1_conv_matches([1, 48, 11, 9], 40, [3, 0], 35, "3×3 gradients, few tiles");
+    // The same with zero padding 1 and two images (the input gradient's padding 1).
+    assert_stride1_conv_matches(
+        [2, 64, 7, 8],
+        64,
+        [3, 1],
+        39,
+        "3×3 gradients, few tiles, padded",
+    );
+}
+
+#[test]
 fn winograd_blocks_of_tiles() {
     // From 1 024 output tiles the forward pass and the input gradient go block by block with
     // AVX-512 (32 tiles, 12 output channels at a time): 13 output channels leave a partial group
@@ -955,6 +981,7 @@ fn every_simd_level_matches_the_generic_path() {
         conv_forward_matches_burns_conv();
         conv_gradients_match_burns_generic_kernels();
         winograd_tile_runs_inside_and_across_plane_edges();
+        winograd_gradients_over_few_tiles();
         winograd_blocks_of_tiles();
     }
     let beyond = SimdLevel::ALL

@@ -4,8 +4,8 @@
 //!
 //! | scheme | α | multiplications per output vs im2col + GEMM | used for |
 //! |---|---|---|---|
-//! | F(2×2, 3×3) | 4 | 2.25× fewer | the forward pass of 3×3 kernels |
-//! | F(4×4, 3×3) | 6 | 4× fewer | the input and weight gradients of 3×3 kernels |
+//! | F(2×2, 3×3) | 4 | 2.25× fewer | the forward pass of 3×3 kernels, and their gradients over few tiles |
+//! | F(4×4, 3×3) | 6 | 4× fewer | the input and weight gradients of 3×3 kernels over more tile values than kernel values |
 //! | F(2×2, 4×4) | 5 | 2.56× fewer | the discriminator's wide 4×4 layers |
 //!
 //! F(4×4, 3×3) has about twice the float32 error of F(2×2, 3×3) (its transforms have entries
@@ -60,8 +60,9 @@ const CHUNK: usize = 1 << 22;
 
 /// The smallest number of output tiles for which the F(2×2, 4×4) forward pass and input
 /// gradient beat im2col + GEMM: below it the kernel transform (`C_out · C_in` kernels)
-/// outweighs the saved products.
-const F4_MIN_FORWARD_TILES: usize = 256;
+/// outweighs the saved products. The discriminator's 256 → 512 layer at 128 px has 8 × 8
+/// tiles and pays; its 4 × 4 tiles at 64 px do not (`docs/performance.md`).
+const F4_MIN_FORWARD_TILES: usize = 64;
 
 /// The smallest input-channel count for F(2×2, 4×4) over at least [`F4_MIN_FORWARD_TILES`]
 /// tiles: with fewer channels (the discriminator's first layer has 3) the α² GEMMs are too thin
@@ -110,7 +111,23 @@ fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
         // outputs are held to 1e-5 of the official code's, the gradients to 1e-4
         // (`docs/parity.md`).
         [3, 3] if pass == Pass::Forward => Some(Variant::F3),
-        [3, 3] => Some(Variant::F3Large),
+        // The gradients take the larger tiles unless the kernels outweigh the tiles: F(4×4, 3×3)
+        // transforms and multiplies 36 values per kernel against 16 for F(2×2, 3×3), a cost
+        // that the fewer products over the tiles repay only with more tile values than kernel
+        // values (`tiles · (C_in + C_out)` against `C_in · C_out`; measured on the ResNet
+        // blocks, `docs/performance.md`). The ResNet blocks of a 128 px step on one image fall
+        // below it (81 and 64 tiles of 4×4 for 256 × 256 kernels), and so does the weight
+        // gradient of those of the 64 px parity cases on one image (16 tiles for 32 × 32
+        // kernels).
+        [3, 3] => {
+            let (a, b) = (g.input[1], g.output[1]);
+            let tiles = Tiling::new(g, 4).total;
+            Some(if tiles * (a + b) > a * b {
+                Variant::F3Large
+            } else {
+                Variant::F3
+            })
+        }
         [4, 4] => {
             let channels = g.input[1];
             let pays = if Tiling::new(g, 2).total >= F4_MIN_FORWARD_TILES {
@@ -125,7 +142,8 @@ fn variant(g: &Geometry, pass: Pass) -> Option<Variant> {
 }
 
 /// Whether a Winograd scheme computes `pass` of the convolution: stride 1, no dilation, and a
-/// 3×3 kernel (F(2×2, 3×3) for the forward pass, F(4×4, 3×3) for the gradients), or a 4×4
+/// 3×3 kernel (F(2×2, 3×3) for the forward pass, F(4×4, 3×3) for the gradients when the
+/// output has more 4×4 tiles than `C_in · C_out / (C_in + C_out)`, F(2×2, 3×3) otherwise), or a 4×4
 /// kernel with at least [`F4_MIN_FORWARD_TILES`] output tiles over at least
 /// [`F4_MIN_INPUT_CHANNELS`] input channels (for the weight gradient over fewer tiles, at least
 /// [`F4_MIN_INPUT_CHANNELS_FEW_TILES`]).
@@ -392,4 +410,50 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
     };
     // SAFETY: `fill_dw` writes the R×R taps of every (output channel, input channel) pair.
     unsafe { filled_by(c_out * c_in * taps, fill_dw) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry(input: [usize; 4], output: [usize; 4], padding: usize) -> Geometry {
+        Geometry {
+            input,
+            output,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [padding, padding],
+            dilation: [1, 1],
+        }
+    }
+
+    #[test]
+    fn gradients_of_3x3_kernels_take_the_larger_tiles_unless_the_kernels_outweigh_them() {
+        // A ResNet block's convolution at 128 px (32 × 32 after its reflect pad of 1), its
+        // input gradient (padding 2 back to 34 × 34) and its weight gradient.
+        // On two images the input gradient has 162 tiles (82 944 tile values for 65 536
+        // kernels), the weight gradient 128 (as many as kernels, which keeps the smaller tiles).
+        for (batch, input_grad_variant, weight_grad_variant) in [
+            (1, Variant::F3, Variant::F3),
+            (2, Variant::F3Large, Variant::F3),
+        ] {
+            let conv = geometry([batch, 256, 34, 34], [batch, 256, 32, 32], 0);
+            let input_grad = geometry([batch, 256, 32, 32], [batch, 256, 34, 34], 2);
+            assert_eq!(variant(&conv, Pass::Forward), Some(Variant::F3));
+            assert_eq!(
+                variant(&input_grad, Pass::InputGrad),
+                Some(input_grad_variant)
+            );
+            assert_eq!(variant(&conv, Pass::WeightGrad), Some(weight_grad_variant));
+        }
+        // The encoder's 128 → 256 convolution at 128 px on one image: 256 tiles of 4×4.
+        let conv = geometry([1, 128, 64, 64], [1, 256, 64, 64], 1);
+        assert_eq!(variant(&conv, Pass::WeightGrad), Some(Variant::F3Large));
+        // The ResNet blocks at 256 px on one image: 289 tiles of 4×4.
+        let input_grad = geometry([1, 256, 64, 64], [1, 256, 66, 66], 2);
+        assert_eq!(
+            variant(&input_grad, Pass::InputGrad),
+            Some(Variant::F3Large)
+        );
+    }
 }
