@@ -29,3 +29,27 @@ impl<B: Backend> ModuleMapper<B> for EmptyParameters {
         Param::from_mapped_value(id, empty, mapper)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::LinearConfig;
+
+    type B = burn::backend::Flex;
+
+    #[test]
+    fn the_taken_module_keeps_its_parameters_and_the_placeholder_is_empty() {
+        let device = Default::default();
+        let mut slot = LinearConfig::new(3, 2).init::<B>(&device);
+        let weight = slot.weight.val().into_data();
+        let bias = slot.bias.as_ref().unwrap().val().into_data();
+        let taken = take_module(&mut slot);
+        assert_eq!(taken.weight.val().into_data(), weight);
+        assert_eq!(taken.bias.as_ref().unwrap().val().into_data(), bias);
+        // Same structure and ids, no values: nothing else holds the taken parameters.
+        assert_eq!(slot.weight.id, taken.weight.id);
+        assert_eq!(slot.weight.val().dims(), [0, 0]);
+        assert_eq!(slot.bias.as_ref().unwrap().val().dims(), [0]);
+        assert_eq!(slot.num_params(), 0);
+    }
+}
