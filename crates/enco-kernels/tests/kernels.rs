@@ -3,7 +3,8 @@
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
-use burn::tensor::ops::{ConvOptions, FloatTensor, ModuleOps};
+use burn::tensor::TensorMetadata;
+use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
 use burn::tensor::{Distribution, TensorData, TensorPrimitive};
 use enco_kernels::{ConvPrelude, EncoBackend, generic, ops};
 
@@ -600,12 +601,15 @@ fn autodiff_grad(
     xa.grad(&grads).unwrap()
 }
 
-const PLANES: [[usize; 4]; 5] = [
+const PLANES: [[usize; 4]; 7] = [
     [2, 3, 8, 8],
     [1, 2, 9, 7],
     [1, 1, 2, 2],
     [1, 2, 3, 5],
     [2, 4, 16, 13],
+    // Rows long enough for runs of 16 samples: one run and a last sample, two runs and a tail.
+    [1, 1, 4, 18],
+    [1, 2, 5, 41],
 ];
 
 #[test]
@@ -966,6 +970,52 @@ fn leaky_relu_node_matches_burns_activation_and_its_gradient() {
 /// F(2×2, 4×4) with their gradients (the kernels `SimdLevel` covers). With `ENCO_FLEX_SIMD` set
 /// (CI reruns this file under `scalar` and `avx2`), the level in effect is the one it asks for
 /// and nothing else is forced, so every test of the file runs at that level.
+/// The bits of every element-wise kernel's output (instance norm and its adjoint, reflect pad,
+/// the resamplers, the LeakyReLU adjoint, the per-channel affine map + ReLU, the bias
+/// gradient) on planes of odd sizes with rows long enough for the 16-lane runs, at the SIMD level
+/// in use.
+fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
+    let bits = |x: FloatTensor<B>| -> Vec<u32> {
+        tensor::<B, 1>(B::float_reshape(
+            x.clone(),
+            [x.shape().num_elements()].into(),
+        ))
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+    };
+    let x = prim(random::<B>([2, 5, 13, 41], 71));
+    let g = prim(random::<B>([2, 5, 13, 41], 72));
+    let (y, inv_std) = B::instance_norm(x.clone(), 1e-5);
+    let norm_grad = B::instance_norm_backward(y.clone(), inv_std.clone(), g.clone());
+    let padded = B::reflect_pad(x.clone(), 2);
+    let pad_grad = B::reflect_pad_backward(prim(random::<B>([2, 5, 17, 45], 73)), 2);
+    let down = B::blur_downsample(x.clone());
+    let down_grad =
+        B::blur_downsample_backward(prim(random::<B>([2, 5, 7, 6], 74)), [2, 5, 13, 11].into());
+    let up = B::upsample2x(x.clone());
+    let up_grad = B::upsample2x_backward(prim(random::<B>([2, 5, 26, 82], 75)));
+    let leaky_grad = B::leaky_relu_backward(x.clone(), g.clone(), 0.2);
+    let channel = |seed| tensor::<B, 1>(prim(random::<B>([1, 1, 1, 5], seed))).reshape([5]);
+    let affine = B::scale_shift_relu(
+        x.clone(),
+        channel(76).into_primitive().tensor(),
+        channel(77).into_primitive().tensor(),
+    );
+    let bias = channel(78).into_primitive().tensor();
+    let bias_grad = B::enco_conv2d_bias_backward(x, bias, g);
+    [
+        y, inv_std, norm_grad, padded, pad_grad, down, down_grad, up, up_grad, leaky_grad, affine,
+        bias_grad,
+    ]
+    .into_iter()
+    .map(bits)
+    .collect()
+}
+
 #[test]
 fn every_simd_level_matches_the_generic_path() {
     use enco_kernels::{SIMD_LEVEL_ENV, SimdLevel, force_simd_level, simd_level};
@@ -975,9 +1025,19 @@ fn every_simd_level_matches_the_generic_path() {
         assert_eq!(start, wanted, "{SIMD_LEVEL_ENV} chooses the level");
         return;
     }
+    let mut first_level_bits = None;
     for level in SimdLevel::supported() {
         force_simd_level(Some(level)).unwrap();
         assert_eq!(simd_level(), level);
+        // The element-wise kernels use no fused multiply-add and sum in one order: the same
+        // bits at every level.
+        let bits = element_wise_kernel_bits();
+        let first = first_level_bits.get_or_insert_with(|| bits.clone());
+        assert!(
+            *first == bits,
+            "element-wise kernels differ at {}",
+            level.name()
+        );
         conv_forward_matches_burns_conv();
         conv_gradients_match_burns_generic_kernels();
         winograd_tile_runs_inside_and_across_plane_edges();

@@ -5,9 +5,56 @@ use std::mem::MaybeUninit;
 use rayon::prelude::*;
 
 use super::conv::filled_by;
+use super::simd::{Kernel, dispatch};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 15;
+
+/// A chunk of [`leaky_relu_backward`].
+struct LeakyReluAdjoint<'a> {
+    y: &'a [f32],
+    g: &'a [f32],
+    dx: &'a mut [MaybeUninit<f32>],
+    negative_slope: f32,
+}
+
+impl Kernel for LeakyReluAdjoint<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let Self {
+            y,
+            g,
+            dx,
+            negative_slope,
+        } = self;
+        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+            d.write(if y > 0.0 { g } else { negative_slope * g });
+        }
+    }
+}
+
+/// A plane of [`scale_shift_relu`].
+struct ScaleShiftRelu<'a> {
+    x: &'a [f32],
+    y: &'a mut [MaybeUninit<f32>],
+    scale: f32,
+    shift: f32,
+}
+
+impl Kernel for ScaleShiftRelu<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let Self { x, y, scale, shift } = self;
+        for (y, &x) in y.iter_mut().zip(x) {
+            let v = x * scale + shift;
+            y.write(if v < 0.0 { 0.0 } else { v });
+        }
+    }
+}
 
 /// `g` where `y > 0`, `negative_slope · g` elsewhere.
 pub(super) fn leaky_relu_backward(output: &[f32], grad: &[f32], negative_slope: f32) -> Vec<f32> {
@@ -16,9 +63,12 @@ pub(super) fn leaky_relu_backward(output: &[f32], grad: &[f32], negative_slope: 
         dx.par_chunks_mut(CHUNK)
             .zip(output.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
             .for_each(|(dx, (y, g))| {
-                for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
-                    d.write(if y > 0.0 { g } else { negative_slope * g });
-                }
+                dispatch(LeakyReluAdjoint {
+                    y,
+                    g,
+                    dx,
+                    negative_slope,
+                })
             });
     };
     // SAFETY: the chunks of `dx` match those of `output` and `grad` (same lengths), and every
@@ -46,11 +96,12 @@ pub(super) fn scale_shift_relu(
             .zip(x.par_chunks(plane))
             .enumerate()
             .for_each(|(i, (y, x))| {
-                let (a, b) = (scale[i % c], shift[i % c]);
-                for (y, &x) in y.iter_mut().zip(x) {
-                    let v = x * a + b;
-                    y.write(if v < 0.0 { 0.0 } else { v });
-                }
+                dispatch(ScaleShiftRelu {
+                    x,
+                    y,
+                    scale: scale[i % c],
+                    shift: shift[i % c],
+                })
             });
     };
     // SAFETY: the planes of `y` match those of `x` (same length), and every element of each

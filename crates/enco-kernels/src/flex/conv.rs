@@ -339,22 +339,91 @@ fn im2col(x: &[f32], g: &Geometry, r0: usize, r1: usize, col: &mut [f32]) {
         });
 }
 
-/// `db [C_out]`: the output gradient summed over batch and space (accumulated in f64).
+/// Channels whose bias gradients [`bias_grad`] sums side by side.
+const BIAS_GROUP: usize = 8;
+
+/// `db [C_out]`: the output gradient summed over batch and space (accumulated in f64): per
+/// channel, each image's plane summed in order, the images' sums added in order.
+///
+/// The sums of [`BIAS_GROUP`] channels advance together, one sample of each per step, so that
+/// their additions (each channel's a chain of its own, in the order above) overlap instead of
+/// waiting on each other.
+// Sample `i` of each of the group's planes in turn: the loop indexes several slices at once.
+#[allow(clippy::needless_range_loop)]
 pub(crate) fn bias_grad(grad: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let [batch, channels, h, w] = dims;
     let plane = h * w;
-    (0..channels)
-        .into_par_iter()
-        .map(|c| {
-            let mut sum = 0f64;
+    let mut db = vec![0f32; channels];
+    db.par_chunks_mut(BIAS_GROUP)
+        .enumerate()
+        .for_each(|(group, db)| {
+            let c0 = group * BIAS_GROUP;
+            let mut sums = [0f64; BIAS_GROUP];
             for b in 0..batch {
-                let start = (b * channels + c) * plane;
-                sum += grad[start..start + plane]
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .sum::<f64>();
+                let mut planes = [&[][..]; BIAS_GROUP];
+                for (k, p) in planes.iter_mut().take(db.len()).enumerate() {
+                    let start = (b * channels + c0 + k) * plane;
+                    *p = &grad[start..start + plane];
+                }
+                // `Iterator::sum`'s starting value: the sums are bit for bit those of
+                // `plane.iter().map(f64::from).sum()`.
+                let mut partial = [-0f64; BIAS_GROUP];
+                if db.len() == BIAS_GROUP {
+                    for i in 0..plane {
+                        for k in 0..BIAS_GROUP {
+                            partial[k] += f64::from(planes[k][i]);
+                        }
+                    }
+                } else {
+                    for (partial, p) in partial.iter_mut().zip(&planes[..db.len()]) {
+                        *partial = p.iter().map(|&v| f64::from(v)).sum::<f64>();
+                    }
+                }
+                for (sum, partial) in sums.iter_mut().zip(partial) {
+                    *sum += partial;
+                }
             }
-            sum as f32
-        })
-        .collect()
+            for (d, sum) in db.iter_mut().zip(sums) {
+                *d = sum as f32;
+            }
+        });
+    db
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bias_gradients_are_the_sums_of_each_plane_in_order() {
+        // 11 channels: one full group of channels summed side by side and one of 3; values of
+        // mixed signs and magnitudes, so that a different order of additions would round
+        // differently.
+        let dims = [2, 11, 5, 7];
+        let grad: Vec<f32> = (0..dims.iter().product::<usize>())
+            .map(|i| {
+                let v = ((i * 7919) % 1009) as f32 - 504.0;
+                v * 10f32.powi((i % 9) as i32 - 4)
+            })
+            .collect();
+        let plane = dims[2] * dims[3];
+        let expected: Vec<f32> = (0..dims[1])
+            .map(|c| {
+                let mut sum = 0f64;
+                for b in 0..dims[0] {
+                    let start = (b * dims[1] + c) * plane;
+                    sum += grad[start..start + plane]
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .sum::<f64>();
+                }
+                sum as f32
+            })
+            .collect();
+        let db = bias_grad(&grad, dims);
+        assert_eq!(
+            db.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+    }
 }

@@ -173,8 +173,9 @@ pub(crate) trait Kernel {
 }
 
 /// The instruction sets enco's own flex kernels are compiled for: the direct convolutions (≤ 4
-/// output channels) and the Winograd transforms are compiled for each, and the processor's best
-/// is chosen at run time, unless [`force_simd_level`] or the [`SIMD_LEVEL_ENV`] environment
+/// output channels), the Winograd transforms and the element-wise passes (instance norm, reflect
+/// padding, the resamplers, the LeakyReLU adjoint, the affine map + ReLU and their adjoints) are
+/// compiled for each, and the processor's best is chosen at run time, unless [`force_simd_level`] or the [`SIMD_LEVEL_ENV`] environment
 /// variable chose another (to test the other paths on a machine that has the best). The GEMMs
 /// (the `gemm` crate) and Burn's own operations choose their instruction set themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
