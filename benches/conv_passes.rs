@@ -9,6 +9,7 @@
 //! cargo bench --bench conv_passes                      # 128 px
 //! cargo bench --bench conv_passes -- 256               # 256 px
 //! cargo bench --bench conv_passes -- 128 --batch 1     # 128 px, the generator of phase 2
+//! cargo bench --bench conv_passes -- 256 --only ResBlock  # one kind of layer
 //! ```
 
 use std::time::Instant;
@@ -48,6 +49,9 @@ struct Args {
     /// Batch of the generator's layers (2 in phase 1, 1 in phase 2).
     #[arg(long, default_value_t = 2)]
     batch: usize,
+    /// Time only the layers whose name contains this text (`ResBlock`, `D `).
+    #[arg(long)]
+    only: Option<String>,
     /// Passed by `cargo bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -84,6 +88,13 @@ fn main() {
         ("D 4×4 256→512", [1, 256, q / 2, q / 2], 512, 4, 1, 3),
     ];
     for (name, shape, c_out, k, padding, count) in layers {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|only| !name.contains(only.as_str()))
+        {
+            continue;
+        }
         let x = random(shape, &device);
         let weight = random([c_out, shape[1], k, k], &device);
         let options = ConvOptions::new([1, 1], [padding, padding], [1, 1], 1);

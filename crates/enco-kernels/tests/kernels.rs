@@ -52,7 +52,7 @@ struct Case {
     dilation: usize,
 }
 
-const CASES: [Case; 16] = [
+const CASES: [Case; 18] = [
     // ResBlock 3×3 after an explicit reflect pad.
     Case {
         input: [2, 16, 10, 10],
@@ -191,6 +191,26 @@ const CASES: [Case; 16] = [
         kernel: 4,
         stride: 1,
         padding: 1,
+        dilation: 1,
+    },
+    // 3×3 with zero padding 1 over few tiles: the input gradient by the adjoint of the forward
+    // pass, with windows across the plane's edges and runs shorter than the lanes.
+    Case {
+        input: [1, 24, 7, 9],
+        out_channels: 20,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        dilation: 1,
+    },
+    // 3×3 without padding over rows of 18 tiles: the adjoint's windows added a whole run of
+    // lanes at a time, then a partial run at the end of every row.
+    Case {
+        input: [1, 8, 40, 38],
+        out_channels: 8,
+        kernel: 3,
+        stride: 1,
+        padding: 0,
         dilation: 1,
     },
     // 5×5 through im2col, four images.

@@ -157,7 +157,10 @@ impl EncoBackend for Flex {
             let [c_out_w, c_in_w, _, _]: [usize; 4] = weight.shape().dims();
             let (grad, grad_dims) = f32_data(&output_grad);
             // Mismatched shapes go on to Burn's path, which reports them.
-            let shapes_match = grad_dims[..2] == [n, c_out_w] && c_in_w == c_in;
+            let shapes_match = grad_dims[..2] == [n, c_out_w]
+                && c_in_w == c_in
+                && grad_dims[2] + kh == h + 2 * options.padding[0] + 1
+                && grad_dims[3] + kw == w + 2 * options.padding[1] + 1;
             let geometry = conv::Geometry {
                 input: grad_dims,
                 output: [n, c_in, h, w],
@@ -171,8 +174,23 @@ impl EncoBackend for Flex {
                 && winograd::applies(&geometry, winograd::Pass::InputGrad)
             {
                 let weight = weight.to_contiguous();
-                let dx =
-                    winograd::input_grad(grad.storage::<f32>(), weight.storage::<f32>(), &geometry);
+                let forward = conv::Geometry {
+                    input: geometry.output,
+                    output: grad_dims,
+                    kernel: [kh, kw],
+                    stride: [1, 1],
+                    padding: options.padding,
+                    dilation: [1, 1],
+                };
+                let dx = if winograd::adjoint_pays(&forward, &geometry) {
+                    winograd::input_grad_adjoint(
+                        grad.storage::<f32>(),
+                        weight.storage::<f32>(),
+                        &forward,
+                    )
+                } else {
+                    winograd::input_grad(grad.storage::<f32>(), weight.storage::<f32>(), &geometry)
+                };
                 return from_vec(dx, geometry.output);
             }
         }

@@ -14,9 +14,11 @@
 //! (`docs/parity.md`; measured, F(4×4, 3×3) would not make the forward pass faster either,
 //! `docs/performance.md`).
 //!
-//! The weight gradient uses the same transforms in reverse (α² GEMMs over the tiles), and the
-//! input gradient is the convolution with the kernel transposed in channels and flipped in
-//! space, which the kernel transform reads in place.
+//! The weight gradient uses the same transforms in reverse (α² GEMMs over the tiles). The input
+//! gradient is either the adjoint of the F(2×2, 3×3) forward pass ([`adjoint`]: the output
+//! gradient's tiles through the transforms transposed, the transformed kernels transposed in
+//! channels) or the convolution with the kernel transposed in channels and flipped in space,
+//! which the kernel transform reads in place; [`adjoint_pays`] chooses.
 //!
 //! The forward pass and the input gradient run in one of two orders. Over fewer than
 //! [`BLOCKED_MIN_TILES`] output tiles, chunk by chunk: the input tiles of a chunk are
@@ -44,6 +46,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
+mod adjoint;
 mod blocked;
 mod schemes;
 mod tiling;
@@ -171,6 +174,40 @@ pub(crate) fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32>
     )
 }
 
+/// Whether the input gradient of the convolution of geometry `forward` (input `x`, output `y`)
+/// runs by the adjoint of its F(2×2, 3×3) forward pass ([`adjoint`]) rather than as the
+/// convolution `flipped` of `dY` with the flipped kernel (a geometry [`applies`] accepts for
+/// the input gradient): for a stride-1 3×3 kernel whose flipped convolution would take
+/// F(2×2, 3×3) too, or F(4×4, 3×3) with more than 1/1.6 of the adjoint's products. The adjoint
+/// works on `dY`'s 2×2 tiles, the flipped convolution on `dX`'s 4×4 tiles, with 16 and 36
+/// products each. For a convolution that shrinks its input (the residual blocks' 32 × 32 from
+/// 34 × 34) the adjoint has fewer tiles to cover than F(2×2, 3×3) on `dX`, its runs of tiles
+/// fill the vector lanes, and it measured 10–15 % faster than either scheme on the flipped
+/// kernel at 128 and 256 px (level at 256 px on two images, a ratio of 1.58); for one that keeps
+/// its size (zero padding 1, a ratio of 1.78) F(4×4, 3×3) on the flipped kernel was faster
+/// (`conv_passes`, `docs/performance.md`).
+pub(crate) fn adjoint_pays(forward: &Geometry, flipped: &Geometry) -> bool {
+    if forward.kernel != [3, 3] || forward.stride != [1, 1] || forward.dilation != [1, 1] {
+        return false;
+    }
+    match variant(flipped, Pass::InputGrad) {
+        Some(Variant::F3) => true,
+        Some(Variant::F3Large) => {
+            let adjoint_products = Tiling::new(forward, 2).total * 16;
+            let flipped_products = Tiling::new(flipped, 4).total * 36;
+            5 * adjoint_products <= 8 * flipped_products
+        }
+        _ => false,
+    }
+}
+
+/// `dX [N, C_in, H, W]` of the convolution of geometry `g` (input `x`, output `dY`) with kernel
+/// `W [C_out, C_in, 3, 3]` given `dY`, for a geometry [`adjoint_pays`] accepts: the adjoint
+/// of its F(2×2, 3×3) forward pass.
+pub(crate) fn input_grad_adjoint(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    adjoint::input_grad::<F3, 4, 3, 2>(grad, weight, g)
+}
+
 fn convolve(
     x: &[f32],
     kernels: Kernels,
@@ -231,17 +268,7 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
             let (u, buffer) = buffer.split_at_mut(u_len);
             let (v, m) = buffer.split_at_mut(c_in * p * ld_max);
             // U [C_out][P][C_in].
-            u.par_chunks_mut(p * c_in)
-                .enumerate()
-                .for_each(|(co, block)| {
-                    dispatch(KernelTransform::<S, A, R, M> {
-                        kernels,
-                        channels: [c_out, c_in],
-                        out_channel: co,
-                        block,
-                        scheme: PhantomData,
-                    })
-                });
+            transform_kernels::<S, A, R, M>(kernels, [c_out, c_in], p * c_in, u);
             let u = &*u;
             let mut t0 = 0;
             while t0 < tiling.total {
@@ -249,38 +276,20 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
                 let ld = leading(tc);
                 // V [C_in][P][ld].
                 transform_inputs::<S, A, R, M>(x, g, &tiling, [t0, tc], &mut v[..c_in * p * ld]);
-                // M_ξ = U_ξ · V_ξ for the P positions ξ, one single-threaded GEMM per task;
-                // M [C_out][P][ld].
-                let m_ptr = SharedMut(m.as_mut_ptr());
-                let v = &*v;
-                (0..p).into_par_iter().for_each(|xi| {
-                    // SAFETY: dst M_ξ (`c_out × tc`, row stride P·ld, columns xi·ld..xi·ld + tc of
-                    // each row: disjoint across ξ) inside m, lhs U_ξ (`c_out × c_in`, row stride
-                    // P·c_in) inside u, rhs V_ξ (`c_in × tc`, row stride P·ld) inside v.
-                    unsafe {
-                        gemm::gemm(
-                            c_out,
-                            tc,
-                            c_in,
-                            m_ptr.get().add(xi * ld),
-                            1,
-                            (p * ld) as isize,
-                            false,
-                            u.as_ptr().add(xi * c_in),
-                            1,
-                            (p * c_in) as isize,
-                            v.as_ptr().add(xi * ld),
-                            1,
-                            (p * ld) as isize,
-                            0.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                });
+                // M_ξ = U_ξ · V_ξ for the P positions ξ; M [C_out][P][ld].
+                // SAFETY: M_ξ (`c_out × tc`) at columns xi·ld..xi·ld + tc of each row of m (row
+                // stride P·ld: disjoint across ξ), U_ξ (`c_out × c_in`) inside u, V_ξ
+                // (`c_in × tc`) inside v.
+                unsafe {
+                    position_products(
+                        p,
+                        [c_out, tc, c_in],
+                        (m, Layout::new(ld, 1, p * ld)),
+                        (u, Layout::new(c_in, 1, p * c_in)),
+                        (v, Layout::new(ld, 1, p * ld)),
+                        false,
+                    );
+                }
                 // Output tiles, one output plane per task.
                 let m = &*m;
                 y.par_chunks_mut(plane_out)
@@ -334,7 +343,6 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
             // later ones accumulate.
             let (du, buffer) = buffer.split_at_mut(du_len);
             let (v, z) = buffer.split_at_mut(c_in * p * ld_max);
-            let du_ptr = SharedMut(du.as_mut_ptr());
             let mut t0 = 0;
             while t0 < tiling.total {
                 let tc = chunk.min(tiling.total - t0);
@@ -342,54 +350,27 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
                 // V [C_in][P][ld].
                 transform_inputs::<S, A, R, M>(x, g, &tiling, [t0, tc], &mut v[..c_in * p * ld]);
                 // Z [C_out][P][ld].
-                z[..c_out * p * ld]
-                    .par_chunks_mut(p * ld)
-                    .enumerate()
-                    .for_each(|(channel, block)| {
-                        dispatch(TileTransform::<OutputGradWindows<S, R>, M, A, M> {
-                            planes: grad,
-                            dims: g.output,
-                            padding: [0, 0],
-                            tiling: &tiling,
-                            channel,
-                            chunk: [t0, tc],
-                            ld,
-                            width: ld,
-                            block,
-                            map: PhantomData,
-                        })
-                    });
-                let (z, v) = (&*z, &*v);
-                let first = t0 == 0;
-                (0..p).into_par_iter().for_each(|xi| {
-                    // SAFETY: dst dU_ξ (`c_out × c_in`, column stride P·c_out, rows
-                    // xi·c_out..(xi + 1)·c_out of each column: disjoint across ξ) inside du,
-                    // lhs Z_ξ (`c_out × tc`, row stride P·ld) inside z, rhs V_ξᵀ
-                    // (`tc × c_in`, column stride P·ld) inside v.
-                    unsafe {
-                        gemm::gemm(
-                            c_out,
-                            c_in,
-                            tc,
-                            du_ptr.get().add(xi * c_out),
-                            (p * c_out) as isize,
-                            1,
-                            !first,
-                            z.as_ptr().add(xi * ld),
-                            1,
-                            (p * ld) as isize,
-                            v.as_ptr().add(xi * ld),
-                            (p * ld) as isize,
-                            1,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        );
-                    }
-                });
+                transform_output_grads::<S, A, R, M>(
+                    grad,
+                    g,
+                    &tiling,
+                    [t0, tc],
+                    &mut z[..c_out * p * ld],
+                );
+                // dU_ξ (+)= Z_ξ · V_ξᵀ for the P positions ξ.
+                // SAFETY: dU_ξ (`c_out × c_in`) at rows xi·c_out..(xi + 1)·c_out of each column
+                // of du (column stride P·c_out: disjoint across ξ), Z_ξ (`c_out × tc`, row
+                // stride P·ld) inside z, V_ξᵀ (`tc × c_in`, column stride P·ld) inside v.
+                unsafe {
+                    position_products(
+                        p,
+                        [c_out, c_in, tc],
+                        (du, Layout::new(c_out, p * c_out, 1)),
+                        (z, Layout::new(ld, 1, p * ld)),
+                        (v, Layout::new(ld, p * ld, 1)),
+                        t0 > 0,
+                    );
+                }
                 t0 += tc;
             }
             // dW = Gᵀ dU G, one input channel per task; the first chunk's GEMMs (there is one:
@@ -410,6 +391,65 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
     };
     // SAFETY: `fill_dw` writes the R×R taps of every (output channel, input channel) pair.
     unsafe { filled_by(c_out * c_in * taps, fill_dw) }
+}
+
+/// Where one operand of the per-position GEMMs lies in its buffer: position ξ's matrix starts
+/// `ξ · step` floats in, with column stride `cs` and row stride `rs`.
+#[derive(Clone, Copy)]
+pub(super) struct Layout {
+    step: usize,
+    cs: usize,
+    rs: usize,
+}
+
+impl Layout {
+    /// Position ξ at `ξ · step`, column stride `cs`, row stride `rs`.
+    pub(super) const fn new(step: usize, cs: usize, rs: usize) -> Self {
+        Self { step, cs, rs }
+    }
+}
+
+/// `dst_ξ = lhs_ξ · rhs_ξ` (`[m × k] · [k × n]`), or `dst_ξ += lhs_ξ · rhs_ξ` with
+/// `accumulate`, for the `p` positions ξ of a Winograd scheme, one single-threaded GEMM per task.
+///
+/// # Safety
+/// Every position's three matrices lie inside their buffers as their layouts say, and the
+/// destinations of different positions do not overlap.
+pub(super) unsafe fn position_products(
+    p: usize,
+    [m, n, k]: [usize; 3],
+    (dst, dl): (&mut [f32], Layout),
+    (lhs, ll): (&[f32], Layout),
+    (rhs, rl): (&[f32], Layout),
+    accumulate: bool,
+) {
+    let dst_ptr = SharedMut(dst.as_mut_ptr());
+    (0..p).into_par_iter().for_each(|xi| {
+        // SAFETY: the caller's: every operand inside its buffer, destinations disjoint.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst_ptr.get().add(xi * dl.step),
+                dl.cs as isize,
+                dl.rs as isize,
+                accumulate,
+                lhs.as_ptr().add(xi * ll.step),
+                ll.cs as isize,
+                ll.rs as isize,
+                rhs.as_ptr().add(xi * rl.step),
+                rl.cs as isize,
+                rl.rs as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
 }
 
 #[cfg(test)]

@@ -122,6 +122,40 @@ impl Scheme<4, 3, 2> for F3 {
     }
 }
 
+/// The adjoint of a scheme's input transform, for the input gradient by the transposed
+/// algorithm ([`adjoint`](super::adjoint)).
+pub(super) trait InputAdjoint<const A: usize, const R: usize, const M: usize>:
+    Scheme<A, R, M>
+{
+    /// `B dV Bᵀ`: the gradients of the α×α input windows from those of their transforms
+    /// `V = Bᵀ d B`.
+    fn input_adjoint(dv: &Tile<A>) -> Tile<A>;
+}
+
+impl InputAdjoint<4, 3, 2> for F3 {
+    #[inline(always)]
+    fn input_adjoint(dv: &Tile<4>) -> Tile<4> {
+        // B = [[1, 0, −1, 0], [0, 1, 1, 0], [0, −1, 1, 0], [0, 1, 0, −1]]ᵀ, applied to the
+        // columns and then the rows.
+        #[inline(always)]
+        fn col([v0, v1, v2, v3]: [Lanes; 4]) -> [Lanes; 4] {
+            [v0, v1 - v2 + v3, v1 + v2 - v0, -v3]
+        }
+        let mut t = [[Lanes::ZERO; 4]; 4];
+        for c in 0..4 {
+            let column = col([dv[0][c], dv[1][c], dv[2][c], dv[3][c]]);
+            for r in 0..4 {
+                t[r][c] = column[r];
+            }
+        }
+        let mut out = [[Lanes::ZERO; 4]; 4];
+        for r in 0..4 {
+            out[r] = col(t[r]);
+        }
+        out
+    }
+}
+
 /// F(2×2, 4×4) from the Toom–Cook points 0, 1, −1, 2, ∞, written out as the 1-D transforms
 /// `Bᵀ`, `G`, `Aᵀ`, `A` and `Gᵀ` applied to the columns and then the rows of a tile:
 ///

@@ -28,6 +28,14 @@ impl Tiling {
         (img, rem / self.tiles_w, rem % self.tiles_w)
     }
 
+    /// The tiles `lo..hi` of image `img` among the chunk's tiles `t0..t0 + tc`, if any.
+    pub(super) fn image_span(&self, img: usize, [t0, tc]: [usize; 2]) -> Option<[usize; 2]> {
+        let first = img * self.tiles_per_image;
+        let lo = t0.max(first);
+        let hi = (t0 + tc).min(first + self.tiles_per_image);
+        (lo < hi).then_some([lo, hi])
+    }
+
     /// Tiles per chunk for `channels` transformed channels (inputs plus outputs) of
     /// `positions` (α²) values each.
     pub(super) fn chunk(&self, positions: usize, channels: usize) -> usize {

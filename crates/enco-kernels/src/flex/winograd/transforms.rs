@@ -105,14 +105,43 @@ pub(super) fn transform_inputs<
     chunk: [usize; 2],
     v: &mut [f32],
 ) {
+    transform_tiles::<InputWindows<S, R, M>, A, A, M>(x, v, (g.input, g.padding), tiling, chunk);
+}
+
+/// `Z [C_out][α²][ld]`: `A dY Aᵀ` of the output-gradient tiles `t0..t0 + tc` of
+/// `grad [N, C_out, H', W']` (the output planes of `g`), with `ld = leading(tc)`.
+pub(super) fn transform_output_grads<
+    S: Scheme<A, R, M>,
+    const A: usize,
+    const R: usize,
+    const M: usize,
+>(
+    grad: &[f32],
+    g: &Geometry,
+    tiling: &Tiling,
+    chunk: [usize; 2],
+    z: &mut [f32],
+) {
+    transform_tiles::<OutputGradWindows<S, R>, M, A, M>(grad, z, (g.output, [0, 0]), tiling, chunk);
+}
+
+/// `T` of the N×N windows of the chunk's tiles in every channel of `planes` (`dims`, zero
+/// `padding` around), one channel per task, into `out [C][α²][ld]`.
+fn transform_tiles<T: WindowMap<N, A>, const N: usize, const A: usize, const M: usize>(
+    planes: &[f32],
+    out: &mut [f32],
+    (dims, padding): ([usize; 4], [usize; 2]),
+    tiling: &Tiling,
+    chunk: [usize; 2],
+) {
     let ld = leading(chunk[1]);
-    v.par_chunks_mut(A * A * ld)
+    out.par_chunks_mut(A * A * ld)
         .enumerate()
         .for_each(|(channel, block)| {
-            dispatch(TileTransform::<InputWindows<S, R, M>, A, A, M> {
-                planes: x,
-                dims: g.input,
-                padding: g.padding,
+            dispatch(TileTransform::<T, N, A, M> {
+                planes,
+                dims,
+                padding,
                 tiling,
                 channel,
                 chunk,
@@ -120,6 +149,33 @@ pub(super) fn transform_inputs<
                 width: ld,
                 block,
                 map: PhantomData,
+            })
+        });
+}
+
+/// `U [C_out][α²][C_in]`: `G g Gᵀ` of every kernel of a convolution with `[C_out, C_in]`
+/// channels, output channel `co`'s block at `co · stride` (`stride ≥ α² · C_in`).
+pub(super) fn transform_kernels<
+    S: Scheme<A, R, M>,
+    const A: usize,
+    const R: usize,
+    const M: usize,
+>(
+    kernels: Kernels,
+    [c_out, c_in]: [usize; 2],
+    stride: usize,
+    u: &mut [f32],
+) {
+    u[..c_out * stride]
+        .par_chunks_mut(stride)
+        .enumerate()
+        .for_each(|(co, block)| {
+            dispatch(KernelTransform::<S, A, R, M> {
+                kernels,
+                channels: [c_out, c_in],
+                out_channel: co,
+                block: &mut block[..A * A * c_in],
+                scheme: PhantomData,
             })
         });
 }
@@ -207,7 +263,11 @@ impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
             for r in 0..A {
                 for c in 0..A {
                     let dst = &mut self.block[(r * A + c) * c_in + ci0..][..n];
-                    dst.copy_from_slice(&u[r][c].0[..n]);
+                    if n == LANES {
+                        u[r][c].store(dst);
+                    } else {
+                        dst.copy_from_slice(&u[r][c].0[..n]);
+                    }
                 }
             }
         }
@@ -240,12 +300,9 @@ impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
         let p = A * A;
         let (img, co) = (self.plane_index / c_out, self.plane_index % c_out);
         let tiling = self.tiling;
-        let first = img * tiling.tiles_per_image;
-        let lo = t0.max(first);
-        let hi = (t0 + tc).min(first + tiling.tiles_per_image);
-        if lo >= hi {
+        let Some([lo, hi]) = tiling.image_span(img, [t0, tc]) else {
             return;
-        }
+        };
         let bias = Lanes([self.bias; LANES]);
         let products = &self.m[co * p * ld..][..p * ld];
         for run in tiling.runs(lo, hi - lo) {
@@ -259,13 +316,14 @@ impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize> Kernel
                     break;
                 }
                 let dst = &mut self.out[oy * w_out + ox..];
-                if width == M * LANES {
-                    for (k, lanes) in row.iter().enumerate() {
-                        lanes.store_uninit(&mut dst[k * LANES..(k + 1) * LANES]);
-                    }
-                } else {
-                    let row = row.iter().flat_map(|lanes| &lanes.0);
-                    for (d, &value) in dst[..width].iter_mut().zip(row) {
+                // Whole vectors, then the samples of the last one inside the row.
+                let whole = width / LANES;
+                for (k, lanes) in row[..whole].iter().enumerate() {
+                    lanes.store_uninit(&mut dst[k * LANES..(k + 1) * LANES]);
+                }
+                if whole < M {
+                    let rest = width - whole * LANES;
+                    for (d, &value) in dst[whole * LANES..][..rest].iter_mut().zip(&row[whole].0) {
                         d.write(value);
                     }
                 }
