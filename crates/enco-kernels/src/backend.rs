@@ -108,6 +108,23 @@ pub trait EncoBackend: Backend {
         generic::reflect_pad_backward::<Self>(grad, padding)
     }
 
+    /// `reflect_pad(relu(x), padding)`: the ReLU and the reflection padding of a
+    /// [`ConvPrelude`](crate::ConvPrelude) in one pass where the backend has a kernel for it, the
+    /// two operations one after the other otherwise (the same values either way).
+    fn relu_reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
+        Self::reflect_pad(Self::relu(x), padding)
+    }
+
+    /// The adjoint of [`relu_reflect_pad`](Self::relu_reflect_pad) at its input `x`:
+    /// `relu_backward(x, reflect_pad_backward(grad))`, the ReLU's mask taken from `x` itself.
+    fn relu_reflect_pad_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        Self::relu_backward(x, Self::reflect_pad_backward(grad, padding))
+    }
+
     /// The official `Downsample` (docs/reference.md §1.3): reflect padding of 1, then the depthwise 3×3 blur
     /// `[1,2,1]ᵀ[1,2,1] / 16` with stride 2.
     ///

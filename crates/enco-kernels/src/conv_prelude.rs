@@ -41,11 +41,21 @@ impl ConvPrelude {
         !self.relu && !self.upsample2x && self.reflect_pad == 0
     }
 
+    /// Whether the prelude is a ReLU then a reflection padding, which
+    /// [`EncoBackend::relu_reflect_pad`] runs as one operation (the residual blocks' second
+    /// convolution, the generator's last one).
+    fn fuses_relu_and_pad(&self) -> bool {
+        self.relu && !self.upsample2x && self.reflect_pad > 0
+    }
+
     /// The convolution's input: the prelude's operations applied to `x`.
     ///
     /// Shapes: `x [N, C, H, W]` → `[N, C, s·H + 2p, s·W + 2p]` with `s = 2` when it upsamples
     /// (1 otherwise) and `p = reflect_pad` (`p < s·H, s·W`).
     pub fn apply<B: EncoBackend>(&self, x: FloatTensor<B>) -> FloatTensor<B> {
+        if self.fuses_relu_and_pad() {
+            return B::relu_reflect_pad(x, self.reflect_pad);
+        }
         let mut h = x;
         if self.relu {
             h = B::relu(h);
@@ -67,6 +77,9 @@ impl ConvPrelude {
         x: FloatTensor<B>,
         grad: FloatTensor<B>,
     ) -> FloatTensor<B> {
+        if self.fuses_relu_and_pad() {
+            return B::relu_reflect_pad_backward(x, grad, self.reflect_pad);
+        }
         let mut g = grad;
         if self.reflect_pad > 0 {
             g = B::reflect_pad_backward(g, self.reflect_pad);

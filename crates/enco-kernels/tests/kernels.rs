@@ -4,7 +4,7 @@
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
 use burn::tensor::TensorMetadata;
-use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
+use burn::tensor::ops::{ActivationOps, ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
 use burn::tensor::{Distribution, TensorData, TensorPrimitive};
 use enco_kernels::{ConvPrelude, EncoBackend, generic, ops};
 use rand::SeedableRng;
@@ -907,6 +907,41 @@ fn convolutions_run_concurrently_inside_rayon_tasks() {
 }
 
 #[test]
+fn relu_then_reflect_pad_in_one_pass_matches_the_two_operations_bit_for_bit() {
+    let bits = |x: FloatTensor<B>| tensor::<B, 4>(x).into_data().to_vec::<f32>().unwrap();
+    for (i, (shape, p)) in [([2, 3, 8, 9], 1), ([1, 2, 7, 5], 3), ([1, 1, 2, 2], 1)]
+        .iter()
+        .enumerate()
+    {
+        // Exact zeros and negative zeros too, on the ReLU's kink.
+        let x = random::<B>(*shape, 170 + i as u64)
+            .mask_fill(random::<B>(*shape, 180 + i as u64).lower_elem(-0.8), 0.0);
+        let x = x.clone().mask_fill(x.clone().greater_elem(1.2), -0.0);
+        let fused = B::relu_reflect_pad(prim(x.clone()), *p);
+        let apart = B::reflect_pad(B::relu(prim(x.clone())), *p);
+        let (fused, apart) = (bits(fused), bits(apart));
+        let same = fused
+            .iter()
+            .zip(&apart)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "shape {shape:?}: forward");
+
+        let g = random::<B>(
+            [shape[0], shape[1], shape[2] + 2 * p, shape[3] + 2 * p],
+            190,
+        );
+        let fused = B::relu_reflect_pad_backward(prim(x.clone()), prim(g.clone()), *p);
+        let apart = B::relu_backward(prim(x.clone()), B::reflect_pad_backward(prim(g), *p));
+        let (fused, apart) = (bits(fused), bits(apart));
+        let same = fused
+            .iter()
+            .zip(&apart)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "shape {shape:?}: adjoint");
+    }
+}
+
+#[test]
 #[should_panic(expected = "reflect padding 3 needs H and W above it")]
 fn reflect_pad_beyond_the_plane_names_the_problem() {
     let _ = ops::reflect_pad(random::<B>([1, 1, 3, 5], 160), 3);
@@ -1018,6 +1053,9 @@ fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
     let norm_grad = B::instance_norm_backward(y.clone(), inv_std.clone(), g.clone());
     let padded = B::reflect_pad(x.clone(), 2);
     let pad_grad = B::reflect_pad_backward(prim(random::<B>([2, 5, 17, 45], 73)), 2);
+    let relu_padded = B::relu_reflect_pad(x.clone(), 2);
+    let relu_pad_grad =
+        B::relu_reflect_pad_backward(x.clone(), prim(random::<B>([2, 5, 17, 45], 79)), 2);
     let down = B::blur_downsample(x.clone());
     let down_grad =
         B::blur_downsample_backward(prim(random::<B>([2, 5, 7, 6], 74)), [2, 5, 13, 11].into());
@@ -1033,7 +1071,19 @@ fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
     let bias = channel(78).into_primitive().tensor();
     let bias_grad = B::enco_conv2d_bias_backward(x, bias, g);
     [
-        y, inv_std, norm_grad, padded, pad_grad, down, down_grad, up, up_grad, leaky_grad, affine,
+        y,
+        inv_std,
+        norm_grad,
+        padded,
+        pad_grad,
+        relu_padded,
+        relu_pad_grad,
+        down,
+        down_grad,
+        up,
+        up_grad,
+        leaky_grad,
+        affine,
         bias_grad,
     ]
     .into_iter()

@@ -21,7 +21,7 @@ pub use simd::{SIMD_LEVEL_ENV, SimdLevel, SimdLevelError, force_simd_level, simd
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
-use burn::tensor::ops::{ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
+use burn::tensor::ops::{ActivationOps, ConvOptions, FloatTensor, FloatTensorOps, ModuleOps};
 use burn::tensor::{DType, Shape, TensorData, TensorMetadata};
 
 use crate::{AdamStep, EncoBackend};
@@ -305,6 +305,42 @@ impl EncoBackend for Flex {
         from_vec(
             pad::reflect_pad_backward(grad.storage::<f32>(), [n, c, h, w], padding),
             [n, c, h - 2 * padding, w - 2 * padding],
+        )
+    }
+
+    fn relu_reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 {
+            return Self::reflect_pad(Self::relu(x), padding);
+        }
+        let (x, [n, c, h, w]) = f32_data(&x);
+        from_vec(
+            pad::relu_reflect_pad(x.storage::<f32>(), [n, c, h, w], padding),
+            [n, c, h + 2 * padding, w + 2 * padding],
+        )
+    }
+
+    fn relu_reflect_pad_backward(
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        padding: usize,
+    ) -> FloatTensor<Self> {
+        let (dims, grad_dims): ([usize; 4], [usize; 4]) = (x.shape().dims(), grad.shape().dims());
+        let shapes_match = dims[..2] == grad_dims[..2]
+            && dims[2] + 2 * padding == grad_dims[2]
+            && dims[3] + 2 * padding == grad_dims[3];
+        if x.dtype() != DType::F32 || grad.dtype() != DType::F32 || !shapes_match {
+            return Self::relu_backward(x, Self::reflect_pad_backward(grad, padding));
+        }
+        let (x, _) = f32_data(&x);
+        let (grad, grad_dims) = f32_data(&grad);
+        from_vec(
+            pad::relu_reflect_pad_backward(
+                x.storage::<f32>(),
+                grad.storage::<f32>(),
+                grad_dims,
+                padding,
+            ),
+            dims,
         )
     }
 
