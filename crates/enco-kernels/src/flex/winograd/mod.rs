@@ -182,8 +182,8 @@ pub(crate) fn input_grad(grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32>
 /// works on `dY`'s 2×2 tiles, the flipped convolution on `dX`'s 4×4 tiles, with 16 and 36
 /// products each. For a convolution that shrinks its input (the residual blocks' 32 × 32 from
 /// 34 × 34) the adjoint has fewer tiles to cover than F(2×2, 3×3) on `dX`, its runs of tiles
-/// fill the vector lanes, and it measured 10–15 % faster than either scheme on the flipped
-/// kernel at 128 and 256 px (level at 256 px on two images, a ratio of 1.58); for one that keeps
+/// fill the vector lanes, and it measured 13–17 % faster than either scheme on the flipped
+/// kernel at 128 px, and level with F(4×4, 3×3) at 256 px (a ratio of 1.58); for one that keeps
 /// its size (zero padding 1, a ratio of 1.78) F(4×4, 3×3) on the flipped kernel was faster
 /// (`conv_passes`, `docs/performance.md`).
 pub(crate) fn adjoint_pays(forward: &Geometry, flipped: &Geometry) -> bool {
