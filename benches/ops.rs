@@ -2,7 +2,7 @@
 //! shapes of a phase-1 step at 128 px (batch 2) and the discriminator's convolutions (batch 1), timed forward and forward + backward (the
 //! gradient of the input and of the weights, as in training), through Burn's generic operations
 //! (`Conv2d::forward`, `enco::kernels::generic`) and through the backend extension the networks
-//! use (`enco::kernels::ops`). Each time includes making the random input.
+//! use (`enco::kernels::ops`), on one random input per row, made before the timing.
 //!
 //! ```sh
 //! cargo bench --bench ops                 # flex
@@ -24,7 +24,7 @@ type B = TrainBackend;
 
 fn time<F: FnMut() -> f32>(mut f: F) -> f64 {
     let mut times = Vec::new();
-    for i in 0..4 {
+    for i in 0..8 {
         let start = Instant::now();
         let v = f();
         assert!(v.is_finite());
@@ -33,7 +33,7 @@ fn time<F: FnMut() -> f32>(mut f: F) -> f64 {
         }
     }
     times.sort_by(f64::total_cmp);
-    times[1]
+    times[times.len() / 2]
 }
 
 fn input(shape: [usize; 4], device: &enco::burn::tensor::Device<B>) -> Tensor<B, 4> {
@@ -81,15 +81,16 @@ fn main() {
         .unwrap_or(128);
     let device = default_device();
     let (s, h, q) = (size, size / 2, size / 4);
-    println!("backend {NAME}; blocks at {size} px (median of 3, ms)");
+    println!("backend {NAME}; blocks at {size} px (median of 7, ms)");
     println!(
         "| block | input | count | generic forward | generic fwd + bwd | enco forward | enco fwd + bwd |"
     );
     println!("|---|---|---|---|---|---|---|");
     let measure = |shape: [usize; 4], f: Block| {
-        let fwd = time(|| f(input(shape, &device)).sum().into_scalar());
+        let x0 = input(shape, &device);
+        let fwd = time(|| f(x0.clone()).sum().into_scalar());
         let both = time(|| {
-            let x = input(shape, &device);
+            let x = x0.clone();
             let y = f(x.clone()).sum();
             let grads = y.backward();
             x.grad(&grads).map_or(0.0, |g| g.sum().into_scalar())
@@ -122,6 +123,20 @@ fn main() {
         1,
         &|x| c3a.forward(x),
         &|x| enco_conv(&c3a, x, 1),
+    );
+    row(
+        "InstanceNorm + ReLU, 128 ch",
+        [2, 128, s, s],
+        2,
+        &|x| enco::burn::tensor::activation::relu(generic_norm(x)),
+        &|x| ops::instance_norm_relu(x, 1e-5),
+    );
+    row(
+        "InstanceNorm, then ReLU, 128 ch",
+        [2, 128, s, s],
+        2,
+        &|x| enco::burn::tensor::activation::relu(generic_norm(x)),
+        &|x| enco::burn::tensor::activation::relu(ops::instance_norm(x, 1e-5)),
     );
     row(
         "Downsample (blur, stride 2), 128 ch",

@@ -164,6 +164,24 @@ impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
         (output, <Self as AutodiffBackend>::from_inner(inv_std))
     }
 
+    fn instance_norm_relu(
+        x: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (output, normalised, inv_std) = B::instance_norm_relu(x.primitive.clone(), epsilon);
+        let output = unary::<B, C, _>(
+            &x,
+            output,
+            (normalised.clone(), inv_std.clone()),
+            |grad, (normalised, inv_std)| B::instance_norm_relu_backward(normalised, inv_std, grad),
+        );
+        (
+            output,
+            <Self as AutodiffBackend>::from_inner(normalised),
+            <Self as AutodiffBackend>::from_inner(inv_std),
+        )
+    }
+
     fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {
         let output = B::reflect_pad(x.primitive.clone(), padding);
         unary::<B, C, _>(&x, output, padding, |grad, padding| {

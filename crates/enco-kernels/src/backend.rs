@@ -96,6 +96,35 @@ pub trait EncoBackend: Backend {
         generic::instance_norm_backward::<Self>(output, inv_std, grad)
     }
 
+    /// `relu(instance_norm(x))`, the generator's `InstanceNorm2d` + `ReLU` pairs
+    /// (docs/reference.md §1.2), in one pass where the backend has a kernel for it, the two
+    /// operations one after the other otherwise (the same values either way).
+    ///
+    /// Returns the ReLU's output, the normalised `y` before it and the inverse standard
+    /// deviations `[N, C]`: the last two are what
+    /// [`instance_norm_relu_backward`](Self::instance_norm_relu_backward) needs, and on an
+    /// autodiff backend they are not tracked (only the first output is).
+    fn instance_norm_relu(
+        x: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (normalised, inv_std) = Self::instance_norm(x, epsilon);
+        (Self::relu(normalised.clone()), normalised, inv_std)
+    }
+
+    /// The adjoint of [`instance_norm_relu`](Self::instance_norm_relu) at its input, from the
+    /// normalised `y` before the ReLU and the inverse standard deviations:
+    /// `instance_norm_backward(y, inv_std, relu_backward(y, grad))`, the ReLU's mask taken from
+    /// `y` itself (`relu(y) > 0` exactly where `y > 0`).
+    fn instance_norm_relu_backward(
+        normalised: FloatTensor<Self>,
+        inv_std: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let masked = Self::relu_backward(normalised.clone(), grad);
+        Self::instance_norm_backward(normalised, inv_std, masked)
+    }
+
     /// `nn.ReflectionPad2d(padding)` (docs/reference.md §1.1): mirror padding of H and W without repeating
     /// the edge sample, `padding < H, W`.
     fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {

@@ -38,11 +38,30 @@ pub fn conv2d_module<B: EncoBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Tenso
 /// [`conv2d_module`] of `prelude(x)`, through [`EncoBackend::enco_conv2d_after`]: a training
 /// step keeps `x` for the backward pass instead of the convolution's input (see
 /// [`ConvPrelude`]). With the identity prelude it is [`conv2d_module`].
+///
+/// # Panics
+/// If the prelude's reflection padding is not below H and W of the plane it pads (after the
+/// upsampling, if any), as [`reflect_pad`] does; the networks check their inputs and return
+/// errors instead.
 pub fn conv2d_module_after<B: EncoBackend>(
     prelude: ConvPrelude,
     conv: &Conv2d<B>,
     x: Tensor<B, 4>,
 ) -> Tensor<B, 4> {
+    if prelude.reflect_pad > 0 {
+        let dims = x.dims();
+        let scale = if prelude.upsample2x { 2 } else { 1 };
+        let padding = prelude.reflect_pad;
+        assert!(
+            padding < dims[2] * scale && padding < dims[3] * scale,
+            "reflect padding {padding} needs H and W above it, got {dims:?}{}",
+            if prelude.upsample2x {
+                " before the ×2 upsampling"
+            } else {
+                ""
+            }
+        );
+    }
     let padding = match conv.padding {
         PaddingConfig2d::Valid => [0, 0],
         PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
@@ -100,6 +119,14 @@ pub fn upsample2x<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 /// [`EncoBackend::instance_norm`].
 pub fn instance_norm<B: EncoBackend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4> {
     let (output, _inv_std) = B::instance_norm(float(x), epsilon);
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// `relu(instance_norm(x))` (docs/reference.md §1.2, then `nn.ReLU`) as one operation,
+/// [`EncoBackend::instance_norm_relu`]: the same values as [`instance_norm`] followed by Burn's
+/// `relu`, and one node of the autodiff graph instead of two.
+pub fn instance_norm_relu<B: EncoBackend>(x: Tensor<B, 4>, epsilon: f64) -> Tensor<B, 4> {
+    let (output, _normalised, _inv_std) = B::instance_norm_relu(float(x), epsilon);
     Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 

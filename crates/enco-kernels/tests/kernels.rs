@@ -942,9 +942,98 @@ fn relu_then_reflect_pad_in_one_pass_matches_the_two_operations_bit_for_bit() {
 }
 
 #[test]
+fn instance_norm_then_relu_in_one_pass_matches_the_two_operations_bit_for_bit() {
+    let bits = |x: FloatTensor<B>| tensor::<B, 4>(x).into_data().to_vec::<f32>().unwrap();
+    let same = |a: Vec<f32>, b: Vec<f32>| {
+        a.len() == b.len() && a.iter().zip(&b).all(|(a, b)| a.to_bits() == b.to_bits())
+    };
+    // Planes shorter and longer than the statistics' 8 partial sums, with a tail; a constant
+    // plane (all zeros after the norm) too.
+    for (i, shape) in [[2, 3, 8, 9], [1, 2, 33, 5], [1, 1, 2, 2]]
+        .iter()
+        .enumerate()
+    {
+        let x = random::<B>(*shape, 200 + i as u64);
+        let x = x.clone().slice_assign(
+            [0..1, 0..1, 0..shape[2], 0..shape[3]],
+            Tensor::full([1, 1, shape[2], shape[3]], 0.25, &Default::default()),
+        );
+        let (fused, normalised, inv_std) = B::instance_norm_relu(prim(x.clone()), 1e-5);
+        let (y, inv_std_apart) = B::instance_norm(prim(x.clone()), 1e-5);
+        assert!(
+            same(bits(normalised.clone()), bits(y.clone())),
+            "{shape:?}: y"
+        );
+        assert!(
+            same(
+                tensor::<B, 2>(inv_std.clone())
+                    .into_data()
+                    .to_vec()
+                    .unwrap(),
+                tensor::<B, 2>(inv_std_apart).into_data().to_vec().unwrap()
+            ),
+            "{shape:?}: inv_std"
+        );
+        assert!(
+            same(bits(fused), bits(B::relu(y.clone()))),
+            "{shape:?}: forward"
+        );
+
+        // Exact zeros and negative zeros in the gradient, on and off the ReLU's kink.
+        let g = random::<B>(*shape, 210 + i as u64);
+        let g = g
+            .clone()
+            .mask_fill(random::<B>(*shape, 220).lower_elem(-0.8), 0.0)
+            .mask_fill(g.greater_elem(1.2), -0.0);
+        let fused = B::instance_norm_relu_backward(normalised, inv_std.clone(), prim(g.clone()));
+        let masked = B::relu_backward(B::relu(y.clone()), prim(g));
+        let apart = B::instance_norm_backward(y, inv_std, masked);
+        assert!(same(bits(fused), bits(apart)), "{shape:?}: adjoint");
+    }
+}
+
+#[test]
+fn autodiff_instance_norm_relu_is_one_node_with_the_pairs_gradient() {
+    let shape = [2, 4, 9, 11];
+    let x = random::<A>(shape, 230).require_grad();
+    let target = random::<A>(shape, 231);
+    let fused = ops::instance_norm_relu(x.clone(), 1e-5);
+    let apart = burn::tensor::activation::relu(ops::instance_norm(x.clone(), 1e-5));
+    assert_eq!(
+        max_rel_diff(fused.clone().inner(), apart.clone().inner()),
+        0.0
+    );
+    let gx = x.grad(&(fused * target.clone()).sum().backward()).unwrap();
+    let gx_ref = x.grad(&(apart * target).sum().backward()).unwrap();
+    assert_eq!(max_rel_diff(gx.clone(), gx_ref), 0.0);
+    // The ReLU's mask reached the input: the gradient is not that of the norm alone.
+    let gx_norm = x
+        .grad(
+            &(ops::instance_norm(x.clone(), 1e-5) * random::<A>(shape, 231))
+                .sum()
+                .backward(),
+        )
+        .unwrap();
+    assert!(max_rel_diff(gx, gx_norm) > 1e-3);
+}
+
+#[test]
 #[should_panic(expected = "reflect padding 3 needs H and W above it")]
 fn reflect_pad_beyond_the_plane_names_the_problem() {
     let _ = ops::reflect_pad(random::<B>([1, 1, 3, 5], 160), 3);
+}
+
+#[test]
+#[should_panic(expected = "reflect padding 3 needs H and W above it, got [1, 2, 3, 8]")]
+fn a_prelude_padding_beyond_the_plane_names_the_problem() {
+    use burn::nn::conv::Conv2dConfig;
+    let conv = Conv2dConfig::new([2, 4], [3, 3]).init::<B>(&Default::default());
+    let prelude = enco_kernels::ConvPrelude {
+        relu: true,
+        reflect_pad: 3,
+        ..Default::default()
+    };
+    let _ = ops::conv2d_module_after(prelude, &conv, random::<B>([1, 2, 3, 8], 161));
 }
 
 #[test]
@@ -1030,7 +1119,8 @@ fn leaky_relu_node_matches_burns_activation_and_its_gradient() {
 /// F(2×2, 4×4) with their gradients (the kernels `SimdLevel` covers). With `ENCO_FLEX_SIMD` set
 /// (CI reruns this file under `scalar` and `avx2`), the level in effect is the one it asks for
 /// and nothing else is forced, so every test of the file runs at that level.
-/// The bits of every element-wise kernel's output (instance norm and its adjoint, reflect pad,
+/// The bits of every element-wise kernel's output (instance norm and its adjoint, alone and
+/// with the ReLU, reflect pad,
 /// the resamplers, the LeakyReLU adjoint, the per-channel affine map + ReLU, the bias
 /// gradient) on planes of odd sizes with rows long enough for the 16-lane runs, at the SIMD level
 /// in use.
@@ -1053,6 +1143,8 @@ fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
     let norm_grad = B::instance_norm_backward(y.clone(), inv_std.clone(), g.clone());
     let padded = B::reflect_pad(x.clone(), 2);
     let pad_grad = B::reflect_pad_backward(prim(random::<B>([2, 5, 17, 45], 73)), 2);
+    let (norm_relu, _, _) = B::instance_norm_relu(x.clone(), 1e-5);
+    let norm_relu_grad = B::instance_norm_relu_backward(y.clone(), inv_std.clone(), g.clone());
     let relu_padded = B::relu_reflect_pad(x.clone(), 2);
     let relu_pad_grad =
         B::relu_reflect_pad_backward(x.clone(), prim(random::<B>([2, 5, 17, 45], 79)), 2);
@@ -1074,6 +1166,8 @@ fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
         y,
         inv_std,
         norm_grad,
+        norm_relu,
+        norm_relu_grad,
         padded,
         pad_grad,
         relu_padded,

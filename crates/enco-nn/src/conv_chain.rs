@@ -1,10 +1,10 @@
 //! Running a module list with each `ReLU / Upsample / ReflectPad → Conv` chain as one
-//! convolution after a [`ConvPrelude`].
+//! convolution after a [`ConvPrelude`], and each other `InstanceNorm → ReLU` pair as one operation.
 
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use enco_kernels::ops::conv2d_module_after;
-use enco_kernels::{ConvPrelude, EncoBackend};
+use enco_kernels::{ConvPrelude, EncoBackend, ops};
 
 /// A parameter-free layer a [`ConvPrelude`] can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ pub(crate) trait ChainLayer<B: EncoBackend> {
     fn prelude_step(&self) -> Option<PreludeStep>;
     /// The convolution this layer is, if it is one that can end a chain.
     fn conv(&self) -> Option<&Conv2d<B>>;
+    /// The epsilon of the instance norm this layer is, if it is one.
+    fn instance_norm_epsilon(&self) -> Option<f64>;
     /// Applies the layer alone.
     fn forward_alone(&self, x: Tensor<B, 4>) -> Tensor<B, 4>;
 }
@@ -72,13 +74,28 @@ fn chain_at<B: EncoBackend, L: ChainLayer<B>>(
     None
 }
 
+/// The epsilon of the instance norm at `start` when a ReLU follows it that no convolution's
+/// prelude takes, and the norm's own output is not `tapped`: the pair then runs as one
+/// operation ([`ops::instance_norm_relu`]).
+fn norm_relu_at<B: EncoBackend, L: ChainLayer<B>>(
+    layers: &[L],
+    start: usize,
+    tapped: &impl Fn(usize) -> bool,
+) -> Option<f64> {
+    let epsilon = layers[start].instance_norm_epsilon()?;
+    let relu_next = layers.get(start + 1)?.prelude_step() == Some(PreludeStep::Relu);
+    (relu_next && !tapped(start) && chain_at(layers, start + 1, tapped).is_none())
+        .then_some(epsilon)
+}
+
 /// Applies `layers` in order, handing the output of every layer `i` with `tapped(i)` to `tap`
 /// (in index order), and returns the last output.
 ///
 /// Each run of ReLU, Upsample and ReflectPad layers (in that order, none of them tapped) that
 /// ends in a convolution runs as one [`conv2d_module_after`]: the result is that of the layers
 /// one by one, and a training step keeps the run's input instead of the convolution's
-/// ([`ConvPrelude`]).
+/// ([`ConvPrelude`]). An instance norm followed by a ReLU that no such run takes runs as one
+/// operation with it ([`ops::instance_norm_relu`]).
 pub(crate) fn forward_chained<B: EncoBackend, L: ChainLayer<B>>(
     layers: &[L],
     x: Tensor<B, 4>,
@@ -96,7 +113,13 @@ pub(crate) fn forward_chained<B: EncoBackend, L: ChainLayer<B>>(
                 h = conv2d_module_after(prelude, conv, h);
                 index = conv_index;
             }
-            None => h = layers[index].forward_alone(h),
+            None => match norm_relu_at(layers, index, &tapped) {
+                Some(epsilon) => {
+                    h = ops::instance_norm_relu(h, epsilon);
+                    index += 1;
+                }
+                None => h = layers[index].forward_alone(h),
+            },
         }
         if tapped(index) {
             tap(h.clone());
@@ -170,6 +193,17 @@ mod tests {
             let start = if tapped(21) { 22 } else { 21 };
             let expected = (!tapped(22)).then_some((relu_pad, 23));
             assert_eq!(chain_at(model, start, &tapped), expected, "taps {taps:?}");
+            // 2 norm, 3 relu, 4 conv: a pair only when the ReLU's output is tapped, so that
+            // conv 4's prelude cannot take it; 5 norm, 6 relu, 7 downsample: a pair unless the
+            // norm's output is tapped.
+            let pair = |fused: bool| fused.then_some(1e-5);
+            assert_eq!(
+                norm_relu_at(model, 2, &tapped),
+                pair(tapped(3) && !tapped(2)),
+                "taps {taps:?}"
+            );
+            assert_eq!(norm_relu_at(model, 5, &tapped), pair(!tapped(5)));
+            assert_eq!(norm_relu_at(model, 6, &tapped), None, "not a norm");
 
             let run = |chained: bool| {
                 let x = x0.clone().require_grad();

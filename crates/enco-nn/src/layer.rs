@@ -89,6 +89,13 @@ impl<B: EncoBackend> ChainLayer<B> for Layer<B> {
         }
     }
 
+    fn instance_norm_epsilon(&self) -> Option<f64> {
+        match self {
+            Layer::InstanceNorm(m) => Some(m.epsilon),
+            _ => None,
+        }
+    }
+
     fn forward_alone(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.forward(x)
     }

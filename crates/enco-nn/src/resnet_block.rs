@@ -58,6 +58,13 @@ impl<B: EncoBackend> ChainLayer<B> for BlockLayer<B> {
         }
     }
 
+    fn instance_norm_epsilon(&self) -> Option<f64> {
+        match self {
+            BlockLayer::InstanceNorm(m) => Some(m.epsilon),
+            _ => None,
+        }
+    }
+
     fn forward_alone(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.forward(x)
     }

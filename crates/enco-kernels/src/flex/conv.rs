@@ -63,6 +63,15 @@ pub(crate) unsafe fn filled_by(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f
     out
 }
 
+/// `plane` set to zeros, as initialised floats: the start of a sum that a task accumulates into
+/// its own part of an output [`filled_by`] allocates, so that the zeros are written by the
+/// pool's threads (`vec![0.0; len]` has the calling thread write them all first).
+pub(crate) fn zeroed(plane: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    plane.fill(MaybeUninit::new(0.0));
+    // SAFETY: every element was just written; `MaybeUninit<f32>` has `f32`'s layout.
+    unsafe { &mut *(std::ptr::from_mut(plane) as *mut [f32]) }
+}
+
 /// The geometry of a convolution: input `[N, C_in, H, W]`, output `[N, C_out, H', W']`.
 pub(crate) struct Geometry {
     pub input: [usize; 4],

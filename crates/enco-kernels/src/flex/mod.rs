@@ -73,6 +73,27 @@ fn pool_with(
     ))
 }
 
+/// [`norm::norm_adjoint`] on float32 tensors: the instance norm's adjoint, after the ReLU's
+/// with `RELU`.
+fn norm_adjoint<const RELU: bool>(
+    normalised: FlexTensor,
+    inv_std: FlexTensor,
+    grad: FlexTensor,
+) -> FlexTensor {
+    let (normalised, [n, c, h, w]) = f32_data(&normalised);
+    let (grad, _) = f32_data(&grad);
+    let inv_std = inv_std.to_contiguous();
+    from_vec(
+        norm::norm_adjoint::<RELU>(
+            normalised.storage::<f32>(),
+            inv_std.storage::<f32>(),
+            grad.storage::<f32>(),
+            h * w,
+        ),
+        [n, c, h, w],
+    )
+}
+
 impl EncoBackend for Flex {
     fn enco_conv2d(
         x: FloatTensor<Self>,
@@ -272,18 +293,36 @@ impl EncoBackend for Flex {
         if grad.dtype() != DType::F32 {
             return crate::generic::instance_norm_backward::<Self>(output, inv_std, grad);
         }
-        let (output, [n, c, h, w]) = f32_data(&output);
-        let (grad, _) = f32_data(&grad);
-        let inv_std = inv_std.to_contiguous();
-        from_vec(
-            norm::instance_norm_backward(
-                output.storage::<f32>(),
-                inv_std.storage::<f32>(),
-                grad.storage::<f32>(),
-                h * w,
-            ),
-            [n, c, h, w],
+        norm_adjoint::<false>(output, inv_std, grad)
+    }
+
+    fn instance_norm_relu(
+        x: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        if x.dtype() != DType::F32 {
+            let (y, inv_std) = crate::generic::instance_norm::<Self>(x, epsilon);
+            return (Self::relu(y.clone()), y, inv_std);
+        }
+        let (x, [n, c, h, w]) = f32_data(&x);
+        let (r, y, inv_std) = norm::instance_norm_relu(x.storage::<f32>(), h * w, epsilon);
+        (
+            from_vec(r, [n, c, h, w]),
+            from_vec(y, [n, c, h, w]),
+            from_vec(inv_std, [n, c]),
         )
+    }
+
+    fn instance_norm_relu_backward(
+        normalised: FloatTensor<Self>,
+        inv_std: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        if grad.dtype() != DType::F32 {
+            let masked = Self::relu_backward(normalised.clone(), grad);
+            return crate::generic::instance_norm_backward::<Self>(normalised, inv_std, masked);
+        }
+        norm_adjoint::<true>(normalised, inv_std, grad)
     }
 
     fn reflect_pad(x: FloatTensor<Self>, padding: usize) -> FloatTensor<Self> {

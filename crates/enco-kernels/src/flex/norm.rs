@@ -53,10 +53,12 @@ fn dot(g: &[f32], y: &[f32]) -> f64 {
     sum
 }
 
-/// One plane of [`instance_norm`]: writes `(x − mean) · inv_std` and returns `inv_std`.
+/// One plane of [`instance_norm`]: writes `(x − mean) · inv_std` and returns `inv_std`; with
+/// `relu_out`, also its ReLU there (flex's own ReLU, `v.max(0.0)`), in the same pass.
 struct NormalisePlane<'a> {
     src: &'a [f32],
     out: &'a mut [MaybeUninit<f32>],
+    relu_out: Option<&'a mut [MaybeUninit<f32>]>,
     epsilon: f64,
 }
 
@@ -65,7 +67,12 @@ impl Kernel for NormalisePlane<'_> {
 
     #[inline(always)]
     fn run<const FMA: bool>(self) -> f32 {
-        let Self { src, out, epsilon } = self;
+        let Self {
+            src,
+            out,
+            relu_out,
+            epsilon,
+        } = self;
         let n = src.len() as f64;
         let sum = sum_of(src, |v| v);
         let mean = sum / n;
@@ -76,8 +83,19 @@ impl Kernel for NormalisePlane<'_> {
         let var = sum_sq / n;
         let inv_std = (1.0 / (var + epsilon).sqrt()) as f32;
         let mean = mean as f32;
-        for (o, &v) in out.iter_mut().zip(src) {
-            o.write((v - mean) * inv_std);
+        match relu_out {
+            None => {
+                for (o, &v) in out.iter_mut().zip(src) {
+                    o.write((v - mean) * inv_std);
+                }
+            }
+            Some(relu_out) => {
+                for ((o, r), &v) in out.iter_mut().zip(relu_out.iter_mut()).zip(src) {
+                    let y = (v - mean) * inv_std;
+                    o.write(y);
+                    r.write(y.max(0.0));
+                }
+            }
         }
         inv_std
     }
@@ -90,7 +108,14 @@ pub(crate) fn instance_norm(x: &[f32], plane: usize, epsilon: f64) -> (Vec<f32>,
         inv_std = y
             .par_chunks_mut(plane)
             .zip(x.par_chunks(plane))
-            .map(|(out, src)| dispatch(NormalisePlane { src, out, epsilon }))
+            .map(|(out, src)| {
+                dispatch(NormalisePlane {
+                    src,
+                    out,
+                    relu_out: None,
+                    epsilon,
+                })
+            })
             .collect();
     };
     // SAFETY: `fill_y` writes every sample of every plane.
@@ -98,33 +123,83 @@ pub(crate) fn instance_norm(x: &[f32], plane: usize, epsilon: f64) -> (Vec<f32>,
     (y, inv_std)
 }
 
-/// One plane of [`instance_norm_backward`].
-struct NormalisePlaneAdjoint<'a> {
+/// `relu(y)` of [`instance_norm`]'s `y`, in the same pass; returns `relu(y)`, `y` and `inv_std`,
+/// the same values as the two operations one after the other.
+pub(crate) fn instance_norm_relu(
+    x: &[f32],
+    plane: usize,
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut inv_std = Vec::new();
+    let mut y = Vec::new();
+    let fill_r = |r: &mut [MaybeUninit<f32>]| {
+        let fill_y = |y: &mut [MaybeUninit<f32>]| {
+            inv_std = y
+                .par_chunks_mut(plane)
+                .zip(r.par_chunks_mut(plane))
+                .zip(x.par_chunks(plane))
+                .map(|((out, relu_out), src)| {
+                    dispatch(NormalisePlane {
+                        src,
+                        out,
+                        relu_out: Some(relu_out),
+                        epsilon,
+                    })
+                })
+                .collect();
+        };
+        // SAFETY: `fill_y` writes every sample of every plane of `y`.
+        y = unsafe { filled_by(x.len(), fill_y) };
+    };
+    // SAFETY: `fill_r` writes every sample of every plane of `relu(y)` with `y`'s.
+    let r = unsafe { filled_by(x.len(), fill_r) };
+    (r, y, inv_std)
+}
+
+/// One plane of [`norm_adjoint`]; with `RELU`, the gradient is first masked by flex's ReLU
+/// adjoint (`if y > 0 { g } else { 0 }`) into `dx`, then used from there, so that the sums see
+/// the same values in the same order as the two operations one after the other.
+struct NormalisePlaneAdjoint<'a, const RELU: bool> {
     y: &'a [f32],
     g: &'a [f32],
     inv_std: f32,
     dx: &'a mut [MaybeUninit<f32>],
 }
 
-impl Kernel for NormalisePlaneAdjoint<'_> {
+impl<const RELU: bool> Kernel for NormalisePlaneAdjoint<'_, RELU> {
     type Output = ();
 
     #[inline(always)]
     fn run<const FMA: bool>(self) {
         let Self { y, g, inv_std, dx } = self;
         let n = g.len() as f64;
-        // Two passes over the plane (in cache): each loop is vectorized, one over both was not.
-        let (sum_g, sum_gy) = (sum_of(g, |v| v), dot(g, y));
-        let mean_g = (sum_g / n) as f32;
-        let mean_gy = (sum_gy / n) as f32;
-        for ((d, &gv), &yv) in dx.iter_mut().zip(g).zip(y) {
-            d.write(inv_std * (gv - mean_g - yv * mean_gy));
+        let finish = |sum_g: f64, sum_gy: f64| ((sum_g / n) as f32, (sum_gy / n) as f32);
+        if RELU {
+            for ((d, &gv), &yv) in dx.iter_mut().zip(g).zip(y) {
+                d.write(if yv > 0.0 { gv } else { 0.0 });
+            }
+            // SAFETY: every sample of `dx` was written just above.
+            let g = unsafe { &mut *(std::ptr::from_mut(dx) as *mut [f32]) };
+            let (mean_g, mean_gy) = finish(sum_of(g, |v| v), dot(&*g, y));
+            for (d, &yv) in g.iter_mut().zip(y) {
+                *d = inv_std * (*d - mean_g - yv * mean_gy);
+            }
+        } else {
+            // Two passes over the plane (in cache): each loop is vectorized, one over both was
+            // not.
+            let (mean_g, mean_gy) = finish(sum_of(g, |v| v), dot(g, y));
+            for ((d, &gv), &yv) in dx.iter_mut().zip(g).zip(y) {
+                d.write(inv_std * (gv - mean_g - yv * mean_gy));
+            }
         }
     }
 }
 
-/// `dx = inv_std · (g − mean(g) − y · mean(g · y))` per plane.
-pub(crate) fn instance_norm_backward(
+/// `dx = inv_std · (g − mean(g) − y · mean(g · y))` per plane, the adjoint of [`instance_norm`]
+/// from its output `y`; with `RELU`, the adjoint of [`instance_norm_relu`] from the normalised
+/// `y` before the ReLU: the same, of the gradient masked by the ReLU's adjoint, in one pass per
+/// plane.
+pub(crate) fn norm_adjoint<const RELU: bool>(
     output: &[f32],
     inv_std: &[f32],
     grad: &[f32],
@@ -140,7 +215,7 @@ pub(crate) fn instance_norm_backward(
             .zip(output.par_chunks(plane).zip(grad.par_chunks(plane)))
             .zip(inv_std.par_iter())
             .for_each(|((dx, (y, g)), &inv_std)| {
-                dispatch(NormalisePlaneAdjoint { y, g, inv_std, dx })
+                dispatch(NormalisePlaneAdjoint::<RELU> { y, g, inv_std, dx })
             });
     };
     // SAFETY: `fill_dx` writes every sample of every plane.

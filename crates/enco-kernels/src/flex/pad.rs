@@ -4,7 +4,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::filled_by;
+use super::conv::{filled_by, zeroed};
 use super::simd::{Kernel, dispatch};
 
 /// Reflect index: `i < 0 → −i`, `i ≥ n → 2(n − 1) − i` (one reflection, `|i| < n`).
@@ -149,20 +149,22 @@ pub(crate) fn relu_reflect_pad_backward(
 fn pad_adjoint(grad: &[f32], relu_input: Option<&[f32]>, dims: [usize; 4], p: usize) -> Vec<f32> {
     let [n, c, hp, wp] = dims;
     let (h, w) = (hp - 2 * p, wp - 2 * p);
-    let mut gx = vec![0f32; n * c * h * w];
-    gx.par_chunks_mut(h * w)
-        .zip(grad.par_chunks(hp * wp))
-        .enumerate()
-        .for_each(|(plane, (gx, g))| {
-            let relu_input = relu_input.map(|x| &x[plane * h * w..][..h * w]);
-            dispatch(PadPlaneAdjoint {
-                g,
-                gx,
-                relu_input,
-                h,
-                w,
-                p,
-            })
-        });
-    gx
+    let fill_gx = |gx: &mut [MaybeUninit<f32>]| {
+        gx.par_chunks_mut(h * w)
+            .zip(grad.par_chunks(hp * wp))
+            .enumerate()
+            .for_each(|(plane, (gx, g))| {
+                let relu_input = relu_input.map(|x| &x[plane * h * w..][..h * w]);
+                dispatch(PadPlaneAdjoint {
+                    g,
+                    gx: zeroed(gx),
+                    relu_input,
+                    h,
+                    w,
+                    p,
+                })
+            });
+    };
+    // SAFETY: `fill_gx` writes every plane (zeros, then the sums).
+    unsafe { filled_by(n * c * h * w, fill_gx) }
 }

@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::filled_by;
+use super::conv::{filled_by, zeroed};
 use super::simd::{Kernel, LANES, Lanes, dispatch};
 
 use crate::generic::BLUR_TAPS;
@@ -132,19 +132,21 @@ pub(crate) fn blur_downsample_backward(
 ) -> Vec<f32> {
     let [_, _, ho, wo] = grad_dims;
     let [n, c, h, w] = input;
-    let mut gx = vec![0f32; n * c * h * w];
-    gx.par_chunks_mut(h * w)
-        .zip(grad.par_chunks(ho * wo))
-        .for_each(|(gx, g)| {
-            dispatch(BlurDownsamplePlaneAdjoint {
-                g,
-                gx,
-                grad_dims: [ho, wo],
-                h,
-                w,
-            })
-        });
-    gx
+    let fill_gx = |gx: &mut [MaybeUninit<f32>]| {
+        gx.par_chunks_mut(h * w)
+            .zip(grad.par_chunks(ho * wo))
+            .for_each(|(gx, g)| {
+                dispatch(BlurDownsamplePlaneAdjoint {
+                    g,
+                    gx: zeroed(gx),
+                    grad_dims: [ho, wo],
+                    h,
+                    w,
+                })
+            });
+    };
+    // SAFETY: `fill_gx` writes every plane (zeros, then the sums).
+    unsafe { filled_by(n * c * h * w, fill_gx) }
 }
 
 /// One plane of [`upsample2x`].

@@ -31,9 +31,18 @@ pub(super) fn input_grad<
     let [batch, c_in, h, w] = g.input;
     let c_out = g.output[1];
     let tiling = Tiling::new(g, M);
-    // Every window adds into dX: it starts at zero.
-    let mut dx = vec![0f32; batch * c_in * h * w];
-    if tiling.total == 0 || dx.is_empty() {
+    // Every window adds into dX: it starts at zero, written a plane per task.
+    if batch * c_in * h * w == 0 {
+        return Vec::new();
+    }
+    let zero_planes = |dx: &mut [MaybeUninit<f32>]| {
+        dx.par_chunks_mut(h * w).for_each(|plane| {
+            zeroed(plane);
+        })
+    };
+    // SAFETY: `zero_planes` writes every plane.
+    let mut dx = unsafe { filled_by(batch * c_in * h * w, zero_planes) };
+    if tiling.total == 0 {
         return dx;
     }
     let chunk = tiling.chunk(p, c_in + c_out);

@@ -52,7 +52,7 @@ mod schemes;
 mod tiling;
 mod transforms;
 
-use super::conv::{Geometry, SharedMut, filled_by, with_columns};
+use super::conv::{Geometry, SharedMut, filled_by, with_columns, zeroed};
 use super::simd::{Kernel, LANES, Lanes, SimdLevel, dispatch, simd_level};
 use schemes::*;
 use tiling::*;
