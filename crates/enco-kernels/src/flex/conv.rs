@@ -68,7 +68,16 @@ pub(crate) unsafe fn filled_by(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f
 /// pool's threads (`vec![0.0; len]` has the calling thread write them all first).
 pub(crate) fn zeroed(plane: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     plane.fill(MaybeUninit::new(0.0));
-    // SAFETY: every element was just written; `MaybeUninit<f32>` has `f32`'s layout.
+    // SAFETY: every element was just written.
+    unsafe { assume_written(plane) }
+}
+
+/// `plane` as initialised floats.
+///
+/// # Safety
+/// Every element of `plane` has been written.
+pub(crate) unsafe fn assume_written(plane: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: `MaybeUninit<f32>` has `f32`'s layout, and the caller's: every element written.
     unsafe { &mut *(std::ptr::from_mut(plane) as *mut [f32]) }
 }
 

@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::filled_by;
+use super::conv::{assume_written, filled_by};
 use super::simd::{Kernel, dispatch};
 
 /// Partial sums per plane statistic.
@@ -179,7 +179,7 @@ impl<const RELU: bool> Kernel for NormalisePlaneAdjoint<'_, RELU> {
                 d.write(if yv > 0.0 { gv } else { 0.0 });
             }
             // SAFETY: every sample of `dx` was written just above.
-            let g = unsafe { &mut *(std::ptr::from_mut(dx) as *mut [f32]) };
+            let g = unsafe { assume_written(dx) };
             let (mean_g, mean_gy) = finish(sum_of(g, |v| v), dot(&*g, y));
             for (d, &yv) in g.iter_mut().zip(y) {
                 *d = inv_std * (*d - mean_g - yv * mean_gy);
