@@ -224,6 +224,17 @@ impl<B: EncoBackend, C: CheckpointStrategy> EncoBackend for Autodiff<B, C> {
         unary::<B, C, _>(&x, output, (), |grad, ()| B::upsample2x_backward(grad))
     }
 
+    fn gather_patches(features: FloatTensor<Self>, rows: &[usize]) -> FloatTensor<Self> {
+        let shape = features.primitive.shape();
+        let output = B::gather_patches(features.primitive.clone(), rows);
+        unary::<B, C, _>(
+            &features,
+            output,
+            (shape, rows.to_vec()),
+            |grad, (shape, rows)| B::gather_patches_backward(grad, shape, &rows),
+        )
+    }
+
     fn enco_leaky_relu(x: FloatTensor<Self>, negative_slope: f64) -> FloatTensor<Self> {
         let output = B::enco_leaky_relu(x.primitive.clone(), negative_slope);
         unary::<B, C, _>(

@@ -182,6 +182,26 @@ pub trait EncoBackend: Backend {
         generic::upsample2x_backward::<Self>(grad)
     }
 
+    /// The feature vectors of `features [B, C, H, W]` at flat rows `rows[k] = b·H·W + p`
+    /// (image `b`, position `p = y·W + x`), stacked as `[K, C]` in the order of `rows`: the
+    /// patch gather of the contrastive heads (docs/reference.md §4.4). Rows may repeat.
+    ///
+    /// Every row must lie below `B·H·W` (the callers check; Burn's `select` panics otherwise).
+    fn gather_patches(features: FloatTensor<Self>, rows: &[usize]) -> FloatTensor<Self> {
+        generic::gather_patches::<Self>(features, rows)
+    }
+
+    /// The adjoint of [`gather_patches`](Self::gather_patches): the gradient `[B, C, H, W]`
+    /// (`shape`) of its input given the gradient `[K, C]` of its output, each row's gradient
+    /// added at its position in the order of `rows`, zero elsewhere.
+    fn gather_patches_backward(
+        grad: FloatTensor<Self>,
+        shape: Shape,
+        rows: &[usize],
+    ) -> FloatTensor<Self> {
+        generic::gather_patches_backward::<Self>(grad, shape, rows)
+    }
+
     /// `nn.LeakyReLU(negative_slope)`: `x` where `x ≥ 0`, `negative_slope · x` elsewhere.
     fn enco_leaky_relu(x: FloatTensor<Self>, negative_slope: f64) -> FloatTensor<Self> {
         <Self as burn::tensor::ops::ActivationOps<Self>>::leaky_relu(x, negative_slope.into())

@@ -1,8 +1,10 @@
 //! [`Executor`]: how a program runs its steps on the CPU's threads.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use rayon::{ThreadPool, ThreadPoolBuilder};
+use rayon::{ThreadPool, ThreadPoolBuilder, Yield};
 
 /// How a program runs a long sequence of operations (training steps, batches of translations)
 /// on the CPU: [`Executor`], chosen by the application, never by the library.
@@ -17,6 +19,14 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 /// arena); no other thread ever hands work to that pool, so a pool thread never picks up a
 /// second step while it waits inside a kernel of the first (which could block on the lock
 /// Burn's autodiff takes around parts of a step). Other threads are not affected.
+///
+/// While the kernels run, the pool's other threads keep looking for work (stealing the halves of
+/// thread 0's parallel loops, yielding the core between looks) for 2 ms after their last job
+/// before they go back to sleep, as OpenMP runtimes keep their threads spinning between
+/// parallel regions: a step forks and joins hundreds of loops, separated by short serial stretches
+/// (the autodiff bookkeeping, the element-wise work of Burn's own operations), and waking a
+/// sleeping thread for each one cost the calling thread a system call and the loop the time
+/// the woken thread took to start.
 ///
 /// The `enco` command, the examples and the benches run their training and translation through
 /// `Executor::CallerPool`; a program that embeds the library chooses for itself:
@@ -43,14 +53,76 @@ pub enum Executor {
     CallerPool,
 }
 
+/// How long a helper thread of the [`Executor::CallerPool`] pool keeps looking for work after its
+/// last job before it goes back to rayon's sleep: longer than the serial stretches between the
+/// parallel loops of a training step, short enough that a program between steps (loading data,
+/// writing a checkpoint) has its cores back at once.
+const HELPER_WAIT: Duration = Duration::from_millis(2);
+
+/// The pool of [`Executor::CallerPool`], once a thread has made it.
+static OWN_POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
+
+/// Helper threads of [`OWN_POOL`] told to look for work that have not gone back to sleep yet.
+static HELPERS_AWAKE: AtomicUsize = AtomicUsize::new(0);
+
 impl Executor {
     /// Runs `work` on the calling thread as this executor says, and returns its result.
     pub fn run<R>(self, work: impl FnOnce() -> R) -> R {
         if self == Executor::CallerPool && rayon::current_thread_index().is_none() {
-            static OWN_POOL: OnceLock<Option<ThreadPool>> = OnceLock::new();
             OWN_POOL.get_or_init(pool_with_current_thread);
         }
         work()
+    }
+}
+
+/// Called by the kernels before their parallel loops: on thread 0 of the
+/// [`Executor::CallerPool`] pool, keeps the pool's other threads looking for work (for
+/// [`HELPER_WAIT`] after their last job) unless they already are; anywhere else, nothing.
+/// Costs an atomic load when they are awake.
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+pub(crate) fn keep_helpers_awake() {
+    if HELPERS_AWAKE.load(Ordering::Acquire) != 0 {
+        return;
+    }
+    if let Some(Some(pool)) = OWN_POOL.get() {
+        keep_awake(pool, &HELPERS_AWAKE);
+    }
+}
+
+/// On thread 0 of `pool`, with no helper counted `awake`: counts `pool`'s other threads in
+/// `awake` and has each look for work (`look_for_work`) until [`HELPER_WAIT`] passes without
+/// a job, then leave the count. Anywhere else, or with helpers still counted, nothing.
+fn keep_awake(pool: &ThreadPool, awake: &'static AtomicUsize) {
+    let helpers = pool.current_num_threads() - 1;
+    if helpers == 0 || pool.current_thread_index() != Some(0) {
+        return;
+    }
+    if awake
+        .compare_exchange(0, helpers, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    // One job per thread; thread 0's own returns at once (it runs when thread 0 next waits
+    // inside a join).
+    pool.spawn_broadcast(move |context| {
+        if context.index() != 0 {
+            look_for_work(HELPER_WAIT);
+            awake.fetch_sub(1, Ordering::AcqRel);
+        }
+    });
+}
+
+/// On a pool thread: runs the pool's pending jobs as they come, yielding the core between
+/// looks, until `wait` has passed without one.
+fn look_for_work(wait: Duration) {
+    let mut last_job = Instant::now();
+    loop {
+        match rayon::yield_now() {
+            Some(Yield::Executed) => last_job = Instant::now(),
+            Some(Yield::Idle) if last_job.elapsed() < wait => std::thread::yield_now(),
+            _ => return,
+        }
     }
 }
 
@@ -128,6 +200,48 @@ mod tests {
         let inside = Executor::CallerPool.run(rayon::current_thread_index);
         assert!(matches!(inside, None | Some(0)), "{inside:?}");
         assert_eq!(inside, rayon::current_thread_index());
+    }
+
+    #[test]
+    fn helpers_wake_on_thread_0_only_and_sleep_again_when_idle() {
+        static AWAKE: AtomicUsize = AtomicUsize::new(0);
+        let pool = thread::spawn(|| {
+            let pool = ThreadPoolBuilder::new()
+                .num_threads(3)
+                .use_current_thread()
+                .build()
+                .expect("pool");
+            keep_awake(&pool, &AWAKE);
+            assert_eq!(AWAKE.load(Ordering::Acquire), 2, "both helpers counted");
+            // Already awake: no second set of jobs.
+            keep_awake(&pool, &AWAKE);
+            assert!(AWAKE.load(Ordering::Acquire) <= 2);
+            // The helpers run thread 0's parallel loops while they look for work.
+            let sum: u64 = pool.install(|| {
+                use rayon::prelude::*;
+                (0..100_000u32)
+                    .into_par_iter()
+                    .with_max_len(100)
+                    .map(u64::from)
+                    .sum()
+            });
+            assert_eq!(sum, 99_999 * 100_000 / 2);
+            // Idle for longer than HELPER_WAIT: both leave the count.
+            let start = Instant::now();
+            while AWAKE.load(Ordering::Acquire) != 0 {
+                assert!(
+                    start.elapsed() < Duration::from_secs(10),
+                    "helpers never slept"
+                );
+                thread::sleep(HELPER_WAIT);
+            }
+            pool
+        })
+        .join()
+        .unwrap();
+        // This thread is not the pool's thread 0: nothing happens.
+        keep_awake(&pool, &AWAKE);
+        assert_eq!(AWAKE.load(Ordering::Acquire), 0);
     }
 
     #[test]

@@ -18,6 +18,57 @@ fn primitive<B: Backend>(x: Tensor<B, 4>) -> FloatTensor<B> {
     x.into_primitive().tensor()
 }
 
+/// `rows` as the indices of Burn's `select`.
+fn row_indices<B: Backend>(rows: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let rows: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    let n = rows.len();
+    Tensor::from_data(TensorData::new(rows, [n]), device)
+}
+
+/// [`EncoBackend::gather_patches`](crate::EncoBackend::gather_patches) by Burn's `select`: on
+/// one image, the columns of its `[C, H·W]` plane (then transposed to `[K, C]`); on several,
+/// the rows of `[B·H·W, C]`, the feature map transposed.
+pub fn gather_patches<B: Backend>(features: FloatTensor<B>, rows: &[usize]) -> FloatTensor<B> {
+    let x = tensor::<B>(features);
+    let [b, c, h, w] = x.dims();
+    let index = row_indices::<B>(rows, &x.device());
+    let patches = if b == 1 {
+        x.reshape([c, h * w]).select(1, index).swap_dims(0, 1)
+    } else {
+        x.reshape([b, c, h * w])
+            .swap_dims(1, 2)
+            .reshape([b * h * w, c])
+            .select(0, index)
+    };
+    patches.into_primitive().tensor()
+}
+
+/// The adjoint of [`gather_patches`]: Burn's `select` gradient (zeros, then each row added at
+/// its index in order), on the same layouts.
+pub fn gather_patches_backward<B: Backend>(
+    grad: FloatTensor<B>,
+    shape: Shape,
+    rows: &[usize],
+) -> FloatTensor<B> {
+    let grad = Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(grad));
+    let [b, c, h, w] = shape.dims();
+    let device = grad.device();
+    let index = row_indices::<B>(rows, &device);
+    let add = burn::tensor::IndexingUpdateOp::Add;
+    let dx = if b == 1 {
+        Tensor::<B, 2>::zeros([c, h * w], &device)
+            .select_assign(1, index, grad.swap_dims(0, 1), add)
+            .reshape([1, c, h, w])
+    } else {
+        Tensor::<B, 2>::zeros([b * h * w, c], &device)
+            .select_assign(0, index, grad, add)
+            .reshape([b, h * w, c])
+            .swap_dims(1, 2)
+            .reshape([b, c, h, w])
+    };
+    primitive(dx)
+}
+
 /// Instance normalisation without affine parameters (docs/reference.md §1.2); returns the output and the
 /// inverse standard deviations `[N, C]`.
 pub fn instance_norm<B: Backend>(

@@ -110,6 +110,26 @@ pub fn blur_downsample<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(B::blur_downsample(float(x))))
 }
 
+/// The feature vectors of `features [B, C, H, W]` at flat rows `rows[k] = b·H·W + p`, stacked
+/// `[K, C]` (docs/reference.md §4.4), through [`EncoBackend::gather_patches`].
+///
+/// # Panics
+/// If a row is not below `B·H·W`, like Burn's `select`; `enco_nn::gather_patches` checks its
+/// ids and returns an error instead.
+pub fn gather_patches<B: EncoBackend>(features: Tensor<B, 4>, rows: &[usize]) -> Tensor<B, 2> {
+    let [b, _, h, w] = features.dims();
+    if let Some(&bad) = rows.iter().find(|&&r| r >= b * h * w) {
+        panic!(
+            "gather_patches: row {bad} beyond the {} rows of the features",
+            b * h * w
+        );
+    }
+    Tensor::from_primitive(TensorPrimitive::Float(B::gather_patches(
+        float(features),
+        rows,
+    )))
+}
+
 /// The official `Upsample` (docs/reference.md §1.4) through [`EncoBackend::upsample2x`].
 pub fn upsample2x<B: EncoBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     Tensor::from_primitive(TensorPrimitive::Float(B::upsample2x(float(x))))

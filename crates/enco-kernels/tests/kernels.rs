@@ -917,6 +917,113 @@ fn convolutions_run_concurrently_inside_rayon_tasks() {
 }
 
 #[test]
+fn kernels_on_the_caller_pool_give_the_bits_of_a_plain_call() {
+    use enco_kernels::Executor;
+    // The pool's other thread keeps looking for work while thread 0 runs kernels, and takes
+    // over tasks of their parallel loops: every task writes its own part of the output, so who
+    // runs it does not change a bit. A thread of its own, so that it is the pool's thread 0.
+    let passes = || {
+        let x = prim(random::<B>([2, 32, 18, 18], 160));
+        let weight = prim(random::<B>([48, 32, 3, 3], 161));
+        let g = prim(random::<B>([2, 48, 18, 18], 162));
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], 1);
+        let y = B::enco_conv2d(x.clone(), weight.clone(), None, options.clone());
+        let dx = B::enco_conv2d_x_backward(x.clone(), weight.clone(), g.clone(), options.clone());
+        let dw = B::enco_conv2d_weight_backward(x, weight, g, options);
+        let mut bits = element_wise_kernel_bits();
+        for t in [y, dx, dw] {
+            bits.push(
+                tensor::<B, 4>(t)
+                    .into_data()
+                    .to_vec::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect(),
+            );
+        }
+        bits
+    };
+    let (plain, pooled, index) = std::thread::spawn(move || {
+        let plain = Executor::Inline.run(passes);
+        let (pooled, index) = Executor::CallerPool.run(|| {
+            (
+                (0..3).map(|_| passes()).collect::<Vec<_>>(),
+                rayon::current_thread_index(),
+            )
+        });
+        (plain, pooled, index)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(index, Some(0), "the caller pool's thread 0 ran the kernels");
+    for bits in pooled {
+        assert!(bits == plain);
+    }
+}
+
+#[test]
+fn patch_gather_matches_the_generic_path_bit_for_bit_and_its_adjoint() {
+    // One image, two images, and each image of two as a narrowed view (read in place, the
+    // second at an offset into the batch's buffer); repeated rows add their gradients.
+    let batch = random::<B>([2, 6, 5, 7], 170);
+    let cases = [
+        (random::<B>([1, 6, 5, 7], 171), vec![34, 0, 12, 12, 7]),
+        (batch.clone(), vec![69, 3, 35, 3, 40, 0]),
+        (batch.clone().narrow(0, 0, 1), vec![1, 33, 1, 20]),
+        (batch.narrow(0, 1, 1), vec![7, 0, 34]),
+    ];
+    for (i, (features, rows)) in cases.into_iter().enumerate() {
+        let shape = features.shape();
+        let c = shape.dims::<4>()[1];
+        let patches = B::gather_patches(prim(features.clone()), &rows);
+        let expected = generic::gather_patches::<B>(prim(features), &rows);
+        assert_eq!(patches.shape().dims::<2>(), [rows.len(), c], "case {i}");
+        assert!(same_bits(patches, expected), "case {i}");
+        let grad =
+            Tensor::<B, 2>::random([rows.len(), c], Distribution::Default, &Default::default());
+        let dx = B::gather_patches_backward(
+            grad.clone().into_primitive().tensor(),
+            shape.clone(),
+            &rows,
+        );
+        let expected =
+            generic::gather_patches_backward::<B>(grad.into_primitive().tensor(), shape, &rows);
+        assert!(same_bits(dx, expected), "case {i}");
+    }
+}
+
+#[test]
+fn autodiff_patch_gather_is_one_node_with_burns_select_gradient() {
+    let features = random::<A>([2, 4, 3, 5], 175).require_grad();
+    let rows = [16, 2, 29, 2];
+    let weights = Tensor::<A, 2>::random([4, 4], Distribution::Default, &Default::default());
+    let patches = ops::gather_patches(features.clone(), &rows);
+    let gx = features
+        .grad(&(patches.clone() * weights.clone()).sum().backward())
+        .unwrap();
+    // Burn's own select on the transposed map, as the heads gathered before.
+    let index = Tensor::<A, 1, Int>::from_data(
+        TensorData::new(rows.map(|r| r as i64).to_vec(), [4]),
+        &Default::default(),
+    );
+    let reference = features
+        .clone()
+        .reshape([2, 4, 15])
+        .swap_dims(1, 2)
+        .reshape([30, 4])
+        .select(0, index);
+    assert!(same_bits(
+        patches.inner().into_primitive().tensor(),
+        reference.clone().inner().into_primitive().tensor()
+    ));
+    let gx_ref = features
+        .grad(&(reference * weights).sum().backward())
+        .unwrap();
+    assert!(same_bits(prim(gx), prim(gx_ref)));
+}
+
+#[test]
 fn relu_then_reflect_pad_in_one_pass_matches_the_two_operations_bit_for_bit() {
     for (i, (shape, p)) in [([2, 3, 8, 9], 1), ([1, 2, 7, 5], 3), ([1, 1, 2, 2], 1)]
         .iter()
@@ -1085,6 +1192,26 @@ fn leaky_relu_node_matches_burns_activation_and_its_gradient() {
     let gx_ref = x.grad(&(y_ref * target).sum().backward()).unwrap();
     assert_eq!(max_rel_diff(gx, gx_ref), 0.0);
 
+    // The flex kernel against flex's own activation, bit for bit, with zeros of both signs,
+    // NaN and infinities among the inputs.
+    let mut values = random::<B>(shape, 54).into_data().to_vec::<f32>().unwrap();
+    values[..6].copy_from_slice(&[
+        0.0,
+        -0.0,
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        -1e-40,
+    ]);
+    let x = prim(Tensor::<B, 4>::from_data(
+        TensorData::new(values, shape),
+        &Default::default(),
+    ));
+    assert!(same_bits(
+        B::enco_leaky_relu(x.clone(), 0.2),
+        B::leaky_relu(x, 0.2.into())
+    ));
+
     // The flex adjoint against the generic one, on an output with zeros.
     let output = prim(burn::tensor::activation::relu(random::<B>(shape, 52)));
     let grad = random::<B>(shape, 53);
@@ -1104,7 +1231,7 @@ fn leaky_relu_node_matches_burns_activation_and_its_gradient() {
 /// and nothing else is forced, so every test of the file runs at that level.
 /// The bits of every element-wise kernel's output (instance norm and its adjoint, alone and
 /// with the ReLU, reflect pad,
-/// the resamplers, the LeakyReLU adjoint, the per-channel affine map + ReLU, the bias
+/// the resamplers, the LeakyReLU and its adjoint, the per-channel affine map + ReLU, the bias
 /// gradient) on planes of odd sizes with rows long enough for the 16-lane runs, at the SIMD level
 /// in use.
 fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
@@ -1136,6 +1263,7 @@ fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
         B::blur_downsample_backward(prim(random::<B>([2, 5, 7, 6], 74)), [2, 5, 13, 11].into());
     let up = B::upsample2x(x.clone());
     let up_grad = B::upsample2x_backward(prim(random::<B>([2, 5, 26, 82], 75)));
+    let leaky = B::enco_leaky_relu(x.clone(), 0.2);
     let leaky_grad = B::leaky_relu_backward(x.clone(), g.clone(), 0.2);
     let channel = |seed| tensor::<B, 1>(prim(random::<B>([1, 1, 1, 5], seed))).reshape([5]);
     let affine = B::scale_shift_relu(
@@ -1159,6 +1287,7 @@ fn element_wise_kernel_bits() -> Vec<Vec<u32>> {
         down_grad,
         up,
         up_grad,
+        leaky,
         leaky_grad,
         affine,
         bias_grad,

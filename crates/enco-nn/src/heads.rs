@@ -3,6 +3,7 @@
 
 use burn::nn::Relu;
 use burn::prelude::*;
+use enco_kernels::EncoBackend;
 
 use crate::error::NnError;
 use crate::head_layer::{HeadLayer, forward_all};
@@ -176,12 +177,14 @@ impl<B: Backend> EncoHeads<B> {
 }
 
 /// Gathers feature vectors at flat positions `p = y·W + x`, one id list per batch element, and
-/// stacks them sample-major (docs/reference.md §4.4 steps 1, 3e and 4).
+/// stacks them sample-major (docs/reference.md §4.4 steps 1, 3e and 4), through
+/// [`EncoBackend::gather_patches`](enco_kernels::EncoBackend::gather_patches): one operation
+/// whose gradient is one pass, reading a narrowed batch in place on the CPU.
 ///
 /// # Shapes
 /// - `features` `[B, C, H, W]`, `ids.len() == B`
 /// - output `[Σ_b ids[b].len(), C]`
-pub fn gather_patches<B: Backend>(
+pub fn gather_patches<B: EncoBackend>(
     features: Tensor<B, 4>,
     ids: &[Vec<usize>],
 ) -> Result<Tensor<B, 2>, NnError> {
@@ -200,31 +203,11 @@ pub fn gather_patches<B: Backend>(
             got: vec![b, c, h, w],
         });
     }
-    let device = features.device();
-    let index = |positions: Vec<i64>| {
-        let n = positions.len();
-        Tensor::<B, 1, Int>::from_data(burn::tensor::TensorData::new(positions, [n]), &device)
-    };
-    if b == 1 {
-        // One image: the columns of its `[C, H·W]` plane at the ids (`[C, K]`), transposed to
-        // `[K, C]`, without the transposed copy of the whole feature map (and of its gradient)
-        // that the general path makes.
-        let positions = ids[0].iter().map(|&p| p as i64).collect();
-        return Ok(features
-            .reshape([c, h * w])
-            .select(1, index(positions))
-            .swap_dims(0, 1));
-    }
-    // [B, C, H·W] → [B, H·W, C] → [B·H·W, C]; row of (b, p) = b·H·W + p. (Selecting from each
-    // image's plane instead would make the gradient one full-size tensor per image.)
-    let rows = features
-        .reshape([b, c, h * w])
-        .swap_dims(1, 2)
-        .reshape([b * h * w, c]);
-    let flat = ids
+    // Row of (b, p) = b·H·W + p.
+    let rows: Vec<usize> = ids
         .iter()
         .enumerate()
-        .flat_map(|(bi, list)| list.iter().map(move |&p| (bi * h * w + p) as i64))
+        .flat_map(|(bi, list)| list.iter().map(move |&p| bi * h * w + p))
         .collect();
-    Ok(rows.select(0, index(flat)))
+    Ok(enco_kernels::ops::gather_patches(features, &rows))
 }

@@ -1,14 +1,57 @@
-//! The LeakyReLU adjoint and the per-channel affine map + ReLU, each in one parallel pass.
+//! The LeakyReLU and its adjoint, and the per-channel affine map + ReLU, each in one parallel
+//! pass.
 
 use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::filled_by;
+use super::conv::{BalancedTasks, filled_by};
 use super::simd::{Kernel, dispatch};
 
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 15;
+
+/// A chunk of [`leaky_relu`].
+struct LeakyRelu<'a> {
+    x: &'a [f32],
+    y: &'a mut [MaybeUninit<f32>],
+    negative_slope: f32,
+}
+
+impl Kernel for LeakyRelu<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let Self {
+            x,
+            y,
+            negative_slope,
+        } = self;
+        for (y, &x) in y.iter_mut().zip(x) {
+            y.write(if x >= 0.0 { x } else { negative_slope * x });
+        }
+    }
+}
+
+/// `x` where `x ≥ 0`, `negative_slope · x` elsewhere (NaN stays NaN), as flex's own
+/// `leaky_relu` computes it, on both cores.
+pub(super) fn leaky_relu(x: &[f32], negative_slope: f32) -> Vec<f32> {
+    let fill = |y: &mut [MaybeUninit<f32>]| {
+        y.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .balanced()
+            .for_each(|(y, x)| {
+                dispatch(LeakyRelu {
+                    x,
+                    y,
+                    negative_slope,
+                })
+            });
+    };
+    // SAFETY: the chunks of `y` match those of `x`, and every element of each is written.
+    unsafe { filled_by(x.len(), fill) }
+}
 
 /// A chunk of [`leaky_relu_backward`].
 struct LeakyReluAdjoint<'a> {
@@ -62,6 +105,7 @@ pub(super) fn leaky_relu_backward(output: &[f32], grad: &[f32], negative_slope: 
     let fill = |dx: &mut [MaybeUninit<f32>]| {
         dx.par_chunks_mut(CHUNK)
             .zip(output.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
+            .balanced()
             .for_each(|(dx, (y, g))| {
                 dispatch(LeakyReluAdjoint {
                     y,
@@ -94,6 +138,7 @@ pub(super) fn scale_shift_relu(
     let fill = |y: &mut [MaybeUninit<f32>]| {
         y.par_chunks_mut(plane)
             .zip(x.par_chunks(plane))
+            .balanced()
             .enumerate()
             .for_each(|(i, (y, x))| {
                 dispatch(ScaleShiftRelu {

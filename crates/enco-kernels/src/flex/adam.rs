@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::conv::BalancedTasks;
 use crate::AdamStep;
 
 /// Elements per parallel chunk: large enough to amortise a rayon task, small enough to split the
@@ -29,6 +30,7 @@ pub(super) fn adam_step(
         .zip(grad.par_chunks(CHUNK))
         .zip(m.par_chunks_mut(CHUNK))
         .zip(v.par_chunks_mut(CHUNK))
+        .balanced()
         .for_each(|(((param, grad), m), v)| {
             for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m).zip(v) {
                 *m = *m * beta_1 + g * keep_1;

@@ -34,6 +34,21 @@ pub(crate) fn with_columns<T>(len: usize, f: impl FnOnce(&mut [f32]) -> T) -> T 
     })
 }
 
+/// Parallel loops in tasks of at most `⌈n / (8 · threads)⌉` of their `n` items: about eight
+/// tasks per thread. Left to itself, rayon splits a loop into a few tasks per thread and splits
+/// further only what another thread steals, so the last task of a loop could run alone while
+/// the other cores wait; with tasks this small, a thread done early takes over the rest of a
+/// slower one's share.
+pub(crate) trait BalancedTasks: IndexedParallelIterator {
+    /// This loop in tasks of at most `⌈len / (8 · threads)⌉` items.
+    fn balanced(self) -> rayon::iter::MaxLen<Self> {
+        let len = self.len().div_ceil(8 * rayon::current_num_threads()).max(1);
+        self.with_max_len(len)
+    }
+}
+
+impl<I: IndexedParallelIterator> BalancedTasks for I {}
+
 /// A pointer into a buffer whose disjoint parts several tasks write.
 #[derive(Clone, Copy)]
 pub(crate) struct SharedMut(pub(crate) *mut f32);
@@ -257,11 +272,14 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
         first = false;
     });
     let mut dw = vec![0f32; c_out * rows];
-    dw.par_chunks_mut(rows).enumerate().for_each(|(co, row)| {
-        for (j, value) in row.iter_mut().enumerate() {
-            *value = dw_t[j * c_out + co];
-        }
-    });
+    dw.par_chunks_mut(rows)
+        .balanced()
+        .enumerate()
+        .for_each(|(co, row)| {
+            for (j, value) in row.iter_mut().enumerate() {
+                *value = dw_t[j * c_out + co];
+            }
+        });
     dw
 }
 
@@ -271,6 +289,7 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
 fn transpose_block(src: &[f32], offset: usize, stride: usize, channels: usize, dst: &mut [f32]) {
     const BLOCK: usize = 64;
     dst.par_chunks_mut(BLOCK * channels)
+        .balanced()
         .enumerate()
         .for_each(|(block, out)| {
             let l0 = block * BLOCK;
@@ -291,6 +310,7 @@ pub(crate) fn flip_transpose(weight: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let taps = kh * kw;
     let mut out = vec![0f32; weight.len()];
     out.par_chunks_mut(c_out * taps)
+        .balanced()
         .enumerate()
         .for_each(|(ci, block)| {
             for co in 0..c_out {
@@ -314,43 +334,43 @@ fn im2col(x: &[f32], g: &Geometry, r0: usize, r1: usize, col: &mut [f32]) {
     let [ph, pw] = g.padding;
     let [dh, dw] = g.dilation;
     let len = (r1 - r0) * w_out;
-    col.par_chunks_mut(kh * kw * len)
+    // One task per few rows of `col` (each an (input channel, tap) pair), not per input
+    // channel: the first layers have 3 input channels, which two cores would share unevenly.
+    col.par_chunks_mut(len)
+        .balanced()
         .enumerate()
-        .for_each(|(ci, taps)| {
+        .for_each(|(col_row, row)| {
+            let (ci, tap) = (col_row / (kh * kw), col_row % (kh * kw));
+            let (ki, kj) = (tap / kw, tap % kw);
             let plane = &x[ci * h * w..(ci + 1) * h * w];
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let row = &mut taps[(ki * kw + kj) * len..(ki * kw + kj + 1) * len];
-                    let off = (kj * dw) as isize - pw as isize;
-                    let lo = if off >= 0 {
-                        0
-                    } else {
-                        (off.unsigned_abs()).div_ceil(sw)
-                    };
-                    let hi = if (w as isize) - off <= 0 {
-                        0
-                    } else {
-                        ((w as isize - off) as usize).div_ceil(sw).min(w_out)
-                    };
-                    let lo = lo.min(hi);
-                    for oy in r0..r1 {
-                        let dst = &mut row[(oy - r0) * w_out..(oy - r0 + 1) * w_out];
-                        let iy = (oy * sh + ki * dh) as isize - ph as isize;
-                        if iy < 0 || iy >= h as isize {
-                            dst.fill(0.0);
-                            continue;
-                        }
-                        let src = &plane[iy as usize * w..(iy as usize + 1) * w];
-                        dst[..lo].fill(0.0);
-                        dst[hi..].fill(0.0);
-                        if sw == 1 {
-                            let start = (lo as isize + off) as usize;
-                            dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
-                        } else {
-                            for (ox, d) in dst[lo..hi].iter_mut().enumerate() {
-                                *d = src[(((ox + lo) * sw) as isize + off) as usize];
-                            }
-                        }
+            let off = (kj * dw) as isize - pw as isize;
+            let lo = if off >= 0 {
+                0
+            } else {
+                (off.unsigned_abs()).div_ceil(sw)
+            };
+            let hi = if (w as isize) - off <= 0 {
+                0
+            } else {
+                ((w as isize - off) as usize).div_ceil(sw).min(w_out)
+            };
+            let lo = lo.min(hi);
+            for oy in r0..r1 {
+                let dst = &mut row[(oy - r0) * w_out..(oy - r0 + 1) * w_out];
+                let iy = (oy * sh + ki * dh) as isize - ph as isize;
+                if iy < 0 || iy >= h as isize {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let src = &plane[iy as usize * w..(iy as usize + 1) * w];
+                dst[..lo].fill(0.0);
+                dst[hi..].fill(0.0);
+                if sw == 1 {
+                    let start = (lo as isize + off) as usize;
+                    dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
+                } else {
+                    for (ox, d) in dst[lo..hi].iter_mut().enumerate() {
+                        *d = src[(((ox + lo) * sw) as isize + off) as usize];
                     }
                 }
             }
@@ -373,6 +393,7 @@ pub(crate) fn bias_grad(grad: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let plane = h * w;
     let mut db = vec![0f32; channels];
     db.par_chunks_mut(BIAS_GROUP)
+        .balanced()
         .enumerate()
         .for_each(|(group, db)| {
             let c0 = group * BIAS_GROUP;

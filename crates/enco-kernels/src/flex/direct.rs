@@ -7,7 +7,7 @@
 
 use rayon::prelude::*;
 
-use super::conv::{Geometry, SharedMut};
+use super::conv::{BalancedTasks, Geometry, SharedMut};
 use super::simd::{Kernel, dispatch};
 
 /// Output channels up to which the direct kernels are used.
@@ -348,7 +348,7 @@ pub(crate) fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: &Geome
     let [batch, c_out, h_out, w_out] = g.output;
     let mut y = vec![0f32; batch * c_out * h_out * w_out];
     let rows = SharedMut(y.as_mut_ptr());
-    (0..batch * h_out).into_par_iter().for_each(|r| {
+    (0..batch * h_out).into_par_iter().balanced().for_each(|r| {
         let position = [r / h_out, r % h_out];
         with_out_channels!(c_out, CO => dispatch(OutputRows::<CO> {
             y: rows,
@@ -370,7 +370,7 @@ pub(crate) fn weight_grad(x: &[f32], grad: &[f32], g: &Geometry) -> Vec<f32> {
     let [kh, kw] = g.kernel;
     let mut dw = vec![0f32; c_out * c_in * kh * kw];
     let taps = SharedMut(dw.as_mut_ptr());
-    (0..c_in).into_par_iter().for_each(|in_channel| {
+    (0..c_in).into_par_iter().balanced().for_each(|in_channel| {
         let (dw, x, grad) = (taps, x, grad);
         with_out_channels!(c_out, CO => dispatch(WeightTaps::<CO> {
             dw,

@@ -10,6 +10,7 @@ mod activation;
 mod adam;
 mod conv;
 mod direct;
+mod gather;
 mod norm;
 mod pad;
 mod pool;
@@ -28,14 +29,27 @@ use crate::{AdamStep, EncoBackend};
 
 /// A contiguous f32 copy (or view) of a flex tensor's data, with its shape.
 fn f32_data(tensor: &FlexTensor) -> (FlexTensor, [usize; 4]) {
+    crate::executor::keep_helpers_awake();
     let tensor = tensor.to_contiguous();
     let dims: [usize; 4] = tensor.shape().dims();
     (tensor, dims)
 }
 
+/// Runs `f` on the f32 values of `tensor` in row-major order: read in place when its layout is
+/// contiguous, a narrowed view of a batch included (where [`f32_data`] copies whatever does not
+/// cover its whole buffer), from a contiguous copy otherwise.
+fn with_f32_values<T>(tensor: &FlexTensor, f: impl FnOnce(&[f32]) -> T) -> T {
+    crate::executor::keep_helpers_awake();
+    match tensor.as_slice::<f32>() {
+        Some(values) => f(values),
+        None => f(tensor.to_contiguous().storage::<f32>()),
+    }
+}
+
 /// `tensor` in a contiguous layout, owning its storage alone when nothing else shares it (so that
 /// [`FlexTensor::storage_mut`] updates it in place instead of copying).
 fn into_contiguous(tensor: FlexTensor) -> FlexTensor {
+    crate::executor::keep_helpers_awake();
     tensor.to_contiguous()
 }
 
@@ -423,6 +437,40 @@ impl EncoBackend for Flex {
         from_vec(
             resample::upsample2x_backward(grad.storage::<f32>(), [n, c, h, w]),
             [n, c, h / 2, w / 2],
+        )
+    }
+
+    fn gather_patches(features: FloatTensor<Self>, rows: &[usize]) -> FloatTensor<Self> {
+        if features.dtype() != DType::F32 {
+            return crate::generic::gather_patches::<Self>(features, rows);
+        }
+        let dims: [usize; 4] = features.shape().dims();
+        let patches = with_f32_values(&features, |x| gather::gather_patches(x, dims, rows));
+        from_vec(patches, [rows.len(), dims[1]])
+    }
+
+    fn gather_patches_backward(
+        grad: FloatTensor<Self>,
+        shape: Shape,
+        rows: &[usize],
+    ) -> FloatTensor<Self> {
+        if grad.dtype() != DType::F32 {
+            return crate::generic::gather_patches_backward::<Self>(grad, shape, rows);
+        }
+        let dims: [usize; 4] = shape.dims();
+        let dx = with_f32_values(&grad, |g| gather::gather_patches_backward(g, dims, rows));
+        from_vec(dx, shape)
+    }
+
+    fn enco_leaky_relu(x: FloatTensor<Self>, negative_slope: f64) -> FloatTensor<Self> {
+        if x.dtype() != DType::F32 {
+            return Self::leaky_relu(x, negative_slope.into());
+        }
+        let shape = x.shape();
+        let x = into_contiguous(x);
+        from_vec(
+            activation::leaky_relu(x.storage::<f32>(), negative_slope as f32),
+            shape,
         )
     }
 

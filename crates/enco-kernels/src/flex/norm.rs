@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::{assume_written, filled_by};
+use super::conv::{BalancedTasks, assume_written, filled_by};
 use super::simd::{Kernel, dispatch};
 
 /// Partial sums per plane statistic.
@@ -108,6 +108,7 @@ pub(crate) fn instance_norm(x: &[f32], plane: usize, epsilon: f64) -> (Vec<f32>,
         inv_std = y
             .par_chunks_mut(plane)
             .zip(x.par_chunks(plane))
+            .balanced()
             .map(|(out, src)| {
                 dispatch(NormalisePlane {
                     src,
@@ -138,6 +139,7 @@ pub(crate) fn instance_norm_relu(
                 .par_chunks_mut(plane)
                 .zip(r.par_chunks_mut(plane))
                 .zip(x.par_chunks(plane))
+                .balanced()
                 .map(|((out, relu_out), src)| {
                     dispatch(NormalisePlane {
                         src,
@@ -214,6 +216,7 @@ pub(crate) fn norm_adjoint<const RELU: bool>(
         dx.par_chunks_mut(plane)
             .zip(output.par_chunks(plane).zip(grad.par_chunks(plane)))
             .zip(inv_std.par_iter())
+            .balanced()
             .for_each(|((dx, (y, g)), &inv_std)| {
                 dispatch(NormalisePlaneAdjoint::<RELU> { y, g, inv_std, dx })
             });

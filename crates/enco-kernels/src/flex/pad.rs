@@ -4,7 +4,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::{filled_by, zeroed};
+use super::conv::{BalancedTasks, filled_by, zeroed};
 use super::simd::{Kernel, dispatch};
 
 /// Reflect index: `i < 0 → −i`, `i ≥ n → 2(n − 1) − i` (one reflection, `|i| < n`).
@@ -115,6 +115,7 @@ fn padded<const RELU: bool>(x: &[f32], dims: [usize; 4], p: usize) -> Vec<f32> {
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut(hp * wp)
             .zip(x.par_chunks(h * w))
+            .balanced()
             .for_each(|(out, plane)| {
                 dispatch(PadPlane::<RELU> {
                     plane,
@@ -152,6 +153,7 @@ fn pad_adjoint(grad: &[f32], relu_input: Option<&[f32]>, dims: [usize; 4], p: us
     let fill_gx = |gx: &mut [MaybeUninit<f32>]| {
         gx.par_chunks_mut(h * w)
             .zip(grad.par_chunks(hp * wp))
+            .balanced()
             .enumerate()
             .for_each(|(plane, (gx, g))| {
                 let relu_input = relu_input.map(|x| &x[plane * h * w..][..h * w]);

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::filled_by;
+use super::conv::{BalancedTasks, filled_by};
 
 /// A pooling window: kernel, stride and zero padding of H and W.
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +63,7 @@ fn pool(
     let fill = |y: &mut [MaybeUninit<f32>]| {
         y.par_chunks_mut(plane_out.max(1))
             .zip(x.par_chunks((h * w).max(1)))
+            .balanced()
             .for_each(|(y, plane)| {
                 for (oh, row) in y.chunks_exact_mut(w_out).enumerate() {
                     let (r0, r1, rows_padded) = window.span(oh, h, 0);

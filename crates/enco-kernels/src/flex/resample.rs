@@ -5,7 +5,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::conv::{filled_by, zeroed};
+use super::conv::{BalancedTasks, filled_by, zeroed};
 use super::simd::{Kernel, LANES, Lanes, dispatch};
 
 use crate::generic::BLUR_TAPS;
@@ -71,6 +71,7 @@ pub(crate) fn blur_downsample(x: &[f32], dims: [usize; 4]) -> (Vec<f32>, [usize;
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut(ho * wo)
             .zip(x.par_chunks(h * w))
+            .balanced()
             .for_each(|(out, plane)| dispatch(BlurDownsamplePlane { plane, out, h, w }));
     };
     // SAFETY: every output row of every plane is written whole.
@@ -135,6 +136,7 @@ pub(crate) fn blur_downsample_backward(
     let fill_gx = |gx: &mut [MaybeUninit<f32>]| {
         gx.par_chunks_mut(h * w)
             .zip(grad.par_chunks(ho * wo))
+            .balanced()
             .for_each(|(gx, g)| {
                 dispatch(BlurDownsamplePlaneAdjoint {
                     g,
@@ -213,6 +215,7 @@ pub(crate) fn upsample2x(x: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut(h2 * w2)
             .zip(x.par_chunks(h * w))
+            .balanced()
             .for_each(|(out, plane)| dispatch(UpsamplePlane { plane, out, h, w }));
     };
     // SAFETY: each input row `i` writes output rows `2i` and `2i + 1` whole.
@@ -273,6 +276,7 @@ pub(crate) fn upsample2x_backward(grad: &[f32], dims: [usize; 4]) -> Vec<f32> {
     let fill = |gx: &mut [MaybeUninit<f32>]| {
         gx.par_chunks_mut(h * w)
             .zip(grad.par_chunks(h2 * w2))
+            .balanced()
             .for_each(|(gx, g)| dispatch(UpsamplePlaneAdjoint { g, gx, h, w }));
     };
     // SAFETY: every row of every plane is written whole.

@@ -36,7 +36,7 @@ pub(super) fn input_grad<
         return Vec::new();
     }
     let zero_planes = |dx: &mut [MaybeUninit<f32>]| {
-        dx.par_chunks_mut(h * w).for_each(|plane| {
+        dx.par_chunks_mut(h * w).balanced().for_each(|plane| {
             zeroed(plane);
         })
     };
@@ -86,6 +86,7 @@ pub(super) fn input_grad<
             // The windows' gradients added into dX, one input plane per task.
             let dv = &*dv;
             dx.par_chunks_mut(h * w)
+                .balanced()
                 .enumerate()
                 .for_each(|(plane_index, plane)| {
                     dispatch(WindowAdjoint::<S, A, R, M> {

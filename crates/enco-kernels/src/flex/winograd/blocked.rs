@@ -40,6 +40,7 @@ pub(super) fn forward<S: Scheme<A, R, M>, const A: usize, const R: usize, const 
     let u = unsafe {
         filled_by(row_blocks * packed_len, |u| {
             u.par_chunks_mut(packed_len)
+                .balanced()
                 .enumerate()
                 .for_each(|(row_block, block)| {
                     dispatch(PackedKernelTransform::<S, A, R, M, ROWS> {
@@ -62,6 +63,7 @@ pub(super) fn forward<S: Scheme<A, R, M>, const A: usize, const R: usize, const 
         let span = blocks.div_ceil(8 * rayon::current_num_threads()).max(1);
         (0..blocks.div_ceil(span))
             .into_par_iter()
+            .balanced()
             .for_each(|span_index| {
                 let span_blocks = span_index * span..(span_index * span + span).min(blocks);
                 with_columns(c_in * p * BLOCK + ROWS * p * PRODUCTS_LD, |buffer| {
@@ -219,19 +221,28 @@ impl<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usize, const R
                     if oy >= h_out {
                         break;
                     }
-                    let mut samples = [0f32; 4 * LANES];
-                    for (k, lanes) in row.iter().enumerate() {
-                        lanes.store(&mut samples[k * LANES..]);
-                    }
                     // SAFETY: `width` samples of row `oy` from column `ox` of plane
                     // (img, co): inside the output, and written by this block alone (they
                     // belong to its tiles).
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            samples.as_ptr(),
-                            self.y.get().add(plane + oy * w_out + ox),
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            self.y
+                                .get()
+                                .add(plane + oy * w_out + ox)
+                                .cast::<MaybeUninit<f32>>(),
                             width,
-                        );
+                        )
+                    };
+                    // Whole vectors stored as such, the row's last partial one sample by sample.
+                    for (k, lanes) in row.iter().enumerate() {
+                        let start = k * LANES;
+                        if start + LANES <= width {
+                            lanes.store_uninit(&mut dst[start..]);
+                        } else {
+                            for (d, &value) in dst[start.min(width)..].iter_mut().zip(&lanes.0) {
+                                d.write(value);
+                            }
+                        }
                     }
                 }
             }

@@ -52,7 +52,7 @@ mod schemes;
 mod tiling;
 mod transforms;
 
-use super::conv::{Geometry, SharedMut, filled_by, with_columns, zeroed};
+use super::conv::{BalancedTasks, Geometry, SharedMut, filled_by, with_columns, zeroed};
 use super::simd::{Kernel, LANES, Lanes, SimdLevel, dispatch, simd_level};
 use schemes::*;
 use tiling::*;
@@ -292,9 +292,8 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
                 }
                 // Output tiles, one output plane per task.
                 let m = &*m;
-                y.par_chunks_mut(plane_out)
-                    .enumerate()
-                    .for_each(|(plane_index, out)| {
+                y.par_chunks_mut(plane_out).balanced().enumerate().for_each(
+                    |(plane_index, out)| {
                         dispatch(OutputTransform::<S, A, R, M> {
                             m,
                             g,
@@ -305,7 +304,8 @@ fn forward_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M: usi
                             out,
                             scheme: PhantomData,
                         })
-                    });
+                    },
+                );
                 t0 += tc;
             }
         });
@@ -377,6 +377,7 @@ fn weight_grad_with<S: Scheme<A, R, M>, const A: usize, const R: usize, const M:
             // tiles ≥ 1) wrote all of dU.
             let dw = SharedMut(dw.as_mut_ptr().cast::<f32>());
             du.par_chunks(p * c_out)
+                .balanced()
                 .enumerate()
                 .for_each(|(in_channel, du)| {
                     dispatch(KernelGradTransform::<S, A, R, M> {
@@ -424,7 +425,7 @@ pub(super) unsafe fn position_products(
     accumulate: bool,
 ) {
     let dst_ptr = SharedMut(dst.as_mut_ptr());
-    (0..p).into_par_iter().for_each(|xi| {
+    (0..p).into_par_iter().balanced().for_each(|xi| {
         // SAFETY: the caller's: every operand inside its buffer, destinations disjoint.
         unsafe {
             gemm::gemm(

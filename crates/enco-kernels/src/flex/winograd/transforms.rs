@@ -136,6 +136,7 @@ fn transform_tiles<T: WindowMap<N, A>, const N: usize, const A: usize, const M: 
 ) {
     let ld = leading(chunk[1]);
     out.par_chunks_mut(A * A * ld)
+        .balanced()
         .enumerate()
         .for_each(|(channel, block)| {
             dispatch(TileTransform::<T, N, A, M> {
@@ -168,6 +169,7 @@ pub(super) fn transform_kernels<
 ) {
     u[..c_out * stride]
         .par_chunks_mut(stride)
+        .balanced()
         .enumerate()
         .for_each(|(co, block)| {
             dispatch(KernelTransform::<S, A, R, M> {
