@@ -91,17 +91,18 @@ pub(crate) fn keep_helpers_awake() {
 
 /// On thread 0 of `pool`, with no helper counted `awake`: counts `pool`'s other threads in
 /// `awake` and has each look for work (`look_for_work`) until [`HELPER_WAIT`] passes without
-/// a job, then leave the count. Anywhere else, or with helpers still counted, nothing.
-fn keep_awake(pool: &ThreadPool, awake: &'static AtomicUsize) {
+/// a job, then leave the count, and returns `true`. Anywhere else, or with helpers still
+/// counted, does nothing and returns `false`.
+fn keep_awake(pool: &ThreadPool, awake: &'static AtomicUsize) -> bool {
     let helpers = pool.current_num_threads() - 1;
     if helpers == 0 || pool.current_thread_index() != Some(0) {
-        return;
+        return false;
     }
     if awake
         .compare_exchange(0, helpers, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
     {
-        return;
+        return false;
     }
     // One job per thread; thread 0's own returns at once (it runs when thread 0 next waits
     // inside a join).
@@ -111,6 +112,7 @@ fn keep_awake(pool: &ThreadPool, awake: &'static AtomicUsize) {
             awake.fetch_sub(1, Ordering::AcqRel);
         }
     });
+    true
 }
 
 /// On a pool thread: runs the pool's pending jobs as they come, yielding the core between
@@ -211,10 +213,9 @@ mod tests {
                 .use_current_thread()
                 .build()
                 .expect("pool");
-            keep_awake(&pool, &AWAKE);
-            assert_eq!(AWAKE.load(Ordering::Acquire), 2, "both helpers counted");
-            // Already awake: no second set of jobs.
-            keep_awake(&pool, &AWAKE);
+            // Thread 0 arms both helpers (the count may already be falling again when this
+            // thread is descheduled for longer than HELPER_WAIT).
+            assert!(keep_awake(&pool, &AWAKE), "thread 0 arms the helpers");
             assert!(AWAKE.load(Ordering::Acquire) <= 2);
             // The helpers run thread 0's parallel loops while they look for work.
             let sum: u64 = pool.install(|| {
@@ -240,7 +241,7 @@ mod tests {
         .join()
         .unwrap();
         // This thread is not the pool's thread 0: nothing happens.
-        keep_awake(&pool, &AWAKE);
+        assert!(!keep_awake(&pool, &AWAKE));
         assert_eq!(AWAKE.load(Ordering::Acquire), 0);
     }
 
