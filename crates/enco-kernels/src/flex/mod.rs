@@ -467,11 +467,8 @@ impl EncoBackend for Flex {
             return Self::leaky_relu(x, negative_slope.into());
         }
         let shape = x.shape();
-        let x = into_contiguous(x);
-        from_vec(
-            activation::leaky_relu(x.storage::<f32>(), negative_slope as f32),
-            shape,
-        )
+        let y = with_f32_values(&x, |x| activation::leaky_relu(x, negative_slope as f32));
+        from_vec(y, shape)
     }
 
     fn leaky_relu_backward(
