@@ -266,7 +266,7 @@ pub(super) fn max_pool2d(x: &[f32], dims: [usize; 4], window: Window, out: [usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flex::simd::{SimdLevel, force_simd_level};
+    use crate::flex::simd::{SimdLevel, force_simd_level, simd_level};
 
     /// Every output of `x` pooled one at a time, as the kernels compute the edges.
     fn one_at_a_time<R: Reduction>(
@@ -302,6 +302,9 @@ mod tests {
     fn outputs_computed_side_by_side_have_the_bits_of_one_at_a_time() {
         // Rows wider than a vector (the Inception's 35 and 71), narrower, and at a vector's
         // width; windows of stride 1 and 2, padded or not; NaN, infinities and signed zeros.
+        // The level in use before (the processor's best, or what ENCO_FLEX_SIMD chose) is
+        // restored at the end.
+        let start = simd_level();
         for (h, w) in [(9, 35), (5, 71), (4, 16), (3, 17), (6, 5)] {
             let mut x: Vec<f32> = (0..h * w)
                 .map(|i| ((i * 7919 % 613) as f32 - 300.0) / 37.0)
@@ -341,7 +344,7 @@ mod tests {
                         "max {h}×{w} {window:?} {level:?}"
                     );
                 }
-                force_simd_level(None).unwrap();
+                force_simd_level(Some(start)).unwrap();
             }
         }
     }
